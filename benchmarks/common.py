@@ -1,0 +1,36 @@
+"""Helpers shared by the benchmark scripts: where the data is, where results go, machine facts."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "out"
+
+
+def data_root() -> Path:
+    root = Path(os.environ.get("MIEN_DATA", REPO.parent / "shared" / "datasets"))
+    if not root.is_dir():
+        raise SystemExit(f"datasets not found at {root}; set MIEN_DATA")
+    return root
+
+
+def save(name: str, payload: dict) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{name}.json"
+    payload = {"machine": machine(), **payload}
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)
+    print(f"wrote {path}")
+    return path
+
+
+def machine() -> dict:
+    import onnxruntime
+
+    return {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "onnxruntime": onnxruntime.__version__}

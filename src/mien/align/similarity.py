@@ -1,0 +1,98 @@
+"""Face alignment: a similarity transform from 5 detected landmarks onto a canonical template.
+
+Pure functions that return the 2x3 affine matrix with every crop, so any point measured on the crop can be
+mapped back to the original image with :func:`invert_affine`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+# Canonical 5-point template in unit coordinates of a square crop (x, y in [0, 1]): left eye, right eye,
+# nose tip, left and right mouth corners (image left/right). This is the widely used ArcFace template
+# (112x112 pixels) divided by 112: a tight crop from eyebrows to chin.
+ARCFACE_TEMPLATE = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float64,
+) / 112.0
+
+
+def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (rotation, uniform scale, translation) mapping ``src`` to ``dst``.
+
+    Umeyama's closed form (1991). ``src`` and ``dst`` are ``(K, 2)`` point sets with K >= 2.
+    Returns a 2x3 float64 matrix ``M`` with ``dst ≈ M[:, :2] @ src + M[:, 2]``.
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    covariance = dst_c.T @ src_c / len(src)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:  # a reflection would fit better; forbid it
+        sign[-1] = -1
+    rotation = u @ np.diag(sign) @ vt
+    src_variance = (src_c**2).sum() / len(src)
+    scale = (singular * sign).sum() / src_variance if src_variance > 0 else 1.0
+    translation = dst_mean - scale * rotation @ src_mean
+    return np.hstack([scale * rotation, translation[:, None]])
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a 2x3 affine matrix."""
+    full = np.vstack([matrix, [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2]
+
+
+def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 affine matrix to ``(..., 2)`` points."""
+    points = np.asarray(points, dtype=np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """How a model wants its face crop: square ``size`` pixels with the template at ``template * size``."""
+
+    size: int
+    template: np.ndarray = field(default_factory=lambda: ARCFACE_TEMPLATE.copy())
+
+    def template_pixels(self) -> np.ndarray:
+        return self.template * self.size
+
+
+def alignment_matrix(landmarks: np.ndarray, crop: CropSpec) -> np.ndarray:
+    """2x3 matrix taking original-image pixels to crop pixels for one face's ``(5, 2)`` landmarks."""
+    return estimate_similarity(landmarks, crop.template_pixels())
+
+
+def warp_face(image: np.ndarray, landmarks: np.ndarray, crop: CropSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned square crop of one face and the 2x3 matrix (image pixels -> crop pixels) that made it.
+
+    Pixels outside the image are filled by replicating the border, so a face cut by the frame still gives
+    a usable crop; :func:`outside_fraction` says how much of it was invented.
+    """
+    matrix = alignment_matrix(landmarks, crop)
+    aligned = cv2.warpAffine(
+        image, matrix, (crop.size, crop.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return aligned, matrix
+
+
+def outside_fraction(matrix: np.ndarray, crop_size: int, height: int, width: int, grid: int = 16) -> float:
+    """Share of the crop (0..1) whose source pixels lie outside a ``height x width`` image."""
+    coords = (np.arange(grid) + 0.5) * crop_size / grid
+    xs, ys = np.meshgrid(coords, coords)
+    source = apply_affine(invert_affine(matrix), np.stack([xs.ravel(), ys.ravel()], axis=1))
+    inside = (source[:, 0] >= 0) & (source[:, 0] < width) & (source[:, 1] >= 0) & (source[:, 1] < height)
+    return float(1.0 - inside.mean())

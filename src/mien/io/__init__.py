@@ -1,0 +1,1 @@
+"""Inputs and outputs: decoding images, expanding paths, writing tables."""

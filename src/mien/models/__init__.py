@@ -1,0 +1,1 @@
+"""Model backends (ONNX) and the built-in catalog; weights ship in ``models/weights``."""

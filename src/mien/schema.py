@@ -1,0 +1,54 @@
+"""The output schema: every column mien writes, named once and reused by every writer, the CLI and server.
+
+One row per detected face. An input (image or video frame) with no face, or one that failed, still gives
+exactly one row, with ``success = 0`` (and ``error`` set when it failed), so nothing vanishes from a table.
+Names follow OpenFace where OpenFace has one (``frame``, ``face_id``, ``timestamp``, ``success``).
+"""
+
+from __future__ import annotations
+
+# The 8 basic expressions, in mien's canonical order and spelling (FER+ categories).
+EXPRESSIONS: tuple[str, ...] = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
+EXPRESSION_PREFIX = "expr_"
+EXPRESSION_COLUMNS: tuple[str, ...] = tuple(EXPRESSION_PREFIX + name for name in EXPRESSIONS)
+
+# 5-point landmarks: image-left eye, image-right eye, nose tip, image-left and image-right mouth corners.
+LANDMARK_NAMES: tuple[str, ...] = ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right")
+LANDMARK_COLUMNS: tuple[str, ...] = tuple(
+    f"lm5_{axis}_{i}" for i in range(len(LANDMARK_NAMES)) for axis in ("x", "y")
+)
+
+# (column, type, meaning). The README's schema table is generated from this list.
+COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
+    ("input", "str", "path of the image or video (or `<array>` / `<array:i>` for in-memory inputs)"),
+    ("frame", "int", "0-based frame index within the input (0 for still images; TIFF page for multi-page TIFF)"),
+    ("timestamp", "float", "seconds from the start of the input (0.0 for still images)"),
+    ("face_id", "int", "0-based index of the face within its frame, in descending detector score; -1 when no face"),
+    ("success", "int", "1 when this row describes a face, 0 for a frame without faces or a failed input"),
+    ("error", "str", "why the input failed (empty when it did not); the run goes on"),
+    ("image_width", "int", "width of the decoded input in pixels (after EXIF orientation)"),
+    ("image_height", "int", "height of the decoded input in pixels"),
+    ("face_x", "float", "left edge of the face box, pixels of the original input"),
+    ("face_y", "float", "top edge of the face box, pixels"),
+    ("face_width", "float", "face box width, pixels"),
+    ("face_height", "float", "face box height, pixels"),
+    ("face_score", "float", "detector confidence in [0, 1] (1.0 with --whole-image)"),
+    *(
+        (col, "float", f"{axis} of the {LANDMARK_NAMES[int(col[-1])].replace('_', ' ')} landmark, pixels "
+         "(left/right = image side)")
+        for col in LANDMARK_COLUMNS
+        for axis in (col[4],)
+    ),
+    ("face_size", "float", "inter-ocular distance in pixels (a scale measure robust to box conventions)"),
+    ("blur", "float", "sharpness of the aligned face: variance of its Laplacian; below 20 is visibly blurred"),
+    ("outside", "float", "share (0..1) of the aligned face crop that lies outside the image"),
+    ("quality", "str", "`ok`, or `;`-joined reasons to distrust this face: `small`, `blurry`, `cut`"),
+    ("expression", "str", "most probable of the 8 expressions"),
+    *(
+        (col, "float", f"probability of {name} in [0, 1]; the 8 sum to 1")
+        for col, name in zip(EXPRESSION_COLUMNS, EXPRESSIONS)
+    ),
+)
+
+COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in COLUMN_DOCS)
+COLUMN_TYPES: dict[str, str] = {name: kind for name, kind, _ in COLUMN_DOCS}

@@ -1,0 +1,1 @@
+"""Training and export (PyTorch: ``pip install 'mien[train]'``); never imported by inference code."""

@@ -1,0 +1,246 @@
+"""Train an expression classifier on FER+ (PyTorch; ``pip install mien[train]``).
+
+Crops are aligned exactly as the inference pipeline aligns faces (same template, same size), grayscale
+on purpose (all training data is grayscale; colour inputs are converted at inference), and augmented on
+whole batches in torch so two CPU cores suffice. Every epoch writes ``last.pt`` (resumable) and appends a
+line to ``metrics.jsonl``; the best epoch on FER+ *validation* is kept as ``best.pt``. The test split is
+never read here.
+
+    python -m mien.train.expression --root ../shared/datasets/ferplus --out runs/expr --epochs 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mien.align.similarity import CropSpec, estimate_similarity
+from mien.schema import EXPRESSIONS
+from mien.datasets import ferplus
+from mien.train.nets import build_network
+
+GRAY_MEAN, GRAY_STD = 0.449, 0.226  # ImageNet mean/std averaged over RGB, for grayscale replicated to 3
+
+
+class ExpressionNet(nn.Module):
+    """Backbone plus the input convention shipped in the ONNX file: (N, 1, S, S) gray in [0, 255]."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, gray: torch.Tensor) -> torch.Tensor:
+        x = (gray / 255.0 - GRAY_MEAN) / GRAY_STD
+        return self.backbone(x.expand(-1, 3, -1, -1))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def template_from_landmarks(landmarks: np.ndarray, scores: np.ndarray, source_size: int = 48) -> np.ndarray:
+    """Median landmark layout (unit coordinates) of confidently detected training faces."""
+    confident = scores > 0.9
+    return np.median(landmarks[confident], axis=0) / source_size
+
+
+def aligned_crops(
+    root: Path, names: list[str], crop: CropSpec, landmarks: dict[str, np.ndarray] | None
+) -> np.ndarray:
+    """(N, S, S) uint8 crops; faces with landmarks are warped onto the template, the rest resized."""
+    out = np.empty((len(names), crop.size, crop.size), np.uint8)
+    target = crop.template_pixels()
+    for i, name in enumerate(names):
+        gray = ferplus.load_gray(root, name)
+        points = None if landmarks is None else landmarks.get(name)
+        if points is not None and np.isfinite(points).all():
+            matrix = estimate_similarity(points, target)
+            out[i] = cv2.warpAffine(gray, matrix, (crop.size, crop.size), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE)
+        else:
+            out[i] = cv2.resize(gray, (crop.size, crop.size), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Geometric, photometric, resolution and occlusion augmentation of a (B, 1, S, S) float batch."""
+    b, _, s, _ = batch.shape
+
+    def uniform(low, high, size=(b,)):
+        return low + (high - low) * torch.rand(size, generator=generator)
+
+    angle = uniform(-15, 15) * math.pi / 180
+    scale = uniform(0.9, 1.12)
+    flip = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([
+        torch.stack([cos * flip, -sin, uniform(-0.08, 0.08)], 1),
+        torch.stack([sin * flip, cos, uniform(-0.08, 0.08)], 1),
+    ], 1)
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    x = F.grid_sample(batch, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    low_res = torch.rand(b, generator=generator) < 0.3  # faces far from the camera / compressed video
+    if low_res.any():
+        size = int(torch.randint(16, s, (1,), generator=generator))
+        small = F.interpolate(x[low_res], size=(size, size), mode="area")
+        x[low_res] = F.interpolate(small, size=(s, s), mode="bilinear", align_corners=False)
+
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    contrast = uniform(0.6, 1.4).view(b, 1, 1, 1)
+    brightness = uniform(-40, 40).view(b, 1, 1, 1)
+    x = (x - mean) * contrast + mean + brightness
+    gamma = uniform(0.7, 1.4).view(b, 1, 1, 1)
+    x = 255.0 * (x.clamp(0, 255) / 255.0) ** gamma
+
+    erase = torch.rand(b, generator=generator) < 0.25  # occlusion: hands, glasses, masks
+    for i in torch.nonzero(erase).flatten().tolist():
+        h = int(torch.randint(s // 6, s // 2, (1,), generator=generator))
+        w = int(torch.randint(s // 6, s // 2, (1,), generator=generator))
+        top = int(torch.randint(0, s - h, (1,), generator=generator))
+        left = int(torch.randint(0, s - w, (1,), generator=generator))
+        x[i, :, top:top + h, left:left + w] = float(torch.randint(0, 256, (1,), generator=generator))
+    return x.clamp(0, 255)
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    model.eval()
+    outputs = []
+    for start in range(0, len(crops), batch_size):
+        x = torch.from_numpy(crops[start:start + batch_size]).float().unsqueeze(1)
+        outputs.append(F.softmax(model(x), dim=1).numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, len(EXPRESSIONS)), np.float32)
+
+
+def load_landmarks(path: Path | None) -> tuple[dict[str, np.ndarray] | None, np.ndarray | None]:
+    if path is None:
+        return None, None
+    data = np.load(path)
+    names, points, scores = data["names"], data["landmarks"], data["scores"]
+    train = np.array([n.startswith(ferplus.SPLITS["train"]) for n in names])
+    template = template_from_landmarks(points[train], scores[train])
+    return {str(n): p for n, p in zip(names, points)}, template
+
+
+def cosine_lr(step: int, total: int, warmup: int, peak: float) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train(args: argparse.Namespace) -> Path:
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    landmarks, template = load_landmarks(args.landmarks)
+    crop = CropSpec(args.size, template) if template is not None else CropSpec(args.size)
+    splits = {name: ferplus.read_split(args.root, name) for name in ("train", "valid")}
+    keep = {name: np.flatnonzero(split.majority() >= 0)[: args.limit] for name, split in splits.items()}
+    crops = {
+        name: aligned_crops(args.root, [splits[name].names[i] for i in keep[name]], crop, landmarks)
+        for name in splits
+    }
+    targets = torch.from_numpy(splits["train"].distribution()[keep["train"]]).float()
+    if args.hard_labels:
+        targets = F.one_hot(targets.argmax(1), len(EXPRESSIONS)).float()
+    valid_labels = splits["valid"].majority()[keep["valid"]]
+    print(f"train {len(crops['train'])} valid {len(crops['valid'])} crops of {args.size}px", flush=True)
+
+    model = ExpressionNet(build_network(args.backbone, len(EXPRESSIONS), pretrained=not args.scratch))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = math.ceil(len(crops["train"]) / args.batch_size)
+    total_steps = steps_per_epoch * args.epochs
+    state = {"epoch": 0, "best_accuracy": -1.0}
+    last = out / "last.pt"
+    if args.resume and last.exists():
+        checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        state = checkpoint["state"]
+        torch.set_rng_state(checkpoint["torch_rng"])
+        print(f"resumed from {last} after epoch {state['epoch']}", flush=True)
+
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    config.update(template=crop.template.tolist(), classes=list(EXPRESSIONS))
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    generator = torch.Generator().manual_seed(args.seed)
+    for epoch in range(state["epoch"], args.epochs):
+        generator.manual_seed(args.seed * 1000 + epoch)  # per-epoch streams make resumed runs identical
+        model.train()
+        order = torch.randperm(len(crops["train"]), generator=generator)
+        started, running = time.time(), 0.0
+        for step in range(steps_per_epoch):
+            index = order[step * args.batch_size:(step + 1) * args.batch_size]
+            batch = torch.from_numpy(crops["train"][index.numpy()]).float().unsqueeze(1)
+            batch = augment(batch, generator)
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(epoch * steps_per_epoch + step, total_steps, steps_per_epoch, args.lr)
+            loss = soft_cross_entropy(model(batch), targets[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.item()
+        probabilities = predict(model, crops["valid"])
+        accuracy = float((probabilities.argmax(1) == valid_labels).mean())
+        record = {"epoch": epoch + 1, "train_loss": running / steps_per_epoch, "valid_accuracy": accuracy,
+                  "seconds": round(time.time() - started, 1)}
+        with open(out / "metrics.jsonl", "a") as log:
+            log.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+        state = {"epoch": epoch + 1, "best_accuracy": max(state["best_accuracy"], accuracy)}
+        checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+                      "torch_rng": torch.get_rng_state(), "config": config}
+        torch.save(checkpoint, out / "last.pt.tmp")
+        (out / "last.pt.tmp").replace(last)
+        if accuracy >= state["best_accuracy"]:
+            torch.save({"model": model.state_dict(), "config": config, "epoch": epoch + 1,
+                        "valid_accuracy": accuracy}, out / "best.pt")
+    return out / "best.pt"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Train an expression model on FER+.")
+    parser.add_argument("--root", type=Path, required=True, help="FER+ root (FER2013Train/, ...)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
+    parser.add_argument("--landmarks", type=Path, help="npz from mien.train.ferplus_landmarks")
+    parser.add_argument("--backbone", default="mobilenetv2")
+    parser.add_argument("--size", type=int, default=64, help="crop size in pixels")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N images per split")
+    parser.add_argument("--hard-labels", action="store_true", help="majority labels instead of vote distributions")
+    parser.add_argument("--scratch", action="store_true", help="no ImageNet initialisation")
+    parser.add_argument("--resume", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    train(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

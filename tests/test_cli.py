@@ -1,0 +1,77 @@
+"""The mien command: verbs, outputs, overlays and exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from mien import __version__
+from mien.cli import main
+from mien.schema import COLUMNS
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and __version__ in capsys.readouterr().out
+
+
+def test_models_lists_the_registry(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "retinaface" in out and "mnv2-ferplus" in out and "MIT" in out
+
+
+def test_analyze_folder_to_csv_with_overlays(tmp_path, pyfeat_media):
+    folder = tmp_path / "photos"
+    (folder / "nested").mkdir(parents=True)
+    for name in ("single_face.jpg", "multi_face.jpg"):
+        (folder / name).write_bytes((pyfeat_media / name).read_bytes())
+    (folder / "nested" / "happy.jpg").write_bytes((pyfeat_media / "0-f15-hao-ph.jpg").read_bytes())
+    out = tmp_path / "results.csv"
+    code = main(["analyze", str(folder), "--output", str(out), "--overlay", str(tmp_path / "annotated"),
+                 "--threads", "2", "--quiet"])
+    assert code == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == list(COLUMNS)
+    assert table["input"].str.endswith("single_face.jpg").sum() == 1
+    assert table["input"].str.endswith("multi_face.jpg").sum() >= 4
+    assert set(table["success"]) == {1}
+    overlays = sorted(p.relative_to(tmp_path / "annotated").as_posix() for p in (tmp_path / "annotated").rglob("*.jpg"))
+    assert overlays == ["multi_face.jpg", "nested/happy.jpg", "single_face.jpg"]
+
+
+def test_failed_input_sets_exit_code_1_and_keeps_other_rows(tmp_path, pyfeat_media, bad_inputs):
+    out = tmp_path / "r.jsonl"
+    code = main(["analyze", str(pyfeat_media / "single_face.jpg"), str(bad_inputs["text"]), "--output", str(out),
+                 "--threads", "2", "--quiet"])
+    assert code == 1
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["success"] for r in rows] == [1, 0]
+    assert "not a recognised image format" in rows[1]["error"]
+
+
+def test_parquet_and_pyfeat_schema(tmp_path, pyfeat_media):
+    out = tmp_path / "r.parquet"
+    assert main(["analyze", str(pyfeat_media / "single_face.jpg"), "-o", str(out), "--schema", "pyfeat",
+                 "--threads", "2", "-q"]) == 0
+    table = pd.read_parquet(out)
+    assert {"FaceRectX", "happiness", "neutral"} <= set(table.columns) and len(table) == 1
+
+
+def test_stdout_csv_when_no_output_is_given(pyfeat_media):
+    completed = subprocess.run(
+        [sys.executable, "-m", "mien.cli", "analyze", str(pyfeat_media / "single_face.jpg"),
+         str(pyfeat_media / "free-mountain-vector-01.jpg"), "--threads", "2", "-q"],
+        capture_output=True, text=True, check=True)
+    lines = completed.stdout.strip().splitlines()
+    assert lines[0].split(",") == list(COLUMNS) and len(lines) == 3
+
+
+def test_usage_errors_exit_2(tmp_path, pyfeat_media, capsys):
+    assert main(["analyze", str(pyfeat_media / "single_face.jpg"), "-o", str(tmp_path / "x.txt"), "-q"]) == 2
+    assert "cannot tell the output format" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path / "empty_dir_glob_*.jpg")]) == 2
+    assert main(["analyze", str(pyfeat_media / "single_face.jpg"), "--expression", "nope", "-q"]) == 2

@@ -1,0 +1,35 @@
+"""Metrics against values computed by hand."""
+
+import numpy as np
+import pytest
+
+from mien.eval.metrics import classification_report, confusion_matrix
+
+
+def test_confusion_matrix_counts_no_prediction_column():
+    matrix = confusion_matrix(np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, -1, 1]), 2)
+    assert matrix.tolist() == [[1, 1, 0], [0, 2, 1]]
+
+
+def test_report_hand_computed():
+    # class a: 3 samples, 2 right; class b: 1 sample, right; one b predicted as a? no: one a predicted as b
+    labels = np.array([0, 0, 0, 1])
+    predictions = np.array([0, 0, 1, 1])
+    report = classification_report(labels, predictions, ["a", "b", "c"])
+    assert report["accuracy"] == pytest.approx(3 / 4)
+    assert report["per_class"]["a"]["recall"] == pytest.approx(2 / 3)
+    assert report["per_class"]["b"]["precision"] == pytest.approx(1 / 2)
+    assert report["uar"] == pytest.approx((2 / 3 + 1) / 2)  # class c absent: not averaged
+    f1_a = 2 * 1.0 * (2 / 3) / (1 + 2 / 3)
+    f1_b = 2 * 0.5 * 1.0 / 1.5
+    assert report["macro_f1"] == pytest.approx((f1_a + f1_b) / 2)
+
+
+def test_missing_predictions_count_as_wrong():
+    report = classification_report(np.array([0, 1]), np.array([-1, 1]), ["a", "b"])
+    assert report["accuracy"] == 0.5 and report["no_prediction"] == 1
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError):
+        confusion_matrix(np.array([0, 1]), np.array([0]), 2)

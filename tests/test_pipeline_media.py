@@ -1,0 +1,120 @@
+"""End to end on real photos (../shared/datasets/media/pyfeat): faces found, expressions read, bad input survived."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mien import Analyzer
+from mien.detect.boxes import iou_matrix
+from mien.schema import EXPRESSIONS
+
+
+def faces_in(analyzer, path):
+    result = analyzer.analyze(str(path))
+    assert len(result.frames) == 1 and result.errors == []
+    return result
+
+
+def test_single_face(analyzer, pyfeat_media):
+    result = faces_in(analyzer, pyfeat_media / "single_face.jpg")
+    assert len(result) == 1
+    x1, y1, x2, y2 = result.boxes[0]
+    eye_left, eye_right = result.landmarks[0, 0], result.landmarks[0, 1]
+    assert x1 < eye_left[0] < eye_right[0] < x2 and y1 < eye_left[1] < y2  # landmarks inside, left-right order
+    assert result.quality == ["ok"]
+
+
+def test_multi_face_finds_several_distinct_faces(analyzer, pyfeat_media):
+    result = faces_in(analyzer, pyfeat_media / "multi_face.jpg")
+    assert len(result) >= 4
+    assert result.face_id.tolist() == list(range(len(result)))
+    assert np.all(np.diff(result.face_scores) <= 0)  # face_id follows descending score
+
+
+def test_no_face_gives_one_success_0_row(analyzer, pyfeat_media):
+    result = faces_in(analyzer, pyfeat_media / "free-mountain-vector-01.jpg")
+    rows = list(result.to_records())
+    assert len(result) == 0 and len(rows) == 1 and rows[0]["success"] == 0 and rows[0]["error"] == ""
+
+
+@pytest.mark.parametrize("name", ["BWPictureHuman.jpg", "Image_with_alpha.png"])
+def test_grayscale_and_alpha_photos_work(analyzer, pyfeat_media, name):
+    assert len(faces_in(analyzer, pyfeat_media / name)) >= 1
+
+
+@pytest.mark.parametrize("name,expected", [("0-f15-hao-ph.jpg", "happy"), ("0-f1-su-ph.jpg", "surprise")])
+def test_posed_expressions_are_recognised(analyzer, pyfeat_media, name, expected):
+    result = faces_in(analyzer, pyfeat_media / name)
+    assert len(result) == 1
+    assert result.expressions == [expected]
+    assert result.expression_probs[0, EXPRESSIONS.index(expected)] > 0.5
+
+
+def test_probabilities_are_distributions(analyzer, pyfeat_media):
+    result = analyzer.analyze(str(pyfeat_media / "multi_face.jpg"))
+    np.testing.assert_allclose(result.expression_probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (result.expression_probs >= 0).all()
+
+
+def test_bad_inputs_become_error_rows_and_the_batch_goes_on(analyzer, bad_inputs, one_pixel_png, pyfeat_media):
+    inputs = [bad_inputs["truncated"], bad_inputs["text"], pyfeat_media / "single_face.jpg", bad_inputs["empty"],
+              bad_inputs["bomb"], one_pixel_png]
+    rows = list(analyzer.analyze([str(p) for p in inputs]).to_records())
+    by_input = {}
+    for row in rows:
+        by_input.setdefault(row["input"], []).append(row)
+    assert len(by_input) == len(inputs)
+    for kind in ("truncated", "text", "empty", "bomb"):
+        (row,) = by_input[str(bad_inputs[kind])]
+        assert row["success"] == 0 and str(bad_inputs[kind]) in row["error"]
+    assert by_input[str(pyfeat_media / "single_face.jpg")][0]["success"] == 1
+    (tiny,) = by_input[str(one_pixel_png)]
+    assert tiny["success"] == 0 and tiny["error"] == "" and tiny["image_width"] == 1
+
+
+def test_arrays_pil_images_bytes_and_lists(analyzer, pyfeat_media):
+    path = pyfeat_media / "0-f15-hao-ph.jpg"
+    pil = Image.open(path)
+    array = np.asarray(pil.convert("RGB"))
+    from_array = analyzer.analyze(array)
+    from_pil = analyzer.analyze(pil)
+    from_bytes = analyzer.analyze(path.read_bytes())
+    assert from_array.frames.inputs == ["<array>"] and from_bytes.frames.inputs == ["<bytes>"]
+    for other in (from_pil, from_bytes):
+        np.testing.assert_allclose(other.expression_probs, from_array.expression_probs, atol=1e-5)
+    batch = analyzer.analyze([array, array[..., 0]])  # colour and grayscale
+    assert batch.frames.inputs == ["<array:0>", "<array:1>"] and len(batch) == 2
+
+
+def test_batching_does_not_change_results(pyfeat_media):
+    paths = [str(pyfeat_media / n) for n in ("multi_face.jpg", "single_face.jpg", "0-f1-su-ph.jpg")]
+    one_by_one = Analyzer(threads=2, batch_size=1).analyze(paths)
+    batched = Analyzer(threads=2, batch_size=3).analyze(paths)
+    np.testing.assert_allclose(one_by_one.expression_probs, batched.expression_probs, atol=1e-5)
+    np.testing.assert_allclose(one_by_one.boxes, batched.boxes, atol=1e-3)
+
+
+def test_whole_image_mode_on_a_cropped_face(pyfeat_media):
+    from mien.io.images import read_image
+
+    image = read_image(pyfeat_media / "0-f15-hao-ph.jpg")
+    detected = Analyzer(threads=2).analyze(image)
+    x1, y1, x2, y2 = detected.boxes[0].astype(int)
+    crop = image[y1:y2, x1:x2]
+    whole = Analyzer(threads=2, whole_image=True).analyze(crop)
+    assert len(whole) == 1 and whole.face_scores[0] == 1.0
+    np.testing.assert_allclose(whole.boxes[0], [0, 0, crop.shape[1], crop.shape[0]])
+    assert whole.expressions == ["happy"]
+
+
+def test_large_image_is_downscaled_for_detection_but_reported_in_original_pixels(analyzer, pyfeat_media):
+    from mien.io.images import read_image
+
+    image = read_image(pyfeat_media / "single_face.jpg")
+    big = np.kron(image, np.ones((4, 4, 1), np.uint8))  # 4x larger, same content
+    small = analyzer.analyze(image)
+    big = analyzer.analyze(big)
+    eye_distance = small.face_size[0]
+    # landmarks agree within 5% of the eye distance; the box (a fuzzier notion) overlaps strongly
+    np.testing.assert_allclose(big.landmarks[0] / 4, small.landmarks[0], atol=0.05 * eye_distance)
+    assert iou_matrix(big.boxes[:1] / 4, small.boxes[:1])[0, 0] > 0.85

@@ -1,0 +1,105 @@
+"""The record serialiser and every writer built on it: same columns, atomic files, adapters."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mien.io.writers import TableWriter
+from mien.result import FrameTable, Result
+from mien.schema import COLUMNS, EXPRESSION_COLUMNS, EXPRESSIONS
+
+
+def two_frame_result() -> Result:
+    """Frame 0 has two faces, frame 1 none, frame 2 failed."""
+    table = FrameTable()
+    table.append("a.jpg", 0, 0.0, 640, 480, "")
+    table.append("b.jpg", 0, 0.0, 100, 80, "")
+    table.append("c.jpg", 0, 0.0, 0, 0, "c.jpg: empty file (0 bytes)")
+    probs = np.zeros((2, 8), np.float32)
+    probs[0, 1] = 1.0  # happy
+    probs[1, 3] = 1.0  # surprise
+    landmarks = np.array([[[10, 10], [30, 10], [20, 20], [12, 30], [28, 30]]] * 2, np.float32)
+    return Result(frames=table, frame_index=np.array([0, 0]), face_id=np.array([0, 1]),
+                  boxes=np.array([[0, 0, 40, 50], [100, 100, 110, 112]], np.float32),
+                  face_scores=np.array([0.99, 0.95], np.float32), landmarks=landmarks,
+                  blur=np.array([500.0, 5.0], np.float32), outside=np.array([0.0, 0.5], np.float32),
+                  expression_probs=probs)
+
+
+def test_records_have_one_row_per_face_and_one_per_empty_frame():
+    records = list(two_frame_result().to_records())
+    assert [r["input"] for r in records] == ["a.jpg", "a.jpg", "b.jpg", "c.jpg"]
+    assert [r["success"] for r in records] == [1, 1, 0, 0]
+    assert records[0]["expression"] == "happy" and records[1]["expression"] == "surprise"
+    assert records[0]["face_width"] == 40 and records[0]["face_height"] == 50
+    assert records[0]["face_size"] == pytest.approx(20.0)
+    assert records[0]["quality"] == "ok" and records[1]["quality"] == "blurry;cut"
+    assert records[2]["face_id"] == -1 and records[2]["error"] == ""
+    assert "empty file" in records[3]["error"]
+    assert list(records[0]) == list(COLUMNS)
+
+
+def test_pandas_csv_jsonl_and_parquet_agree(tmp_path):
+    result = two_frame_result()
+    frame = result.to_pandas()
+    assert list(frame.columns) == list(COLUMNS)
+    result.to_csv(tmp_path / "r.csv")
+    result.to_json(tmp_path / "r.jsonl")
+    result.to_parquet(tmp_path / "r.parquet")
+    from_csv = pd.read_csv(tmp_path / "r.csv")
+    from_json = pd.read_json(tmp_path / "r.jsonl", lines=True)
+    from_parquet = pd.read_parquet(tmp_path / "r.parquet")
+    for other in (from_csv, from_json, from_parquet):
+        assert list(other.columns) == list(COLUMNS)
+        np.testing.assert_allclose(other["expr_happy"].fillna(-1), frame["expr_happy"].fillna(-1), atol=1e-6)
+        assert other["success"].tolist() == [1, 1, 0, 0]
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_text_outputs_without_a_path():
+    csv_text = two_frame_result().to_csv()
+    assert csv_text.splitlines()[0].split(",") == list(COLUMNS)
+    first = json.loads(two_frame_result().to_json().splitlines()[0])
+    assert first["expression"] == "happy" and first["error"] == ""
+
+
+def test_schema_adapters_rename_columns():
+    pyfeat = two_frame_result().to_pandas(schema="pyfeat")
+    assert {"FaceRectX", "FaceRectWidth", "FaceScore", "happiness", "anger"} <= set(pyfeat.columns)
+    openface = two_frame_result().to_pandas(schema="openface")
+    assert {"frame", "face_id", "timestamp", "success", "confidence"} <= set(openface.columns)
+    with pytest.raises(ValueError, match="unknown schema"):
+        two_frame_result().to_pandas(schema="nope")
+
+
+def test_writer_commits_rows_on_interrupt_and_keeps_part_on_crash(tmp_path):
+    result = two_frame_result()
+    path = tmp_path / "out.csv"
+    with pytest.raises(KeyboardInterrupt):
+        with TableWriter(path, result.columns()) as writer:
+            writer.write(result.to_records())
+            raise KeyboardInterrupt
+    assert len(pd.read_csv(path)) == 4  # whole rows kept, file committed
+    crashed = tmp_path / "crash.csv"
+    with pytest.raises(RuntimeError):
+        with TableWriter(crashed, result.columns()) as writer:
+            writer.write(result.to_records())
+            raise RuntimeError("disk on fire")
+    assert not crashed.exists() and (tmp_path / "crash.csv.part").exists()
+
+
+def test_selection_and_merge():
+    result = two_frame_result()
+    happy_only = result[result.expression_probs[:, EXPRESSIONS.index("happy")] > 0.5]
+    assert len(happy_only) == 1 and happy_only.expressions == ["happy"]
+    merged = Result.merge([result, result])
+    assert len(merged) == 4 and len(merged.frames) == 6
+    assert merged.frame_index.tolist() == [0, 0, 3, 3]
+    assert len(list(merged.to_records())) == 8
+
+
+def test_expression_columns_follow_the_canonical_order():
+    assert EXPRESSIONS == ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
+    assert EXPRESSION_COLUMNS[0] == "expr_neutral" and EXPRESSION_COLUMNS[-1] == "expr_contempt"
