@@ -53,3 +53,38 @@ def test_outside_fraction_hand_cases():
     assert outside_fraction(inside, 64, 100, 100) == 0.0
     shifted = np.array([[1.0, 0, 32], [0, 1.0, 0]])  # crop x = image x + 32: the left half is outside
     assert outside_fraction(shifted, 64, 100, 100) == pytest.approx(0.5)
+
+
+def test_shrinking_a_large_face_is_antialiased():
+    # 1-pixel checkerboard: its true average is mid-grey; plain bilinear sampling at 1/8 scale aliases.
+    board = ((np.indices((512, 512)).sum(axis=0) % 2) * 255).astype(np.uint8)
+    image = np.repeat(board[..., None], 3, axis=2)
+    crop = CropSpec(64)
+    landmarks = ARCFACE_TEMPLATE * 512  # the face fills the image: scale 1/8
+    aligned, matrix = warp_face(image, landmarks, crop)
+    assert abs(aligned.mean() - 127.5) < 3 and aligned.std() < 3
+    np.testing.assert_allclose(apply_affine(matrix, landmarks), crop.template_pixels(), atol=1e-6)
+
+
+def test_antialiased_warp_matches_plain_warp_on_smooth_images():
+    ys, xs = np.mgrid[0:400, 0:400]
+    image = np.repeat(((xs + 2 * ys) * 255 / 1200).astype(np.uint8)[..., None], 3, axis=2)  # a smooth ramp
+    matrix = np.array([[0.2, 0.0, -10.0], [0.0, 0.2, -5.0]])  # shrink 5x
+    import cv2
+
+    plain = cv2.warpAffine(image, matrix, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    from mien.align import warp_with_matrix
+
+    smooth = warp_with_matrix(image, matrix, 64)
+    assert np.abs(plain[8:-8, 8:-8].astype(int) - smooth[8:-8, 8:-8].astype(int)).max() <= 2
+
+
+def test_whole_image_crop_maps_image_edges_to_crop_edges():
+    from mien.align import crop_whole_image
+
+    image = np.zeros((100, 50, 3), np.uint8)
+    resized, matrix = crop_whole_image(image, 64)
+    assert resized.shape == (64, 64, 3)
+    # pixel-centre convention: the outer edges of the image (-0.5 and size - 0.5) map onto the crop's edges
+    edges = apply_affine(matrix, np.array([[-0.5, -0.5], [49.5, 99.5]]))
+    np.testing.assert_allclose(edges, [[-0.5, -0.5], [63.5, 63.5]], atol=1e-9)

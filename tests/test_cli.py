@@ -75,3 +75,40 @@ def test_usage_errors_exit_2(tmp_path, pyfeat_media, capsys):
     assert "cannot tell the output format" in capsys.readouterr().err
     assert main(["analyze", str(tmp_path / "empty_dir_glob_*.jpg")]) == 2
     assert main(["analyze", str(pyfeat_media / "single_face.jpg"), "--expression", "nope", "-q"]) == 2
+
+
+def test_resume_skips_finished_inputs_and_redoes_the_last_one(tmp_path, pyfeat_media):
+    names = ["single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg"]
+    paths = [str(pyfeat_media / n) for n in names]
+    out = tmp_path / "r.csv"
+    assert main(["analyze", *paths, "-o", str(out), "--threads", "2", "-q"]) == 0
+    complete = pd.read_csv(out)
+    # simulate a run killed during the second input: rows of input 1, part of input 2, a torn line
+    lines = out.read_text().splitlines(keepends=True)
+    multi_rows = [i for i, l in enumerate(lines) if "multi_face.jpg" in l]
+    torn = "".join(lines[: multi_rows[1]]) + lines[multi_rows[1]][:20]
+    out.unlink()
+    (tmp_path / "r.csv.part").write_text(torn)
+    assert main(["analyze", *paths, "-o", str(out), "--resume", "--threads", "2", "-q"]) == 0
+    resumed = pd.read_csv(out)
+    assert not (tmp_path / "r.csv.part").exists()
+    pd.testing.assert_frame_equal(resumed, complete)
+
+
+def test_jsonl_on_stdout_and_json_needs_a_file(pyfeat_media, capsys):
+    assert main(["analyze", str(pyfeat_media / "single_face.jpg"), "--format", "jsonl", "--threads", "2", "-q"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["success"] == 1
+    assert main(["analyze", str(pyfeat_media / "single_face.jpg"), "--format", "parquet", "-q"]) == 2
+
+
+def test_overlays_of_same_stem_do_not_collide(tmp_path, pyfeat_media):
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "face.jpg").write_bytes((pyfeat_media / "single_face.jpg").read_bytes())
+    Image.open(pyfeat_media / "0-f15-hao-ph.jpg").save(folder / "face.png")
+    assert main(["analyze", str(folder), "-o", str(tmp_path / "r.csv"), "--overlay", str(tmp_path / "ov"),
+                 "--threads", "2", "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["face.jpg", "face.png.jpg"]

@@ -118,3 +118,32 @@ def test_large_image_is_downscaled_for_detection_but_reported_in_original_pixels
     # landmarks agree within 5% of the eye distance; the box (a fuzzier notion) overlaps strongly
     np.testing.assert_allclose(big.landmarks[0] / 4, small.landmarks[0], atol=0.05 * eye_distance)
     assert iou_matrix(big.boxes[:1] / 4, small.boxes[:1])[0, 0] > 0.85
+
+
+def test_folders_globs_and_overlays_work_from_python_too(analyzer, tmp_path, pyfeat_media):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("single_face.jpg", "multi_face.jpg"):
+        (folder / name).write_bytes((pyfeat_media / name).read_bytes())
+    from_folder = analyzer.analyze(folder, overlay=tmp_path / "overlay")
+    from_glob = analyzer.analyze(str(folder / "*.jpg"))
+    assert from_folder.frames.inputs == from_glob.frames.inputs == [str(folder / "multi_face.jpg"), str(folder / "single_face.jpg")]
+    assert sorted(p.name for p in (tmp_path / "overlay").iterdir()) == ["multi_face.jpg", "single_face.jpg"]
+
+
+def test_integer_arrays_and_truncated_pil_images(analyzer, bad_inputs, pyfeat_media):
+    from mien.io.images import read_image
+
+    as_int64 = read_image(pyfeat_media / "single_face.jpg").astype(np.int64)
+    assert len(analyzer.analyze(as_int64)) == 1  # not darkened to nothing
+    truncated = Image.open(bad_inputs["truncated"])  # lazily opened: fails only when decoded
+    result = analyzer.analyze(truncated)
+    assert len(result) == 0 and "truncated" in result.errors[0]
+
+
+def test_whole_image_rows_have_no_landmarks(pyfeat_media):
+    from mien.io.images import read_image
+
+    result = Analyzer(threads=2, whole_image=True).analyze(read_image(pyfeat_media / "0-f1-su-ph.jpg"))
+    (row,) = result.to_records()
+    assert row["lm5_x_0"] is None and row["face_size"] is None and row["face_score"] == 1.0

@@ -103,3 +103,58 @@ def test_selection_and_merge():
 def test_expression_columns_follow_the_canonical_order():
     assert EXPRESSIONS == ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
     assert EXPRESSION_COLUMNS[0] == "expr_neutral" and EXPRESSION_COLUMNS[-1] == "expr_contempt"
+
+
+def no_face_result(n: int) -> Result:
+    table = FrameTable()
+    for i in range(n):
+        table.append(f"empty{i}.jpg", 0, 0.0, 10, 10, "")
+    return Result(frames=table)
+
+
+def test_parquet_schema_is_fixed_even_when_the_first_rows_have_no_faces(tmp_path):
+    path = tmp_path / "r.parquet"
+    with TableWriter(path, Result().columns()) as writer:
+        writer.write(no_face_result(5000).to_records())  # more than one buffered chunk of all-empty rows
+        writer.write(two_frame_result().to_records())
+    table = pd.read_parquet(path)
+    assert len(table) == 5004 and table["expr_happy"].dtype == np.float64
+    assert table["expression"].iloc[-4] == "happy"
+
+
+def test_empty_parquet_keeps_typed_columns(tmp_path):
+    Result().to_parquet(tmp_path / "e.parquet")
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(tmp_path / "e.parquet")
+    assert str(schema.field("face_x").type) == "double" and str(schema.field("input").type) == "string"
+
+
+def test_json_array_output(tmp_path):
+    two_frame_result().to_json(tmp_path / "r.json", lines=False)
+    rows = json.loads((tmp_path / "r.json").read_text())
+    assert len(rows) == 4 and rows[0]["expression"] == "happy"
+    assert json.loads(Result().to_json(lines=False)) == []
+
+
+def test_openface_schema_numbers_frames_from_1():
+    assert two_frame_result().to_pandas(schema="openface")["frame"].tolist() == [1, 1, 1, 1]
+    assert two_frame_result().to_pandas()["frame"].tolist() == [0, 0, 0, 0]
+
+
+def test_append_continues_a_committed_file(tmp_path):
+    path = tmp_path / "r.csv"
+    result = two_frame_result()
+    with TableWriter(path, result.columns()) as writer:
+        writer.write(result.to_records())
+    with TableWriter(path, result.columns(), append=True) as writer:
+        writer.write(no_face_result(2).to_records())
+    table = pd.read_csv(path)
+    assert len(table) == 6 and list(table.columns) == list(COLUMNS)
+
+
+def test_failed_frames_have_empty_sizes():
+    table = FrameTable()
+    table.append("bad.jpg", 0, 0.0, None, None, "bad.jpg: empty file (0 bytes)")
+    (row,) = Result(frames=table).to_records()
+    assert row["image_width"] is None and "bad.jpg" in row["error"]

@@ -1,51 +1,55 @@
 """The image pipeline: source -> detector -> aligner -> heads -> :class:`~mien.result.Result`.
 
     import mien
-    result = mien.Analyzer().analyze("photo.jpg")   # or an array, a PIL image, bytes, or a list of them
+    result = mien.Analyzer().analyze("photo.jpg")   # or a folder, glob, array, PIL image, bytes, or a list
     result.to_pandas()
 
-Models are loaded once per ``Analyzer``; faces from several images are classified in one batched call.
+Models are loaded once per ``Analyzer``. Each frame is detected and aligned as soon as it is decoded and
+its pixels are then released (unless overlays need them); face crops from several inputs are classified
+together in one batched call.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import cv2
 import numpy as np
 
-from mien.align.similarity import outside_fraction, warp_face
+from mien.align.similarity import crop_whole_image, outside_fraction, warp_face
 from mien.detect.base import Detections
 from mien.io.images import DEFAULT_MAX_PIXELS, Frame, iter_frames
 from mien.models.expression import ExpressionModel
+from mien.quality import THRESHOLDS, sharpness
 from mien.registry import create, get_spec
 from mien.result import FrameTable, Result
 
-BLUR_REFERENCE_SIZE = 64  # blur is measured on the aligned face resized to this many pixels
+IMAGES_KEPT_PIXEL_BUDGET = 200_000_000  # decoded pixels held at once for overlays before a batch is flushed
 
 
-def sharpness(gray_face: np.ndarray) -> float:
-    """Variance of the Laplacian of an aligned face (resized to 64 px): low values mean blur."""
-    if gray_face.shape[0] != BLUR_REFERENCE_SIZE:
-        gray_face = cv2.resize(gray_face, (BLUR_REFERENCE_SIZE, BLUR_REFERENCE_SIZE), interpolation=cv2.INTER_AREA)
-    return float(cv2.Laplacian(gray_face, cv2.CV_64F).var())
-
-
-def _is_single_input(inputs: Any) -> bool:
-    return not isinstance(inputs, (list, tuple)) and not (
-        isinstance(inputs, np.ndarray) and inputs.dtype == object
-    )
-
-
-def load_expression_model(name_or_path: str | Path, threads: int | None, device: str, batch_size: int) -> ExpressionModel:
+def load_expression_model(name_or_path: str | Path, threads: int | None, device: str) -> ExpressionModel:
     """A registered expression model by name, or a user's ONNX file by path."""
     text = str(name_or_path)
     if text.endswith(".onnx") or Path(text).is_file():
-        return ExpressionModel(text, threads=threads, device=device, batch_size=batch_size)
-    return get_spec(text, "expression").create(threads=threads, device=device, batch_size=batch_size)
+        return ExpressionModel(text, threads=threads, device=device)
+    return get_spec(text, "expression").create(threads=threads, device=device)
+
+
+@dataclass
+class _FrameFaces:
+    """One decoded frame after detection and alignment, waiting for the heads."""
+
+    frame: Frame
+    width: int | None
+    height: int | None
+    detections: Detections
+    crops: np.ndarray  # (k, S, S, 3) uint8
+    blur: np.ndarray  # (k,)
+    outside: np.ndarray  # (k,)
 
 
 class Analyzer:
@@ -54,11 +58,11 @@ class Analyzer:
     Args:
         detector: registered detector name (see ``mien models``).
         expression: registered expression model name, or a path to a mien-format ONNX file.
-        whole_image: skip detection and treat each image as one face already cropped like the
-            training data (e.g. CK+, JAFFE, FER2013 crops).
-        threads: onnxruntime threads per model (default: ``MIEN_THREADS`` or all cores, at most 8).
+        whole_image: skip detection and treat each image as one already-cropped face (CK+, JAFFE,
+            FER2013 crops); same as ``detector="whole-image"``.
+        threads: CPU threads per model and for OpenCV (default: ``MIEN_THREADS`` or all cores, at most 8).
         device: ``"cpu"`` or ``"cuda"`` (needs onnxruntime-gpu).
-        batch_size: images decoded and faces classified together.
+        batch_size: inputs whose faces are classified together.
         max_pixels: refuse images above this many pixels (decompression-bomb guard).
         pages: multi-page TIFF: ``"first"`` page only, or ``"all"`` pages as frames 0, 1, ...
         detector_options: passed to the detector, e.g. ``{"score_threshold": 0.9, "max_size": 1280}``.
@@ -79,136 +83,170 @@ class Analyzer:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.whole_image = whole_image
+        if pages not in ("first", "all"):
+            raise ValueError(f"pages must be 'first' or 'all', got {pages!r}")
+        if threads is not None:
+            cv2.setNumThreads(threads)
+        self.detector_name = "whole-image" if whole_image else detector
+        self.detector = create(self.detector_name, "detector", threads=threads, device=device,
+                               **(detector_options or {}))
+        self.expression = load_expression_model(expression, threads, device)
+        self.expression_name = str(expression)
         self.batch_size = batch_size
         self.max_pixels = max_pixels
         self.pages = pages
-        self.detector_name = "whole-image" if whole_image else detector
-        self.detector = None if whole_image else create(
-            detector, "detector", threads=threads, device=device, **(detector_options or {})
-        )
-        self.expression = load_expression_model(expression, threads, device, batch_size=max(batch_size, 32))
-        self.expression_name = str(expression)
+        self.detector_options = dict(detector_options or {})
         self.timings: dict[str, float] = defaultdict(float)  # seconds per stage, accumulated
-
-    # ------------------------------------------------------------------ public API
-    def analyze(self, inputs: Any) -> Result:
-        """Analyse one input (path, numpy array, PIL image, bytes) or a list of them."""
-        return Result.merge(list(self.iter_results(inputs)))
-
-    def iter_results(self, inputs: Any) -> Iterator[Result]:
-        """Yield one :class:`Result` per input, in order, decoding and classifying in batches."""
-        for result, _ in self.stream(inputs):
-            yield result
-
-    def stream(self, inputs: Any) -> Iterator[tuple[Result, list[Frame]]]:
-        """Like :meth:`iter_results`, with each input's decoded frames (for drawing overlays)."""
-        items = [inputs] if _is_single_input(inputs) else list(inputs)
-        names = [self._name(item, i, len(items)) for i, item in enumerate(items)]
-        for start in range(0, len(items), self.batch_size):
-            chunk = list(zip(items[start:start + self.batch_size], names[start:start + self.batch_size]))
-            frames_per_input = [list(self._frames(item, name)) for item, name in chunk]
-            combined = self._analyze_frames([f for frames in frames_per_input for f in frames])
-            counts = [len(f) for f in frames_per_input]
-            yield from zip(self._split_by_input(combined, counts), frames_per_input)
-
-    def analyze_frames(self, frames: Sequence[Frame]) -> Result:
-        """Analyse already-decoded frames (used by video and the server)."""
-        return self._analyze_frames(list(frames))
-
-    def analyze_image(self, image: np.ndarray, name: str = "<array>", frame: int = 0, timestamp: float = 0.0) -> Result:
-        """Analyse one RGB uint8 image (H, W, 3)."""
-        return self._analyze_frames([Frame(name, frame, image, timestamp)])
 
     @property
     def metadata(self) -> dict[str, Any]:
         from mien import __version__
 
-        return {"mien_version": __version__, "detector": self.detector_name,
-                "expression_model": self.expression_name, "whole_image": self.whole_image}
+        return {"mien_version": __version__, "detector": self.detector_name, "detector_options": self.detector_options,
+                "expression_model": self.expression_name, "quality_thresholds": THRESHOLDS}
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of every table this analyzer produces."""
+        return Result().columns()
+
+    # ------------------------------------------------------------------ public API
+    def analyze(self, inputs: Any, overlay: str | Path | None = None) -> Result:
+        """Analyse one input or a list: paths, folders (recursive), globs, arrays, PIL images or bytes.
+
+        With ``overlay`` set, each analysed image is also written there with boxes and labels drawn.
+        """
+        return Result.merge(list(self.iter_results(inputs, overlay)))
+
+    def iter_results(self, inputs: Any, overlay: str | Path | None = None) -> Iterator[Result]:
+        """Like :meth:`analyze`, one :class:`Result` per input as soon as it is ready (for streaming)."""
+        from mien.viz.draw import OverlayWriter
+
+        expanded = self._expand(inputs)
+        writer = OverlayWriter(overlay, [name for _, name in expanded if name]) if overlay is not None else None
+        for result, frames in self._stream(expanded, keep_images=writer is not None):
+            if writer is not None:
+                writer.write(result, frames)
+            yield result
+
+    def stream(self, inputs: Any, keep_images: bool = False) -> Iterator[tuple[Result, list[Frame]]]:
+        """One ``(Result, frames)`` pair per input; frames keep their pixels only with ``keep_images``."""
+        return self._stream(self._expand(inputs), keep_images)
+
+    def _stream(self, expanded: list[tuple[Any, str | None]], keep_images: bool) -> Iterator[tuple[Result, list[Frame]]]:
+        chunk: list[list[_FrameFaces]] = []
+        kept_pixels = 0
+        for item, name in expanded:
+            prepared = []
+            for frame in self._decode(item, name):
+                prepared.append(self._detect_and_align(frame))
+                if keep_images and frame.image is not None:
+                    kept_pixels += frame.image.shape[0] * frame.image.shape[1]
+                elif not keep_images:
+                    frame.image = None
+            chunk.append(prepared)
+            if len(chunk) >= self.batch_size or kept_pixels > IMAGES_KEPT_PIXEL_BUDGET:
+                yield from self._finish(chunk)
+                chunk, kept_pixels = [], 0
+        if chunk:
+            yield from self._finish(chunk)
+
+    def analyze_frames(self, frames: Sequence[Frame]) -> Result:
+        """Analyse already-decoded frames (used by video and the server)."""
+        prepared = [self._detect_and_align(frame) for frame in frames]
+        return self._classify(prepared)
+
+    def analyze_image(self, image: np.ndarray, name: str = "<array>", frame: int = 0, timestamp: float = 0.0) -> Result:
+        """Analyse one RGB uint8 image (H, W, 3)."""
+        return self.analyze_frames([Frame(name, frame, image, timestamp)])
 
     # ------------------------------------------------------------------ stages
-    def _frames(self, item: Any, name: str | None) -> Iterator[Frame]:
+    @staticmethod
+    def _expand(inputs: Any) -> list[tuple[Any, str | None]]:
+        """Inputs as ``(item, name)``; folders and glob patterns among path inputs are expanded."""
+        from mien.io.sources import expand_inputs
+
+        single = not isinstance(inputs, (list, tuple))
+        items = [inputs] if single else list(inputs)
+        expanded: list[tuple[Any, str | None]] = []
+        for index, item in enumerate(items):
+            if isinstance(item, (str, Path)):
+                expanded.extend((path, path) for path in expand_inputs([item]))
+            elif isinstance(item, (bytes, bytearray)):
+                expanded.append((item, "<bytes>" if single else f"<bytes:{index}>"))
+            else:
+                expanded.append((item, None if single else f"<array:{index}>"))
+        return expanded
+
+    def _decode(self, item: Any, name: str | None) -> Iterator[Frame]:
         started = time.perf_counter()
         for frame in iter_frames(item, self.pages, self.max_pixels, name):
             self.timings["decode"] += time.perf_counter() - started
             yield frame
             started = time.perf_counter()
 
-    @staticmethod
-    def _name(item: Any, index: int, count: int) -> str | None:
-        if isinstance(item, (str, Path)):
-            return str(item)
-        if isinstance(item, (bytes, bytearray)):
-            return f"<bytes:{index}>" if count > 1 else "<bytes>"
-        return f"<array:{index}>" if count > 1 else None
-
-    def _detect(self, image: np.ndarray) -> Detections:
-        if self.detector is None:  # whole-image mode: the image is the face, framed like the training crops
-            height, width = image.shape[:2]
-            points = self.expression.crop.template * np.array([width, height])
-            return Detections(np.array([[0, 0, width, height]], np.float32), np.ones(1, np.float32),
-                              points[None].astype(np.float32))
-        detections = self.detector.detect(image)
-        return detections[np.argsort(-detections.scores, kind="stable")]
-
-    def _analyze_frames(self, frames: list[Frame]) -> Result:
-        table = FrameTable()
-        per_face: dict[str, list] = defaultdict(list)
-        crops: list[np.ndarray] = []
-        for frame in frames:
-            image = frame.image
-            height, width = (image.shape[:2] if image is not None else (0, 0))
-            row = table.append(frame.source, frame.index, frame.timestamp, width, height, frame.error)
-            if image is None:
-                continue
+    def _detect_and_align(self, frame: Frame) -> _FrameFaces:
+        image = frame.image
+        size = self.expression.crop.size
+        no_faces = _FrameFaces(frame, None, None, Detections.empty(), np.zeros((0, size, size, 3), np.uint8),
+                               np.zeros(0, np.float32), np.zeros(0, np.float32))
+        if image is None:
+            return no_faces
+        height, width = image.shape[:2]
+        no_faces.width, no_faces.height = width, height
+        try:
             started = time.perf_counter()
-            detections = self._detect(image)
+            detections = self.detector.detect(image)
             self.timings["detect"] += time.perf_counter() - started
             started = time.perf_counter()
-            for face_id in range(len(detections)):
-                crop, matrix = warp_face(image, detections.landmarks[face_id], self.expression.crop)
+            crops, blur, outside = [], [], []
+            for points in detections.landmarks:
+                if np.isfinite(points).all():
+                    crop, matrix = warp_face(image, points, self.expression.crop)
+                else:  # no landmarks measured: the image is the face
+                    crop, matrix = crop_whole_image(image, size)
                 crops.append(crop)
-                per_face["frame_index"].append(row)
-                per_face["face_id"].append(face_id)
-                per_face["boxes"].append(detections.boxes[face_id])
-                per_face["face_scores"].append(detections.scores[face_id])
-                per_face["landmarks"].append(detections.landmarks[face_id])
-                per_face["blur"].append(sharpness(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)))
-                per_face["outside"].append(outside_fraction(matrix, crop.shape[0], height, width))
+                blur.append(sharpness(crop))
+                outside.append(outside_fraction(matrix, size, height, width))
             self.timings["align"] += time.perf_counter() - started
-        started = time.perf_counter()
-        probabilities = self.expression.predict(np.stack(crops)) if crops else None
-        self.timings["expression"] += time.perf_counter() - started
+        except Exception as error:  # one bad frame must not end the run
+            frame.error = f"{frame.source}: analysis failed ({type(error).__name__}: {error})"
+            return no_faces
+        if not crops:
+            return _FrameFaces(frame, width, height, detections, no_faces.crops, no_faces.blur, no_faces.outside)
+        return _FrameFaces(frame, width, height, detections, np.stack(crops), np.asarray(blur, np.float32),
+                           np.asarray(outside, np.float32))
+
+    def _classify(self, prepared: list[_FrameFaces]) -> Result:
+        table = FrameTable()
+        for item in prepared:
+            table.append(item.frame.source, item.frame.index, item.frame.timestamp, item.width, item.height,
+                         item.frame.error)
         result = Result(frames=table, metadata=self.metadata)
-        if crops:
-            result.frame_index = np.asarray(per_face["frame_index"], np.int64)
-            result.face_id = np.asarray(per_face["face_id"], np.int64)
-            result.boxes = np.asarray(per_face["boxes"], np.float32)
-            result.face_scores = np.asarray(per_face["face_scores"], np.float32)
-            result.landmarks = np.asarray(per_face["landmarks"], np.float32)
-            result.blur = np.asarray(per_face["blur"], np.float32)
-            result.outside = np.asarray(per_face["outside"], np.float32)
-            result.expression_probs = probabilities
+        with_faces = [(row, item) for row, item in enumerate(prepared) if len(item.detections)]
+        if not with_faces:
+            return result
+        started = time.perf_counter()
+        result.expression_probs = self.expression.predict(np.concatenate([item.crops for _, item in with_faces]))
+        self.timings["expression"] += time.perf_counter() - started
+        result.frame_index = np.concatenate([np.full(len(item.detections), row) for row, item in with_faces])
+        result.face_id = np.concatenate([np.arange(len(item.detections)) for _, item in with_faces])
+        result.boxes = np.concatenate([item.detections.boxes for _, item in with_faces])
+        result.face_scores = np.concatenate([item.detections.scores for _, item in with_faces])
+        result.landmarks = np.concatenate([item.detections.landmarks for _, item in with_faces])
+        result.blur = np.concatenate([item.blur for _, item in with_faces])
+        result.outside = np.concatenate([item.outside for _, item in with_faces])
         return result
 
-    @staticmethod
-    def _split_by_input(result: Result, frame_counts: list[int]) -> Iterator[Result]:
+    def _finish(self, chunk: list[list[_FrameFaces]]) -> Iterator[tuple[Result, list[Frame]]]:
+        combined = self._classify([item for prepared in chunk for item in prepared])
         start = 0
-        for count in frame_counts:
-            rows = range(start, start + count)
-            table = FrameTable()
-            for r in rows:
-                table.append(result.frames.inputs[r], result.frames.frames[r], result.frames.timestamps[r],
-                             result.frames.widths[r], result.frames.heights[r], result.frames.errors[r])
-            part = result[(result.frame_index >= start) & (result.frame_index < start + count)]
-            part.frames = table
-            part.frame_index = part.frame_index - start
-            start += count
-            yield part
+        for prepared in chunk:
+            rows = range(start, start + len(prepared))
+            yield combined.frames_slice(rows), [item.frame for item in prepared]
+            start += len(prepared)
 
 
-def analyze(inputs: Any, **options: Any) -> Result:
-    """One-shot convenience: ``Analyzer(**options).analyze(inputs)``."""
-    return Analyzer(**options).analyze(inputs)
-
+def analyze(inputs: Any, overlay: str | Path | None = None, **options: Any) -> Result:
+    """One-shot convenience: ``Analyzer(**options).analyze(inputs, overlay)``."""
+    return Analyzer(**options).analyze(inputs, overlay)

@@ -6,29 +6,32 @@
     mien --version
 
 Exit codes: 0 all inputs analysed, 1 at least one input failed (see the ``error`` column), 2 bad usage,
-130 interrupted (rows finished before Ctrl-C are kept).
+3 an output could not be written or mien itself failed, 130 interrupted (finished inputs are kept).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Sequence
 
-EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _add_analyze_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", "-o", type=Path, help="table to write (.csv, .jsonl or .parquet); default: CSV on stdout")
-    parser.add_argument("--format", choices=["csv", "jsonl", "parquet"], help="output format if not given by the suffix")
+    parser.add_argument("--output", "-o", type=Path, help="table to write (.csv, .jsonl, .json or .parquet); default: CSV on stdout")
+    parser.add_argument("--format", choices=["csv", "jsonl", "json", "parquet"], help="output format if not given by the suffix")
     parser.add_argument("--schema", choices=["mien", "openface", "pyfeat"], default="mien", help="column names")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted --output (CSV/JSON lines): skip inputs already in it")
     parser.add_argument("--overlay", type=Path, metavar="DIR", help="write each image with boxes and labels drawn into DIR")
     parser.add_argument("--whole-image", action="store_true", help="skip detection: each image is one cropped face")
     parser.add_argument("--detector", default="retinaface", help="registered detector (see 'mien models')")
+    parser.add_argument("--det-threshold", type=float, help="minimum face score in [0, 1] (default 0.8)")
+    parser.add_argument("--det-max-size", type=int, help="long side images are shrunk to for detection (default 640)")
     parser.add_argument("--expression", default="mnv2-ferplus", help="registered expression model or .onnx path")
-    parser.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
+    parser.add_argument("--batch-size", type=int, default=16, help="images whose faces are classified together (default 16)")
     parser.add_argument("--threads", type=int, help="CPU threads per model (default: all cores, at most 8)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--pages", choices=["first", "all"], default="first", help="multi-page TIFF: first page or all")
@@ -55,75 +58,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _overlay_names(paths: Sequence[str]) -> dict[str, str]:
-    """Overlay file name for each input: its path relative to the inputs' common folder, as .jpg."""
-    real = [os.path.abspath(p) for p in paths]
-    try:
-        common = os.path.commonpath([os.path.dirname(p) for p in real]) if real else ""
-    except ValueError:  # different drives
-        common = ""
-    return {p: str(Path(os.path.relpath(r, common) if common else Path(r).name).with_suffix(".jpg"))
-            for p, r in zip(paths, real)}
+def make_analyzer(args: argparse.Namespace):
+    from mien.analyzer import Analyzer
+
+    detector_options = {key: value for key, value in (("score_threshold", args.det_threshold),
+                                                      ("max_size", args.det_max_size)) if value is not None}
+    return Analyzer(detector=args.detector, expression=args.expression, whole_image=args.whole_image,
+                    threads=args.threads, device=args.device, batch_size=args.batch_size,
+                    max_pixels=args.max_pixels, pages=args.pages, detector_options=detector_options)
 
 
 def run_analyze(args: argparse.Namespace, paths: list[str]) -> int:
-    from mien.analyzer import Analyzer
-    from mien.io.writers import TableWriter
-    from mien.result import Result
-    from mien.viz.draw import draw_faces, save_image
+    from mien.io.writers import RowFormatter, TableWriter, format_for, prepare_resume
 
     if not paths:
         print("mien analyze: no input files found", file=sys.stderr)
         return EXIT_USAGE
-    analyzer = Analyzer(detector=args.detector, expression=args.expression, whole_image=args.whole_image,
-                        threads=args.threads, device=args.device, batch_size=args.batch_size,
-                        max_pixels=args.max_pixels, pages=args.pages)
-    overlay_names = _overlay_names(paths) if args.overlay else {}
-    columns = Result().columns()
-    output = args.output
-    writer = TableWriter(output, columns, args.format, args.schema) if output else None
-    stdout_header = True
-    failed, faces, done = 0, 0, 0
-    progress = _progress(len(paths), args.quiet)
+    fmt = format_for(args.output, args.format) if args.output else (args.format or "csv")
+    if not args.output and fmt in ("json", "parquet"):
+        raise ValueError(f"{fmt} output needs --output FILE (stdout takes csv or jsonl)")
+    if args.resume and not args.output:
+        raise ValueError("--resume needs --output")
+    done_before = prepare_resume(args.output, fmt) if args.resume else set()
+    todo = [p for p in paths if p not in done_before]
+    analyzer = make_analyzer(args)
+    writer = TableWriter(args.output, analyzer.columns, fmt, args.schema, append=args.resume) if args.output else None
+    stdout = None if writer else RowFormatter(analyzer.columns, fmt, args.schema)
+    if stdout:
+        sys.stdout.write(stdout.header_text())
+    failed = faces = done = 0
+    progress = _progress(len(todo), args.quiet)
     try:
-        for result, frames in analyzer.stream(paths):
+        for result in analyzer.iter_results(todo, overlay=args.overlay):
             if writer:
                 writer.write(result.to_records())
             else:
-                text = result.to_csv(schema=args.schema)
-                sys.stdout.write(text if stdout_header else text.split("\n", 1)[1])
+                sys.stdout.write(stdout.rows_text(result.to_records())[0])
                 sys.stdout.flush()
-                stdout_header = False
             failed += bool(result.errors)
             faces += len(result)
             done += 1
             for message in result.errors:
-                _report(progress, f"error: {message}")
-            if args.overlay:
-                for row, frame in enumerate(frames):
-                    if frame.image is None:
-                        continue
-                    name = overlay_names.get(frame.source, Path(frame.source).name + ".jpg")
-                    if len(frames) > 1:
-                        name = str(Path(name).with_name(f"{Path(name).stem}_p{frame.index}.jpg"))
-                    save_image(args.overlay / name, draw_faces(frame.image, result, row))
+                progress.write(f"error: {message}")
             progress.update(1)
     except KeyboardInterrupt:
         progress.close()
         if writer:
             writer.close(commit=True)
-        print(f"\ninterrupted: {done} of {len(paths)} inputs written", file=sys.stderr)
+        hint = f"; rerun with --resume to continue" if writer and fmt in ("csv", "jsonl") else ""
+        print(f"\ninterrupted: {done} of {len(todo)} inputs written{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BaseException:
         if writer:
-            writer.close(commit=False)
+            writer.close(commit=True)  # rows of completed inputs are whole: keep them
         raise
     progress.close()
     if writer:
         writer.close(commit=True)
     if not args.quiet:
-        where = f" -> {output}" if output else ""
-        print(f"{done} inputs, {faces} faces, {failed} failed{where}", file=sys.stderr)
+        skipped = f", {len(done_before)} already done" if done_before else ""
+        where = f" -> {args.output}" if args.output else ""
+        print(f"{done} inputs, {faces} faces, {failed} failed{skipped}{where}", file=sys.stderr)
     return EXIT_INPUT_FAILED if failed else EXIT_OK
 
 
@@ -140,10 +135,6 @@ def _progress(total: int, quiet: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
-
-
-def _report(progress, message: str) -> None:
-    progress.write(message)
 
 
 def run_models() -> int:
@@ -203,6 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, KeyError, FileNotFoundError, ImportError) as error:
         print(f"mien {args.verb}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as error:
+        print(f"mien {args.verb}: cannot write output: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception:
+        traceback.print_exc()
+        print(f"mien {args.verb}: internal error (please report it with the traceback above)", file=sys.stderr)
+        return EXIT_ERROR
     parser.error(f"unknown verb {args.verb}")
     return EXIT_USAGE
 

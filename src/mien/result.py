@@ -14,31 +14,44 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from mien.quality import quality_labels
 from mien.schema import COLUMNS, EXPRESSION_COLUMNS, EXPRESSIONS, LANDMARK_COLUMNS
+
+# Per-face arrays of a Result, in one place: selection and merging iterate over this list.
+FACE_FIELDS = ("frame_index", "face_id", "boxes", "face_scores", "landmarks", "blur", "outside", "expression_probs")
+
+
+FRAME_FIELDS = ("inputs", "frames", "timestamps", "widths", "heights", "errors")
 
 
 @dataclass
 class FrameTable:
-    """Per-frame facts (length F): which input and frame, its size, and any error."""
+    """Per-frame facts (length F): which input and frame, its size (None when it failed), and any error."""
 
     inputs: list[str] = field(default_factory=list)
     frames: list[int] = field(default_factory=list)
     timestamps: list[float] = field(default_factory=list)
-    widths: list[int] = field(default_factory=list)
-    heights: list[int] = field(default_factory=list)
+    widths: list[int | None] = field(default_factory=list)
+    heights: list[int | None] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.inputs)
 
-    def append(self, source: str, frame: int, timestamp: float, width: int, height: int, error: str) -> int:
-        self.inputs.append(source)
-        self.frames.append(frame)
-        self.timestamps.append(timestamp)
-        self.widths.append(width)
-        self.heights.append(height)
-        self.errors.append(error)
+    def append(self, source: str, frame: int, timestamp: float, width: int | None, height: int | None,
+               error: str) -> int:
+        """Add one frame; returns its row index."""
+        error = " ".join(error.split()) if error else ""  # one line, whatever the exception printed
+        for name, value in zip(FRAME_FIELDS, (source, frame, timestamp, width, height, error)):
+            getattr(self, name).append(value)
         return len(self.inputs) - 1
+
+    def extend(self, other: "FrameTable") -> None:
+        for name in FRAME_FIELDS:
+            getattr(self, name).extend(getattr(other, name))
+
+    def select(self, rows: range) -> "FrameTable":
+        return FrameTable(*(getattr(self, name)[rows.start:rows.stop] for name in FRAME_FIELDS))
 
 
 def _empty(shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
@@ -54,7 +67,8 @@ class Result:
         face_id: (N,) int, index of the face within its frame (0 = highest detector score).
         boxes: (N, 4) float32 ``x1, y1, x2, y2`` pixels of the original image.
         face_scores: (N,) float32 detector confidence in [0, 1].
-        landmarks: (N, 5, 2) float32 pixels (eye left, eye right, nose, mouth left, mouth right).
+        landmarks: (N, 5, 2) float32 pixels (left eye, right eye, nose tip, left and right mouth corners,
+            left/right as seen in the image); NaN when not measured (whole-image mode).
         blur: (N,) float32 Laplacian variance of the aligned face (higher = sharper).
         outside: (N,) float32 share of the aligned crop outside the image, 0..1.
         expression_probs: (N, 8) float32, classes in :data:`mien.schema.EXPRESSIONS` order.
@@ -74,11 +88,6 @@ class Result:
     data: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    # Quality thresholds (see README, "Face quality").
-    SMALL_FACE_PX = 10.0  # inter-ocular distance below which a face is too small to read
-    BLURRY_BELOW = 15.0  # Laplacian variance of the 64 px aligned face
-    CUT_ABOVE = 0.15  # share of the aligned face outside the image
-
     def __len__(self) -> int:
         return len(self.face_id)
 
@@ -95,14 +104,8 @@ class Result:
 
     @property
     def quality(self) -> list[str]:
-        """``"ok"`` or ``;``-joined reasons (``small``, ``blurry``, ``cut``) per face."""
-        labels = []
-        for size, blur, outside in zip(self.face_size, self.blur, self.outside):
-            reasons = [name for name, bad in (("small", size < self.SMALL_FACE_PX),
-                                              ("blurry", blur < self.BLURRY_BELOW),
-                                              ("cut", outside > self.CUT_ABOVE)) if bad]
-            labels.append(";".join(reasons) or "ok")
-        return labels
+        """``"ok"`` or ``;``-joined reasons (``small``, ``blurry``, ``cut``) per face; see :mod:`mien.quality`."""
+        return quality_labels(self.face_size, self.blur, self.outside)
 
     @property
     def errors(self) -> list[str]:
@@ -114,12 +117,16 @@ class Result:
         """Select faces (boolean mask, indices or slice); the frame table is kept whole."""
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        return Result(
-            frames=self.frames, frame_index=self.frame_index[index], face_id=self.face_id[index],
-            boxes=self.boxes[index], face_scores=self.face_scores[index], landmarks=self.landmarks[index],
-            blur=self.blur[index], outside=self.outside[index], expression_probs=self.expression_probs[index],
-            data={k: v[index] for k, v in self.data.items()}, metadata=dict(self.metadata),
-        )
+        selected = {name: getattr(self, name)[index] for name in FACE_FIELDS}
+        return Result(frames=self.frames, **selected, data={k: v[index] for k, v in self.data.items()},
+                      metadata=dict(self.metadata))
+
+    def frames_slice(self, rows: range) -> "Result":
+        """The frames ``rows`` (a contiguous range) with their faces, re-indexed from 0."""
+        part = self[(self.frame_index >= rows.start) & (self.frame_index < rows.stop)]
+        part.frames = self.frames.select(rows)
+        part.frame_index = part.frame_index - rows.start
+        return part
 
     @classmethod
     def merge(cls, results: Sequence["Result"]) -> "Result":
@@ -129,13 +136,11 @@ class Result:
             return merged
         offsets = np.cumsum([0] + [len(r.frames) for r in results[:-1]])
         for result in results:
-            for attribute in ("inputs", "frames", "timestamps", "widths", "heights", "errors"):
-                getattr(merged.frames, attribute).extend(getattr(result.frames, attribute))
+            merged.frames.extend(result.frames)
+        for name in FACE_FIELDS:
+            setattr(merged, name, np.concatenate([getattr(r, name) for r in results]))
         merged.frame_index = np.concatenate([r.frame_index + o for r, o in zip(results, offsets)])
-        for attribute in ("face_id", "boxes", "face_scores", "landmarks", "blur", "outside", "expression_probs"):
-            setattr(merged, attribute, np.concatenate([getattr(r, attribute) for r in results]))
-        keys = list(dict.fromkeys(k for r in results for k in r.data))
-        for key in keys:
+        for key in dict.fromkeys(k for r in results for k in r.data):
             merged.data[key] = np.concatenate([
                 r.data[key] if key in r.data else np.full(len(r), np.nan, np.float32) for r in results
             ])
@@ -161,7 +166,7 @@ class Result:
                 "frame": int(self.frames.frames[frame]),
                 "timestamp": float(self.frames.timestamps[frame]),
             }
-            size = {"image_width": int(self.frames.widths[frame]), "image_height": int(self.frames.heights[frame])}
+            size = {"image_width": self.frames.widths[frame], "image_height": self.frames.heights[frame]}
             faces = faces_by_frame.get(frame, [])
             if not faces:
                 record = dict.fromkeys(COLUMNS, None)
@@ -174,8 +179,8 @@ class Result:
                 record = {**base, "face_id": int(self.face_id[face]), "success": 1, "error": "", **size,
                           "face_x": x1, "face_y": y1, "face_width": x2 - x1, "face_height": y2 - y1,
                           "face_score": float(self.face_scores[face])}
-                record.update(zip(LANDMARK_COLUMNS, (float(v) for v in self.landmarks[face].ravel())))
-                record.update(face_size=float(face_size[face]), blur=float(self.blur[face]),
+                record.update(zip(LANDMARK_COLUMNS, (_plain(float(v)) for v in self.landmarks[face].ravel())))
+                record.update(face_size=_plain(float(face_size[face])), blur=float(self.blur[face]),
                               outside=float(self.outside[face]), quality=quality[face],
                               expression=expressions[face])
                 record.update(zip(EXPRESSION_COLUMNS, (float(p) for p in self.expression_probs[face])))
@@ -189,11 +194,11 @@ class Result:
 
         return records_to_pandas(self.to_records(), self.columns(), schema)
 
-    def to_json(self, path=None, schema: str = "mien") -> str | None:
-        """JSON lines (one object per row); returns the text when ``path`` is None."""
+    def to_json(self, path=None, schema: str = "mien", lines: bool = True) -> str | None:
+        """JSON lines (one object per row; ``lines=False``: one JSON array); text when ``path`` is None."""
         from mien.io.writers import write_table
 
-        return write_table(self, path, "jsonl", schema)
+        return write_table(self, path, "jsonl" if lines else "json", schema)
 
     def to_csv(self, path=None, schema: str = "mien") -> str | None:
         from mien.io.writers import write_table

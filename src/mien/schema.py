@@ -13,7 +13,7 @@ EXPRESSION_PREFIX = "expr_"
 EXPRESSION_COLUMNS: tuple[str, ...] = tuple(EXPRESSION_PREFIX + name for name in EXPRESSIONS)
 
 # 5-point landmarks: image-left eye, image-right eye, nose tip, image-left and image-right mouth corners.
-LANDMARK_NAMES: tuple[str, ...] = ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right")
+LANDMARK_NAMES: tuple[str, ...] = ("left eye", "right eye", "nose tip", "left mouth corner", "right mouth corner")
 LANDMARK_COLUMNS: tuple[str, ...] = tuple(
     f"lm5_{axis}_{i}" for i in range(len(LANDMARK_NAMES)) for axis in ("x", "y")
 )
@@ -34,13 +34,11 @@ COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("face_height", "float", "face box height, pixels"),
     ("face_score", "float", "detector confidence in [0, 1] (1.0 with --whole-image)"),
     *(
-        (col, "float", f"{axis} of the {LANDMARK_NAMES[int(col[-1])].replace('_', ' ')} landmark, pixels "
-         "(left/right = image side)")
+        (col, "float", f"{col[4]} of the {LANDMARK_NAMES[int(col[-1])]} (left/right as seen in the image), pixels")
         for col in LANDMARK_COLUMNS
-        for axis in (col[4],)
     ),
     ("face_size", "float", "inter-ocular distance in pixels (a scale measure robust to box conventions)"),
-    ("blur", "float", "sharpness of the aligned face: variance of its Laplacian; below 20 is visibly blurred"),
+    ("blur", "float", "sharpness of the aligned face: variance of its Laplacian at 64 px; below 50 is visibly blurred"),
     ("outside", "float", "share (0..1) of the aligned face crop that lies outside the image"),
     ("quality", "str", "`ok`, or `;`-joined reasons to distrust this face: `small`, `blurry`, `cut`"),
     ("expression", "str", "most probable of the 8 expressions"),
@@ -52,3 +50,14 @@ COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
 
 COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in COLUMN_DOCS)
 COLUMN_TYPES: dict[str, str] = {name: kind for name, kind, _ in COLUMN_DOCS}
+
+
+def markdown_table() -> str:
+    """The schema as a Markdown table (pasted into the README by ``python -m mien.schema``)."""
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {kind} | {meaning} |" for name, kind, meaning in COLUMN_DOCS]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -4,20 +4,24 @@ from mien.align.similarity import (
     ARCFACE_TEMPLATE,
     CropSpec,
     alignment_matrix,
+    crop_whole_image,
     apply_affine,
     estimate_similarity,
     invert_affine,
     outside_fraction,
     warp_face,
+    warp_with_matrix,
 )
 
 __all__ = [
     "ARCFACE_TEMPLATE",
     "CropSpec",
     "alignment_matrix",
+    "crop_whole_image",
     "apply_affine",
     "estimate_similarity",
     "invert_affine",
     "outside_fraction",
     "warp_face",
+    "warp_with_matrix",
 ]

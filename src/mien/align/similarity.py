@@ -83,10 +83,42 @@ def warp_face(image: np.ndarray, landmarks: np.ndarray, crop: CropSpec) -> tuple
     a usable crop; :func:`outside_fraction` says how much of it was invented.
     """
     matrix = alignment_matrix(landmarks, crop)
-    aligned = cv2.warpAffine(
-        image, matrix, (crop.size, crop.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    return aligned, matrix
+    return warp_with_matrix(image, matrix, crop.size), matrix
+
+
+def warp_with_matrix(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """``cv2.warpAffine`` to a ``size x size`` crop, antialiased when the face is shrunk more than 2x.
+
+    Bilinear warping samples only 2x2 source pixels per output pixel, so a large face shrunk to a small
+    crop would alias (and look sharper than it is). The needed region is first reduced with area
+    averaging, leaving a residual scale of 0.5 for the warp.
+    """
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if scale < 0.5:
+        corners = apply_affine(invert_affine(matrix), np.array([[0, 0], [size, 0], [0, size], [size, size]], float))
+        height, width = image.shape[:2]
+        x0, y0 = np.floor(np.maximum(corners.min(axis=0) - 2, 0)).astype(int)
+        x1, y1 = np.ceil(np.minimum(corners.max(axis=0) + 2, [width, height])).astype(int)
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            factor = 2 * scale
+            small = cv2.resize(image[y0:y1, x0:x1], (max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor))),
+                               interpolation=cv2.INTER_AREA)
+            fx, fy = small.shape[1] / (x1 - x0), small.shape[0] / (y1 - y0)
+            # pixel centres: region pixel q came from image pixel p = (q + 0.5) / f - 0.5 + offset
+            offset = np.array([x0 + 0.5 / fx - 0.5, y0 + 0.5 / fy - 0.5])
+            linear = matrix[:, :2] @ np.diag([1 / fx, 1 / fy])
+            reduced = np.hstack([linear, (matrix[:, :2] @ offset + matrix[:, 2])[:, None]])
+            return cv2.warpAffine(small, reduced, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def crop_whole_image(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The whole image as the face crop (``--whole-image``): resized to ``size x size``, and its matrix."""
+    height, width = image.shape[:2]
+    shrinking = size < min(height, width)
+    resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    matrix = np.array([[size / width, 0.0, 0.5 * size / width - 0.5], [0.0, size / height, 0.5 * size / height - 0.5]])
+    return resized, matrix
 
 
 def outside_fraction(matrix: np.ndarray, crop_size: int, height: int, width: int, grid: int = 16) -> float:

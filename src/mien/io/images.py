@@ -10,6 +10,7 @@ exhaust memory.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,10 +66,15 @@ def _to_uint8(array: np.ndarray, name: str) -> np.ndarray:
         return array
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
+    if array.dtype in (np.uint16, np.int16):
+        return (np.clip(array.astype(np.int32), 0, 65535) / 257.0).round().astype(np.uint8)
     if np.issubdtype(array.dtype, np.integer):
-        if array.dtype.itemsize == 1:  # int8
-            return (array.astype(np.int16) + 128).astype(np.uint8)
-        return (np.clip(array, 0, 65535) / 257.0).round().astype(np.uint8)  # 16-bit range to 8-bit
+        low, high = int(array.min()), int(array.max())
+        if low >= 0 and high <= 255:  # e.g. int64 arrays of 8-bit values
+            return array.astype(np.uint8)
+        if low >= 0 and high <= 65535:
+            return (array / 257.0).round().astype(np.uint8)
+        raise ImageError(f"{name}: integer pixel values {low}..{high} fit neither 8 nor 16 bits")
     if np.issubdtype(array.dtype, np.floating):
         finite = np.nan_to_num(array.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         scale = 255.0 if finite.max(initial=0.0) <= 1.0 else 1.0
@@ -77,18 +83,12 @@ def _to_uint8(array: np.ndarray, name: str) -> np.ndarray:
 
 
 def _pil_to_rgb(image, name: str) -> np.ndarray:
-    from PIL import Image
-
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        return to_rgb_uint8(np.asarray(image), name) if image.mode != "I" else to_rgb_uint8(
-            np.asarray(image).astype(np.int64).clip(0, 65535).astype(np.uint16), name
-        )
-    if image.mode in ("RGBA", "LA", "PA", "P") or "transparency" in image.info:
-        image = image.convert("RGBA")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):  # 16/32-bit integer and float images
         return to_rgb_uint8(np.asarray(image), name)
+    if image.mode in ("RGBA", "LA", "PA", "P") or "transparency" in image.info:
+        return to_rgb_uint8(np.asarray(image.convert("RGBA")), name)
     if image.mode != "RGB":
         image = image.convert("RGB")
-    assert isinstance(image, Image.Image)
     return np.ascontiguousarray(np.asarray(image))
 
 
@@ -107,18 +107,25 @@ def _open(source, name: str, max_pixels: int):
         if not source:
             raise ImageError(f"{name}: empty data (0 bytes)")
         source = io.BytesIO(source)
-    previous = Image.MAX_IMAGE_PIXELS
     try:
-        Image.MAX_IMAGE_PIXELS = None  # we enforce our own limit from the header below
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: our own limit applies below
             image = Image.open(source)
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not a recognised image format (or corrupt header)") from None
-    except OSError as error:
+    except Image.DecompressionBombError as error:  # Pillow's own, larger limit fired first
+        claimed = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(claimed.group(1)) / 1e6:.0f} megapixels" if claimed else "too many pixels"
+        raise ImageError(f"{name}: image claims {size}, above Pillow's limit of PIL.Image.MAX_IMAGE_PIXELS "
+                         "(decompression-bomb guard; raise both limits to allow it)") from None
+    except (OSError, ValueError, EOFError, SyntaxError) as error:
         raise ImageError(f"{name}: cannot open image ({error})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
+    check_size(image, name, max_pixels)
+    return image
+
+
+def check_size(image, name: str, max_pixels: int) -> None:
+    """Refuse an image (or TIFF page) from its header before any pixel is decoded."""
     width, height = image.size
     if width * height > max_pixels:
         image.close()
@@ -128,15 +135,16 @@ def _open(source, name: str, max_pixels: int):
         )
     if width == 0 or height == 0:
         raise ImageError(f"{name}: image has zero size {width}x{height}")
-    return image
 
 
 def _decode_page(image, name: str) -> np.ndarray:
-    from PIL import ImageOps
+    from PIL import Image, ImageOps
 
     try:
-        image.load()
-    except (OSError, SyntaxError, ValueError) as error:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image.load()
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
         message = str(error)
         if "truncated" in message or "broken data stream" in message:
             raise ImageError(f"{name}: truncated or corrupt image data ({message})") from None
@@ -162,9 +170,14 @@ def read_image_pages(
     with image:
         page_count = getattr(image, "n_frames", 1) if pages == "all" else 1
         for page in range(page_count):
+            label = f"{name} (page {page})" if page_count > 1 else name
             if page:
-                image.seek(page)
-            yield _decode_page(image, f"{name} (page {page})" if page_count > 1 else name)
+                try:
+                    image.seek(page)
+                except (EOFError, OSError, ValueError) as error:
+                    raise ImageError(f"{label}: cannot read page ({error})") from None
+                check_size(image, label, max_pixels)
+            yield _decode_page(image, label)
 
 
 def read_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -186,7 +199,7 @@ def iter_frames(source, pages: str = "first", max_pixels: int = DEFAULT_MAX_PIXE
     if isinstance(source, Image.Image):
         name = name or "<PIL image>"
         try:
-            yield Frame(name, 0, _pil_to_rgb(source, name))
+            yield Frame(name, 0, _decode_page(source, name))
         except ImageError as error:
             yield Frame(name, 0, None, error=str(error))
         return
@@ -195,11 +208,14 @@ def iter_frames(source, pages: str = "first", max_pixels: int = DEFAULT_MAX_PIXE
         yield Frame(label, 0, None, error=f"{label}: unsupported input type {type(source).__name__}")
         return
     name = name or (str(source) if isinstance(source, (str, Path)) else "<bytes>")
-    index = 0
+    page = 0
     try:
-        for index, image in enumerate(read_image_pages(source, pages, max_pixels, name)):
-            yield Frame(name, index, image)
+        for page, image in enumerate(read_image_pages(source, pages, max_pixels, name)):
+            yield Frame(name, page, image)
+            page += 1  # a failure from here on belongs to the next page
     except ImageError as error:
-        yield Frame(name, index, None, error=str(error))
+        yield Frame(name, page, None, error=str(error))
     except MemoryError:
-        yield Frame(name, index, None, error=f"{name}: out of memory while decoding")
+        yield Frame(name, page, None, error=f"{name}: out of memory while decoding")
+    except Exception as error:  # a decoder bug on a hostile file must not end the run
+        yield Frame(name, page, None, error=f"{name}: cannot decode image ({type(error).__name__}: {error})")

@@ -1,9 +1,9 @@
-"""Tables out: CSV, JSON lines and Parquet, all built on ``Result.to_records()``.
+"""Tables out: CSV, JSON lines, JSON and Parquet, all built on ``Result.to_records()``.
 
-Files are written incrementally into ``<name>.part`` and renamed onto ``<name>`` when the writer is
-closed, so a reader never sees a half-written file; on Ctrl-C the rows completed so far are committed (each
-input's rows are written whole), so nothing already computed is lost. ``schema="openface"`` or
-``"pyfeat"`` renames columns to those tools' names.
+Files are written into ``<name>.part`` and renamed onto ``<name>`` when the writer is closed, so a reader
+never sees a half-written file. Each ``write()`` call (one input's rows) reaches the file in one piece;
+on Ctrl-C the inputs completed so far are committed, and ``append=True`` continues such a file (the CLI's
+``--resume``). ``schema="openface"`` or ``"pyfeat"`` renames columns to those tools' conventions.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+from mien.schema import COLUMN_TYPES
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
 
 # Renames to other tools' column names; columns without an entry keep mien's name.
 SCHEMA_RENAMES: dict[str, dict[str, str]] = {
@@ -30,116 +32,151 @@ SCHEMA_RENAMES: dict[str, dict[str, str]] = {
         "expr_contempt": "contempt",
     },
 }
+# Value conventions that differ: OpenFace numbers frames from 1, mien (like py-feat) from 0.
+SCHEMA_VALUES: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "openface": {"frame": lambda v: None if v is None else v + 1},
+}
 
 
 def renamed_columns(columns: list[str], schema: str) -> list[str]:
     if schema not in SCHEMA_RENAMES:
         raise ValueError(f"unknown schema {schema!r}; choose from {', '.join(SCHEMA_RENAMES)}")
     renames = SCHEMA_RENAMES[schema]
-    # py-feat spells AU intensities "AU01" where OpenFace and mien say "AU01_r".
-    if schema == "pyfeat":
+    if schema == "pyfeat":  # py-feat spells AU intensities "AU01" where OpenFace and mien say "AU01_r"
         renames = {**renames, **{c: c[:-2] for c in columns if c.startswith("AU") and c.endswith("_r")}}
     return [renames.get(c, c) for c in columns]
 
 
 def format_for(path: str | Path, explicit: str | None = None) -> str:
     if explicit:
-        if explicit not in ("csv", "jsonl", "parquet"):
-            raise ValueError(f"unknown output format {explicit!r}; choose csv, jsonl or parquet")
+        if explicit not in ("csv", "jsonl", "json", "parquet"):
+            raise ValueError(f"unknown output format {explicit!r}; choose csv, jsonl, json or parquet")
         return explicit
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise ValueError(f"{path}: cannot tell the output format from '{suffix}'; use .csv, .jsonl or .parquet")
+        raise ValueError(f"{path}: cannot tell the output format from '{suffix}'; use .csv, .jsonl, .json or .parquet")
     return FORMATS[suffix]
 
 
 def _csv_value(value: Any) -> Any:
-    if value is None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
-        if math.isnan(value):
-            return ""
         return f"{value:.6f}".rstrip("0").rstrip(".")
     return value
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
     if isinstance(value, float):
-        return round(value, 6)
+        return None if math.isnan(value) or math.isinf(value) else round(value, 6)
     return value
+
+
+class RowFormatter:
+    """Turns records into text rows of one format with a fixed column order and naming schema."""
+
+    def __init__(self, columns: list[str], fmt: str, schema: str = "mien") -> None:
+        self.columns = list(columns)
+        self.header = renamed_columns(self.columns, schema)
+        self.format = fmt
+        self.values = SCHEMA_VALUES.get(schema, {})
+
+    def ordered_values(self, record: dict[str, Any]) -> list[Any]:
+        return [self.values[c](record.get(c)) if c in self.values else record.get(c) for c in self.columns]
+
+    def header_text(self) -> str:
+        if self.format == "csv":
+            return self._csv_line(self.header)
+        return "[\n" if self.format == "json" else ""
+
+    def rows_text(self, records: Iterable[dict[str, Any]], first: bool = True) -> tuple[str, int]:
+        """Text for ``records`` and their count; ``first`` says whether no JSON-array row precedes them."""
+        if self.format == "csv":
+            lines = [self._csv_line([_csv_value(v) for v in self.ordered_values(r)]) for r in records]
+            return "".join(lines), len(lines)
+        objects = [json.dumps(dict(zip(self.header, (_json_value(v) for v in self.ordered_values(r)))), ensure_ascii=False)
+                   for r in records]
+        if self.format == "jsonl":
+            return "".join(o + "\n" for o in objects), len(objects)
+        separator = "" if first else ",\n"
+        return (separator + ",\n".join(objects)) if objects else "", len(objects)
+
+    def footer_text(self) -> str:
+        return "\n]\n" if self.format == "json" else ""
+
+    @staticmethod
+    def _csv_line(values: list[Any]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(values)
+        return buffer.getvalue()
+
+
+def arrow_schema(columns: list[str], header: list[str]):
+    import pyarrow as pa
+
+    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
+    return pa.schema([(h, types[COLUMN_TYPES.get(c, "float")]) for c, h in zip(columns, header)])
 
 
 class TableWriter:
     """Write records to ``path`` incrementally and atomically (via ``path.part``).
 
-    Use as a context manager; ``write(records)`` may be called many times. Columns are fixed at
-    creation; keys outside them are ignored, missing keys are left empty.
+    Use as a context manager; ``write(records)`` may be called many times and writes its rows in one
+    piece. Columns are fixed at creation; keys outside them are ignored, missing keys are left empty.
+    With ``append=True`` an existing CSV / JSON-lines file is continued (its header kept).
     """
 
     def __init__(self, path: str | Path, columns: list[str], fmt: str | None = None, schema: str = "mien",
                  append: bool = False) -> None:
         self.path = Path(path)
         self.format = format_for(self.path, fmt)
-        self.columns = list(columns)
-        self.header = renamed_columns(self.columns, schema)
-        self.part = self.path.with_name(self.path.name + ".part")
         self.rows = 0
         self._closed = False
+        self._formatter = RowFormatter(columns, self.format, schema)
+        self.part = self.path.with_name(self.path.name + ".part")
+        if append and self.format not in ("csv", "jsonl"):
+            raise ValueError(f"{self.path}: only CSV and JSON-lines outputs can be resumed")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if append and self.format == "parquet":
-            raise ValueError("appending is supported for CSV and JSON lines, not Parquet")
-        if append and self.path.exists():
-            os.replace(self.path, self.part)  # continue the committed file
-        mode = "a" if append and self.part.exists() else "w"
         if self.format == "parquet":
             self._buffer: list[dict[str, Any]] = []
             self._parquet = None
-        else:
-            self._handle = open(self.part, mode, newline="", encoding="utf-8")
-            if self.format == "csv":
-                self._csv = csv.writer(self._handle)
-                if mode == "w":
-                    self._csv.writerow(self.header)
+            return
+        continuing = append and self.path.exists()
+        if continuing:
+            os.replace(self.path, self.part)
+        self._handle = open(self.part, "a" if continuing else "w", newline="", encoding="utf-8")
+        if not continuing:
+            self._handle.write(self._formatter.header_text())
 
     def write(self, records: Iterable[dict[str, Any]]) -> int:
-        count = 0
-        if self.format == "csv":
-            for record in records:
-                self._csv.writerow([_csv_value(record.get(c)) for c in self.columns])
-                count += 1
-        elif self.format == "jsonl":
-            for record in records:
-                row = {h: _json_value(record.get(c)) for c, h in zip(self.columns, self.header)}
-                self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                count += 1
-        else:
-            for record in records:
-                self._buffer.append({h: record.get(c) for c, h in zip(self.columns, self.header)})
-                count += 1
-            if len(self._buffer) >= 2048:
+        if self.format == "parquet":
+            rows = list(records)
+            self._buffer.extend(rows)
+            if len(self._buffer) >= 4096:
                 self._flush_parquet()
-        if self.format != "parquet":
-            self._handle.flush()
+            self.rows += len(rows)
+            return len(rows)
+        text, count = self._formatter.rows_text(records, first=self.rows == 0)
+        self._handle.write(text)
+        self._handle.flush()
         self.rows += count
         return count
 
-    def _flush_parquet(self) -> None:
-        if not self._buffer:
-            return
+    def _flush_parquet(self, final: bool = False) -> None:
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError as error:
             raise ImportError("Parquet output needs pyarrow: pip install 'mien[parquet]'") from error
-        table = pa.Table.from_pylist(self._buffer)
         if self._parquet is None:
-            self._schema = table.schema
-            self._parquet = pq.ParquetWriter(str(self.part), self._schema)
-        else:
-            table = table.cast(self._schema) if table.schema != self._schema else table
-        self._parquet.write_table(table)
+            schema = arrow_schema(self._formatter.columns, self._formatter.header)
+            self._parquet = pq.ParquetWriter(str(self.part), schema)
+        if self._buffer or (final and self.rows == 0):
+            ordered = [self._formatter.ordered_values(r) for r in self._buffer]
+            arrays = list(zip(*ordered)) if ordered else [[] for _ in self._formatter.header]
+            table = pa.Table.from_arrays([pa.array(list(a), type=f.type) for a, f in zip(arrays, self._parquet.schema)],
+                                         schema=self._parquet.schema)
+            self._parquet.write_table(table)
         self._buffer = []
 
     def close(self, commit: bool = True) -> None:
@@ -148,62 +185,81 @@ class TableWriter:
             return
         self._closed = True
         if self.format == "parquet":
-            if commit and self._parquet is None:
-                self._buffer = self._buffer or []
-                self._write_empty_parquet()
-            else:
-                self._flush_parquet()
-            if self._parquet is not None:
-                self._parquet.close()
+            self._flush_parquet(final=True)
+            self._parquet.close()
         else:
+            self._handle.write(self._formatter.footer_text())
             self._handle.flush()
             os.fsync(self._handle.fileno())
             self._handle.close()
         if commit:
             os.replace(self.part, self.path)
 
-    def _write_empty_parquet(self) -> None:
-        if self._buffer:
-            self._flush_parquet()
-            return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        pq.write_table(pa.table({h: pa.array([], pa.string()) for h in self.header}), str(self.part))
-
     def __enter__(self) -> "TableWriter":
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
-        # Commit on success and on Ctrl-C (rows written so far are whole); keep .part after a crash.
+        # Commit on success and on Ctrl-C (rows written so far are whole inputs); keep .part after a crash.
         self.close(commit=kind is None or issubclass(kind, KeyboardInterrupt))
 
 
-def records_to_pandas(records: Iterator[dict[str, Any]], columns: list[str], schema: str = "mien"):
+def records_to_pandas(records: Iterable[dict[str, Any]], columns: list[str], schema: str = "mien"):
     import pandas as pd
 
-    frame = pd.DataFrame.from_records(list(records), columns=columns)
-    frame.columns = renamed_columns(columns, schema)
-    return frame
+    formatter = RowFormatter(columns, "jsonl", schema)
+    return pd.DataFrame([formatter.ordered_values(r) for r in records], columns=formatter.header)
 
 
 def write_table(result, path: str | Path | None, fmt: str | None = None, schema: str = "mien") -> str | None:
-    """Write a whole :class:`~mien.result.Result`; with ``path=None`` return CSV/JSON-lines text."""
-    columns = result.columns()
-    if path is None:
-        if fmt == "parquet":
-            raise ValueError("Parquet needs a path")
-        buffer = io.StringIO()
-        header = renamed_columns(columns, schema)
-        if fmt == "csv":
-            writer = csv.writer(buffer)
-            writer.writerow(header)
-            for record in result.to_records():
-                writer.writerow([_csv_value(record.get(c)) for c in columns])
-        else:
-            for record in result.to_records():
-                buffer.write(json.dumps({h: _json_value(record.get(c)) for c, h in zip(columns, header)}) + "\n")
-        return buffer.getvalue()
-    with TableWriter(path, columns, fmt, schema) as writer:
-        writer.write(result.to_records())
-    return None
+    """Write a whole :class:`~mien.result.Result`; with ``path=None`` return the text (not for Parquet)."""
+    if path is not None:
+        with TableWriter(path, result.columns(), fmt, schema) as writer:
+            writer.write(result.to_records())
+        return None
+    fmt = fmt or "csv"
+    if fmt == "parquet":
+        raise ValueError("Parquet is binary: give a path")
+    formatter = RowFormatter(result.columns(), fmt, schema)
+    rows, _ = formatter.rows_text(result.to_records())
+    return formatter.header_text() + rows + formatter.footer_text()
+
+
+def prepare_resume(path: str | Path, fmt: str | None = None, key: str = "input") -> set[str]:
+    """Get ``path`` ready to be continued and return the ``key`` values (inputs) already complete in it.
+
+    A file left as ``<name>.part`` by a killed run is taken over. A torn last line is cut, and the rows of
+    the last input in the file are removed, since a kill may have interrupted them; that input is redone.
+    """
+    path = Path(path)
+    fmt = format_for(path, fmt)
+    if fmt not in ("csv", "jsonl"):
+        raise ValueError(f"{path}: only CSV and JSON-lines outputs can be resumed")
+    part = path.with_name(path.name + ".part")
+    if part.exists():
+        os.replace(part, path)
+    if not path.exists():
+        return set()
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()
+    if fmt == "csv":
+        header, body = (lines[:1], lines[1:]) if lines else ([], [])
+        if header and key not in next(csv.reader(header)):
+            raise ValueError(f"{path}: no '{key}' column; cannot resume a table written with another schema")
+        column = next(csv.reader(header)).index(key) if header else 0
+        keys = [row[column] if len(row) > column else "" for row in csv.reader(body)]
+    else:
+        header, body = [], lines
+        try:
+            keys = [json.loads(line).get(key, "") for line in body]
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON lines ({error}); cannot resume") from None
+    if keys:
+        last = keys[-1]
+        while keys and keys[-1] == last:
+            keys.pop()
+            body.pop()
+    tmp = path.with_name(path.name + ".resume")
+    tmp.write_text("".join(header + body), encoding="utf-8")
+    os.replace(tmp, path)
+    return set(keys)

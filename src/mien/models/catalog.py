@@ -17,9 +17,20 @@ register(ModelSpec(
 ))
 
 register(ModelSpec(
+    name="whole-image",
+    task="detector",
+    entry="mien.detect.whole_image:WholeImageDetector",
+    input_size=None,
+    licence="MIT",
+    source="mien",
+    size_mb=0.0,
+    description="no detection: each image is one already-cropped face (--whole-image); no landmarks",
+))
+
+register(ModelSpec(
     name="mnv2-ferplus",
     task="expression",
-    entry="mien.models.expression:ExpressionModel",
+    entry="mien.models.expression:shipped_model",
     input_size=(64, 64),
     licence="MIT (weights); trained on FER2013/FER+ (research use)",
     source="mien, trained on FER+ train (model card: models/weights/mnv2-ferplus.md)",

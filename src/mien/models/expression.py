@@ -52,10 +52,8 @@ class ExpressionModel:
         batch_size: faces per ONNX call.
     """
 
-    def __init__(self, model: str | Path, threads: int | None = None, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(self, model: str | Path, threads: int | None = None, device: str = "cpu", batch_size: int = 64) -> None:
         path = Path(model)
-        if not path.is_absolute() and not path.exists():
-            path = WEIGHTS_DIR / path
         if not path.is_file():
             raise FileNotFoundError(f"expression model not found: {model}")
         self.path = path
@@ -81,3 +79,8 @@ class ExpressionModel:
             batch = self.prepare(crops[start:start + self.batch_size])
             outputs.append(self.session.run(None, {self.input_name: batch})[0])
         return softmax(np.concatenate(outputs).astype(np.float32))
+
+
+def shipped_model(model: str, **options) -> ExpressionModel:
+    """An expression model whose ONNX file ships in ``mien/models/weights`` (the registry's factory)."""
+    return ExpressionModel(WEIGHTS_DIR / model, **options)

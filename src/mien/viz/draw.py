@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
 import cv2
 import numpy as np
+
+from mien.io.images import Frame
 
 from mien.result import Result
 from mien.schema import EXPRESSIONS
@@ -74,8 +81,6 @@ def obscure(canvas: np.ndarray, box: tuple[int, int, int, int], mode: str) -> No
 
 def save_image(path, image: np.ndarray, quality: int = 92) -> None:
     """Write an RGB image atomically (temp file + rename)."""
-    from pathlib import Path
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ok, encoded = cv2.imencode(path.suffix or ".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -84,3 +89,47 @@ def save_image(path, image: np.ndarray, quality: int = 92) -> None:
     tmp = path.with_name(path.name + ".part")
     tmp.write_bytes(encoded.tobytes())
     tmp.replace(path)
+
+
+def overlay_names(sources: Sequence[str]) -> dict[str, str]:
+    """Overlay file name per input: its path relative to the inputs' common folder, as JPEG.
+
+    ``photo.jpg`` keeps its name; other suffixes are kept inside the name (``a.png`` -> ``a.png.jpg``) so
+    that ``a.png`` and ``a.jpg`` never overwrite each other's overlay. In-memory inputs
+    (``<array:3>``) become ``array_3.jpg``.
+    """
+    paths = [s for s in sources if not s.startswith("<")]
+    real = {s: os.path.abspath(s) for s in paths}
+    try:
+        common = os.path.commonpath([os.path.dirname(r) for r in real.values()]) if real else ""
+    except ValueError:  # paths on different drives
+        common = ""
+    names = {}
+    for source in sources:
+        if source.startswith("<"):
+            name = re.sub(r"[^A-Za-z0-9]+", "_", source).strip("_") or "image"
+        else:
+            name = os.path.relpath(real[source], common) if common else Path(real[source]).name
+        names[source] = name if name.lower().endswith((".jpg", ".jpeg")) else name + ".jpg"
+    return names
+
+
+class OverlayWriter:
+    """Writes each analysed frame, drawn with its faces, under ``folder`` (names from :func:`overlay_names`)."""
+
+    def __init__(self, folder: str | Path, sources: Sequence[str], anonymize: str | None = None) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.names = overlay_names(list(dict.fromkeys(sources)))
+        self.anonymize = anonymize
+
+    def write(self, result: Result, frames: Sequence[Frame]) -> None:
+        """Draw and save the frames of one input; ``result`` rows correspond to ``frames``."""
+        for row, frame in enumerate(frames):
+            if frame.image is None:
+                continue
+            name = self.names.get(frame.source) or overlay_names([frame.source])[frame.source]
+            if len(frames) > 1:
+                path = Path(name)
+                name = str(path.with_name(f"{path.stem.rsplit('.', 1)[0]}_p{frame.index}{''.join(path.suffixes)}"))
+            save_image(self.folder / name, draw_faces(frame.image, result, row, self.anonymize))
