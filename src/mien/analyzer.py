@@ -40,7 +40,7 @@ def load_expression_model(name_or_path: str | Path, threads: int | None, device:
 
 
 @dataclass
-class _FrameFaces:
+class FrameFaces:
     """One decoded frame after detection and alignment, waiting for the heads."""
 
     frame: Frame
@@ -134,12 +134,12 @@ class Analyzer:
         return self._stream(self._expand(inputs), keep_images)
 
     def _stream(self, expanded: list[tuple[Any, str | None]], keep_images: bool) -> Iterator[tuple[Result, list[Frame]]]:
-        chunk: list[list[_FrameFaces]] = []
+        chunk: list[list[FrameFaces]] = []
         kept_pixels = 0
         for item, name in expanded:
             prepared = []
             for frame in self._decode(item, name):
-                prepared.append(self._detect_and_align(frame))
+                prepared.append(self.prepare(frame))
                 if keep_images and frame.image is not None:
                     kept_pixels += frame.image.shape[0] * frame.image.shape[1]
                 elif not keep_images:
@@ -153,8 +153,28 @@ class Analyzer:
 
     def analyze_frames(self, frames: Sequence[Frame]) -> Result:
         """Analyse already-decoded frames (used by video and the server)."""
-        prepared = [self._detect_and_align(frame) for frame in frames]
-        return self._classify(prepared)
+        return self.classify([self.prepare(frame) for frame in frames])
+
+    def analyze_video(self, path: str | Path, *, every: int = 1, fps: float | None = None, start: float = 0.0,
+                      end: float | None = None, detect_every: int = 1, smooth: float = 0.3,
+                      max_missed: float = 1.0) -> "VideoStream":
+        """Stream a video: iterate the returned object for one :class:`Result` per analysed frame (with
+        ``track_id`` and smoothed probabilities), or call its ``to_pandas()``.
+
+        Args:
+            every / fps: analyse every N-th frame, or at most F frames per second (not both).
+            start / end: seconds of the video to analyse.
+            detect_every: full detection on every k-th analysed frame, tracked faces re-found in between.
+            smooth: time constant (seconds) of per-track exponential smoothing; 0 disables it.
+            max_missed: seconds a face may go undetected and keep its ``track_id``.
+        """
+        from mien.video.pipeline import VideoOptions, VideoStream
+        from mien.video.reader import Sampling
+
+        if fps is not None and every != 1:
+            raise ValueError("give either every or fps, not both")
+        options = VideoOptions(Sampling(every, fps, start, end), detect_every, smooth, max_missed)
+        return VideoStream(self, path, options)
 
     def analyze_image(self, image: np.ndarray, name: str = "<array>", frame: int = 0, timestamp: float = 0.0) -> Result:
         """Analyse one RGB uint8 image (H, W, 3)."""
@@ -185,19 +205,34 @@ class Analyzer:
             yield frame
             started = time.perf_counter()
 
-    def _detect_and_align(self, frame: Frame) -> _FrameFaces:
+    def detect(self, image: np.ndarray) -> Detections:
+        """Run the detector on one RGB image (timed as the "detect" stage)."""
+        started = time.perf_counter()
+        detections = self.detector.detect(image)
+        self.timings["detect"] += time.perf_counter() - started
+        return detections
+
+    def detect_region(self, region: np.ndarray, size: int) -> Detections:
+        """Detect faces in an image region resized to ``size`` pixels (long side); detectors with
+        ``supports_regions`` only."""
+        started = time.perf_counter()
+        detections = self.detector.detect(region, max_size=size, min_size=size)
+        self.timings["detect"] += time.perf_counter() - started
+        return detections
+
+    def prepare(self, frame: Frame, detections: Detections | None = None) -> FrameFaces:
+        """Detect (unless ``detections`` are given) and align the faces of one frame."""
         image = frame.image
         size = self.expression.crop.size
-        no_faces = _FrameFaces(frame, None, None, Detections.empty(), np.zeros((0, size, size, 3), np.uint8),
+        no_faces = FrameFaces(frame, None, None, Detections.empty(), np.zeros((0, size, size, 3), np.uint8),
                                np.zeros(0, np.float32), np.zeros(0, np.float32))
         if image is None:
             return no_faces
         height, width = image.shape[:2]
         no_faces.width, no_faces.height = width, height
         try:
-            started = time.perf_counter()
-            detections = self.detector.detect(image)
-            self.timings["detect"] += time.perf_counter() - started
+            if detections is None:
+                detections = self.detect(image)
             started = time.perf_counter()
             crops, blur, outside = [], [], []
             for points in detections.landmarks:
@@ -213,11 +248,12 @@ class Analyzer:
             frame.error = f"{frame.source}: analysis failed ({type(error).__name__}: {error})"
             return no_faces
         if not crops:
-            return _FrameFaces(frame, width, height, detections, no_faces.crops, no_faces.blur, no_faces.outside)
-        return _FrameFaces(frame, width, height, detections, np.stack(crops), np.asarray(blur, np.float32),
+            return FrameFaces(frame, width, height, detections, no_faces.crops, no_faces.blur, no_faces.outside)
+        return FrameFaces(frame, width, height, detections, np.stack(crops), np.asarray(blur, np.float32),
                            np.asarray(outside, np.float32))
 
-    def _classify(self, prepared: list[_FrameFaces]) -> Result:
+    def classify(self, prepared: list[FrameFaces]) -> Result:
+        """Run the heads on the aligned faces of prepared frames; one Result row block per frame."""
         table = FrameTable()
         for item in prepared:
             table.append(item.frame.source, item.frame.index, item.frame.timestamp, item.width, item.height,
@@ -238,8 +274,8 @@ class Analyzer:
         result.outside = np.concatenate([item.outside for _, item in with_faces])
         return result
 
-    def _finish(self, chunk: list[list[_FrameFaces]]) -> Iterator[tuple[Result, list[Frame]]]:
-        combined = self._classify([item for prepared in chunk for item in prepared])
+    def _finish(self, chunk: list[list[FrameFaces]]) -> Iterator[tuple[Result, list[Frame]]]:
+        combined = self.classify([item for prepared in chunk for item in prepared])
         start = 0
         for prepared in chunk:
             rows = range(start, start + len(prepared))

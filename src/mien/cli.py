@@ -1,6 +1,7 @@
 """The ``mien`` command. Each verb is a thin layer over the Python API of the same name.
 
     mien analyze photos/ --output results.csv --overlay annotated/    # Analyzer().analyze(...)
+    mien video clip.mp4 --output frames.csv --overlay clip_annotated.mp4   # Analyzer().analyze_video(...)
     mien models                                                        # mien.list_models()
     mien demo                                                          # analyze sample media
     mien --version
@@ -50,6 +51,35 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("paths", nargs="+", help="image files, folders (searched recursively) or glob patterns")
     _add_analyze_options(analyze)
 
+    video = verbs.add_parser("video", help="tracked faces and expressions over time in videos")
+    video.add_argument("paths", nargs="+", help="video files, folders (searched recursively) or glob patterns")
+    _add_analyze_options(video)
+    sampling = video.add_mutually_exclusive_group()
+    sampling.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
+    sampling.add_argument("--fps", type=float, help="analyse at most F frames per second")
+    video.add_argument("--start", type=float, default=0.0, help="first second to analyse")
+    video.add_argument("--end", type=float, help="second to stop at")
+    video.add_argument("--detect-every", type=int, default=1,
+                       help="full detection every K analysed frames, tracked faces re-found in between (default 1)")
+    video.add_argument("--smooth", type=float, default=0.3, help="smoothing time constant in seconds, 0 = off")
+    video.add_argument("--max-missed", type=float, default=1.0, help="seconds a face may be missed and keep its track")
+    video.add_argument("--summary", type=Path, help="per-track summary table (default: <output>_summary.csv)")
+    video.add_argument("--plots", type=Path, metavar="DIR", help="timeline PNG per track (needs matplotlib)")
+    video.add_argument("--anonymize", choices=["blur", "pixelate", "box"], help="obscure faces in the overlay")
+    video.add_argument("--no-crops", action="store_true", help="guarantee that no pixel of the input is written")
+
+    live = verbs.add_parser("live", help="analyse a camera, stream or file as it plays")
+    live.add_argument("--source", default="0", help="webcam index (0), stream URL (rtsp://...) or video file")
+    live.add_argument("--output", "-o", type=Path, help="rows to write (.csv or .jsonl)")
+    live.add_argument("--overlay", type=Path, help="annotated video to write (.mp4)")
+    live.add_argument("--display", choices=["auto", "yes", "no"], default="auto", help="show a window (auto: if a display exists)")
+    live.add_argument("--anonymize", choices=["blur", "pixelate", "box"], help="obscure faces in the window and overlay")
+    live.add_argument("--max-frames", type=int, help="stop after N frames")
+    live.add_argument("--detect-every", type=int, default=1)
+    live.add_argument("--smooth", type=float, default=0.3)
+    live.add_argument("--threads", type=int)
+    live.add_argument("--quiet", "-q", action="store_true")
+
     verbs.add_parser("models", help="list registered detectors and models")
 
     demo = verbs.add_parser("demo", help="analyse the sample photos that ship with scikit-image")
@@ -79,7 +109,7 @@ def run_analyze(args: argparse.Namespace, paths: list[str]) -> int:
         raise ValueError(f"{fmt} output needs --output FILE (stdout takes csv or jsonl)")
     if args.resume and not args.output:
         raise ValueError("--resume needs --output")
-    done_before = prepare_resume(args.output, fmt) if args.resume else set()
+    done_before = prepare_resume(args.output, fmt) if args.resume else {}
     todo = [p for p in paths if p not in done_before]
     analyzer = make_analyzer(args)
     writer = TableWriter(args.output, analyzer.columns, fmt, args.schema, append=args.resume) if args.output else None
@@ -129,12 +159,142 @@ class _NoProgress:
         print(text, file=sys.stderr)
 
 
-def _progress(total: int, quiet: bool):
+def _progress(total: int, quiet: bool, unit: str = "img"):
     if quiet or total < 2 or not sys.stderr.isatty():
         return _NoProgress()
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+
+def run_video(args: argparse.Namespace, paths: list[str]) -> int:
+    from mien.io.writers import RowFormatter, TableWriter, format_for, prepare_resume
+    from mien.video.job import VideoOutputs, run_videos, video_columns
+    from mien.video.pipeline import VideoOptions
+    from mien.video.reader import Sampling
+
+    if not paths:
+        print("mien video: no input videos found", file=sys.stderr)
+        return EXIT_USAGE
+    if args.no_crops and args.overlay:
+        raise ValueError("--no-crops writes no pixel of the input: drop --overlay (or drop --no-crops)")
+    if args.overlay and len(paths) > 1 and args.overlay.suffix:
+        raise ValueError("--overlay must be a folder when several videos are analysed")
+    fmt = format_for(args.output, args.format) if args.output else (args.format or "csv")
+    if not args.output and fmt in ("json", "parquet"):
+        raise ValueError(f"{fmt} output needs --output FILE (stdout takes csv or jsonl)")
+    if args.resume and not args.output:
+        raise ValueError("--resume needs --output")
+    options = VideoOptions(Sampling(args.every, args.fps, args.start, args.end), args.detect_every, args.smooth,
+                           args.max_missed)
+    done = prepare_resume(args.output, fmt) if args.resume else {}
+    # Inputs are done one after another: only the last one in the table can be unfinished.
+    finished, unfinished = list(done)[:-1], {k: done[k] for k in list(done)[-1:]}
+    previous = {path: _read_table(args.output, fmt, path) for path in unfinished}
+    paths = [p for p in paths if p not in finished]
+    summary = args.summary or (args.output.with_name(f"{args.output.stem}_summary.csv") if args.output else None)
+    analyzer = make_analyzer(args)
+    columns = video_columns()
+    table = TableWriter(args.output, columns, fmt, args.schema, append=args.resume) if args.output else None
+    stdout = None if table else RowFormatter(columns, fmt, args.schema)
+    if stdout:
+        sys.stdout.write(stdout.header_text())
+
+    def to_stdout(records):
+        sys.stdout.write(stdout.rows_text(records)[0])
+        sys.stdout.flush()
+
+    outputs = VideoOutputs(table, None if table else to_stdout, None if args.resume else summary, args.overlay,
+                           args.plots, args.anonymize)
+    progress = _progress(_frame_estimate(paths, options), args.quiet, unit="frame")
+    try:
+        report = run_videos(analyzer, paths, options, outputs, unfinished, progress, previous.get)
+    except KeyboardInterrupt:
+        progress.close()
+        if table:
+            table.close(commit=True)
+        hint = "; rerun with --resume to continue" if table and fmt in ("csv", "jsonl") else ""
+        print(f"\ninterrupted: frames analysed so far are written{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BaseException:
+        if table:
+            table.close(commit=True)  # every frame written so far is whole: keep it
+        raise
+    progress.close()
+    if table:
+        table.close(commit=True)
+    if args.resume and summary is not None:  # the summary covers every video in the table, old and new
+        from mien.io.writers import TableWriter as SummaryWriter
+        from mien.schema import SUMMARY_COLUMNS
+        from mien.video.job import summary_from_table
+
+        with SummaryWriter(summary, list(SUMMARY_COLUMNS)) as writer:
+            writer.write(summary_from_table(_read_table(args.output, fmt), args.max_missed))
+    for message in report.failed:
+        print(f"error: {message}", file=sys.stderr)
+    if not args.quiet:
+        where = f" -> {args.output}" if args.output else ""
+        print(f"{len(paths)} videos, {report.frames} frames, {report.faces} faces, {len(report.failed)} errors{where}",
+              file=sys.stderr)
+    return EXIT_INPUT_FAILED if report.failed else EXIT_OK
+
+
+def run_live_verb(args: argparse.Namespace) -> int:
+    from mien.analyzer import Analyzer
+    from mien.io.writers import TableWriter
+    from mien.video.job import video_columns
+    from mien.video.live import has_display, live_frames, run_live
+    from mien.video.pipeline import VideoOptions
+    from mien.video.writer import VideoWriter
+
+    display = args.display == "yes" or (args.display == "auto" and has_display())
+    if not display and not args.output and not args.overlay:
+        raise ValueError("no display here: give --output and/or --overlay to keep the results")
+    analyzer = Analyzer(threads=args.threads)
+    options = VideoOptions(detect_every=args.detect_every, smooth=args.smooth)
+    table = TableWriter(args.output, video_columns()) if args.output else None
+    overlay = VideoWriter(args.overlay, 25) if args.overlay else None
+    try:
+        report = run_live(analyzer, live_frames(args.source, args.max_frames), options, table, overlay, display,
+                          args.anonymize)
+    finally:
+        if table:
+            table.close(commit=True)
+        if overlay:
+            overlay.close(commit=overlay.frames > 0)
+    for message in report.errors:
+        print(f"error: {message}", file=sys.stderr)
+    if not args.quiet:
+        rate = report.frames / report.seconds if report.seconds else 0.0
+        print(f"{report.frames} frames, {report.faces} faces, {rate:.1f} frames/s"
+              + (" (interrupted; rows written)" if report.interrupted else ""), file=sys.stderr)
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_INPUT_FAILED if report.errors else EXIT_OK
+
+
+def _read_table(path: Path, fmt: str, source: str | None = None):
+    import pandas as pd
+
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""]) if fmt == "csv" else pd.read_json(path, lines=True)
+    return table if source is None else table[table["input"] == source]
+
+
+def _frame_estimate(paths: list[str], options) -> int:
+    from mien.video.reader import probe
+
+    total = 0
+    for path in paths:
+        try:
+            info = probe(path)
+        except Exception:
+            continue
+        frames = info.frames or int(info.duration * info.fps)
+        span = (options.sampling.end or info.duration or 0) - options.sampling.start
+        if options.sampling.fps and span > 0:
+            frames = int(span * options.sampling.fps)
+        total += max(0, frames // options.sampling.every)
+    return total
 
 
 def run_models() -> int:
@@ -187,6 +347,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mien.io.sources import expand_inputs
 
             return run_analyze(args, expand_inputs(args.paths))
+        if args.verb == "video":
+            from mien.io.sources import expand_inputs
+            from mien.video.reader import VIDEO_EXTENSIONS
+
+            return run_video(args, expand_inputs(args.paths, VIDEO_EXTENSIONS))
+        if args.verb == "live":
+            return run_live_verb(args)
         if args.verb == "models":
             return run_models()
         if args.verb == "demo":

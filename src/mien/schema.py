@@ -48,16 +48,51 @@ COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
+# Extra columns of video tables (mien video / Analyzer.analyze_video), after the columns above.
+SMOOTH_COLUMNS: tuple[str, ...] = tuple(f"expr_smooth_{name}" for name in EXPRESSIONS)
+VIDEO_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
+    ("track_id", "int", "identity of the face across the frames of one video, from 0; -1 when no face"),
+    ("expression_smooth", "str", "most probable expression after temporal smoothing"),
+    *(
+        (col, "float", f"probability of {name} smoothed over time within the track (exponential, time "
+         "constant `--smooth` seconds); the raw value stays in the `expr_` column")
+        for col, name in zip(SMOOTH_COLUMNS, EXPRESSIONS)
+    ),
+)
+
+# The per-track summary table written next to a video's frame table.
+SUMMARY_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
+    ("input", "str", "the video"),
+    ("track_id", "int", "the track (see `track_id` above)"),
+    ("first_frame", "int", "first frame the face was seen in"),
+    ("last_frame", "int", "last frame the face was seen in"),
+    ("start", "float", "timestamp of the first frame, seconds"),
+    ("end", "float", "timestamp of the last frame, seconds"),
+    ("duration", "float", "end - start, seconds"),
+    ("frames", "int", "analysed frames in which the face was found"),
+    ("dominant_expression", "str", "expression with the highest mean probability"),
+    *((f"mean_{name}", "float", f"mean probability of {name} over the track's frames") for name in EXPRESSIONS),
+    *((f"peak_{name}", "float", f"highest probability of {name} in one frame") for name in EXPRESSIONS),
+    *((f"share_{name}", "float", f"share of the track's frames whose smoothed expression is {name}")
+      for name in EXPRESSIONS),
+)
+
 COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in COLUMN_DOCS)
-COLUMN_TYPES: dict[str, str] = {name: kind for name, kind, _ in COLUMN_DOCS}
+VIDEO_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in VIDEO_COLUMN_DOCS)
+SUMMARY_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in SUMMARY_COLUMN_DOCS)
+COLUMN_TYPES: dict[str, str] = {name: kind for name, kind, _ in
+                                (*COLUMN_DOCS, *VIDEO_COLUMN_DOCS, *SUMMARY_COLUMN_DOCS)}
 
 
-def markdown_table() -> str:
-    """The schema as a Markdown table (pasted into the README by ``python -m mien.schema``)."""
+def markdown_table(docs: tuple[tuple[str, str, str], ...] = COLUMN_DOCS) -> str:
+    """A column list as a Markdown table (pasted into the README by ``python -m mien.schema``)."""
     lines = ["| column | type | meaning |", "|---|---|---|"]
-    lines += [f"| `{name}` | {kind} | {meaning} |" for name, kind, meaning in COLUMN_DOCS]
+    lines += [f"| `{name}` | {kind} | {meaning} |" for name, kind, meaning in docs]
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(markdown_table())
+    import sys
+
+    tables = {"image": COLUMN_DOCS, "video": VIDEO_COLUMN_DOCS, "summary": SUMMARY_COLUMN_DOCS}
+    print(markdown_table(tables[sys.argv[1] if len(sys.argv) > 1 else "image"]))

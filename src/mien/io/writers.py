@@ -224,11 +224,12 @@ def write_table(result, path: str | Path | None, fmt: str | None = None, schema:
     return formatter.header_text() + rows + formatter.footer_text()
 
 
-def prepare_resume(path: str | Path, fmt: str | None = None, key: str = "input") -> set[str]:
-    """Get ``path`` ready to be continued and return the ``key`` values (inputs) already complete in it.
+def prepare_resume(path: str | Path, fmt: str | None = None) -> dict[str, int]:
+    """Get ``path`` ready to be continued; returns, per input already in it, the last frame whose rows
+    are complete (images: 0; an input not in the dict has to be done from the start).
 
-    A file left as ``<name>.part`` by a killed run is taken over. A torn last line is cut, and the rows of
-    the last input in the file are removed, since a kill may have interrupted them; that input is redone.
+    A file left as ``<name>.part`` by a killed run is taken over, a torn last line is cut, and the rows of
+    the file's last (input, frame) are removed, since a kill may have interrupted them.
     """
     path = Path(path)
     fmt = format_for(path, fmt)
@@ -238,22 +239,23 @@ def prepare_resume(path: str | Path, fmt: str | None = None, key: str = "input")
     if part.exists():
         os.replace(part, path)
     if not path.exists():
-        return set()
+        return {}
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines.pop()
     if fmt == "csv":
         header, body = (lines[:1], lines[1:]) if lines else ([], [])
-        if header and key not in next(csv.reader(header)):
-            raise ValueError(f"{path}: no '{key}' column; cannot resume a table written with another schema")
-        column = next(csv.reader(header)).index(key) if header else 0
-        keys = [row[column] if len(row) > column else "" for row in csv.reader(body)]
+        names = next(csv.reader(header)) if header else []
+        if header and not {"input", "frame"} <= set(names):
+            raise ValueError(f"{path}: no 'input'/'frame' columns; cannot resume a table written with another schema")
+        rows = [dict(zip(names, row)) for row in csv.reader(body)]
     else:
         header, body = [], lines
         try:
-            keys = [json.loads(line).get(key, "") for line in body]
+            rows = [json.loads(line) for line in body]
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: not valid JSON lines ({error}); cannot resume") from None
+    keys = [(str(r.get("input", "")), int(r.get("frame") or 0)) for r in rows]
     if keys:
         last = keys[-1]
         while keys and keys[-1] == last:
@@ -262,4 +264,7 @@ def prepare_resume(path: str | Path, fmt: str | None = None, key: str = "input")
     tmp = path.with_name(path.name + ".resume")
     tmp.write_text("".join(header + body), encoding="utf-8")
     os.replace(tmp, path)
-    return set(keys)
+    done: dict[str, int] = {}
+    for name, frame in keys:
+        done[name] = max(done.get(name, -1), frame)
+    return done

@@ -181,7 +181,8 @@ def train(args: argparse.Namespace) -> Path:
         print(f"resumed from {last} after epoch {state['epoch']}", flush=True)
 
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    config.update(template=crop.template.tolist(), classes=list(EXPRESSIONS))
+    config.update(template=crop.template.tolist(), classes=list(EXPRESSIONS),
+                  train_images=len(crops["train"]), valid_images=len(crops["valid"]))
     (out / "config.json").write_text(json.dumps(config, indent=2))
     generator = torch.Generator().manual_seed(args.seed)
     for epoch in range(state["epoch"], args.epochs):

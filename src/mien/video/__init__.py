@@ -1,0 +1,1 @@
+"""Video: decoding (reader), identities (tracker), smoothing, per-track summaries, annotated output."""

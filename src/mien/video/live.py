@@ -1,0 +1,143 @@
+"""Live analysis of a camera, stream or file: ``mien live --source 0``.
+
+A camera or network stream is read by a background thread that keeps only the newest frame, so analysis
+never falls behind the camera (frames it cannot keep up with are skipped, not queued). A file is read
+frame by frame. With a display, an overlay window shows labels and fps (``q`` or Esc closes it); without
+one, rows (and optionally an annotated video) are written headless. Ctrl-C ends cleanly: every row
+computed so far is written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from mien.io.images import Frame
+
+
+def has_display() -> bool:
+    """Whether a window can be shown (an X/Wayland display on Linux; always on Windows and macOS)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+class LatestFrameReader:
+    """Reads a cv2.VideoCapture in a thread, keeping only the newest frame."""
+
+    def __init__(self, capture: cv2.VideoCapture) -> None:
+        self.capture = capture
+        self._frame: np.ndarray | None = None
+        self._index = -1
+        self._condition = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            ok, frame = self.capture.read()
+            with self._condition:
+                if not ok:
+                    self._stopped = True
+                else:
+                    self._frame, self._index = frame, self._index + 1
+                self._condition.notify_all()
+
+    def next(self, last_index: int, timeout: float = 5.0) -> tuple[int, np.ndarray | None]:
+        """The newest frame after ``last_index`` (its index and BGR pixels); (-1, None) when the source ended."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._index > last_index or self._stopped, timeout=timeout)
+            if self._index > last_index:
+                return self._index, self._frame
+            return -1, None
+
+    def close(self) -> None:
+        self._stopped = True
+        self._thread.join(timeout=2)
+        self.capture.release()
+
+
+def live_frames(source: str, max_frames: int | None = None) -> Iterator[Frame]:
+    """Frames from a webcam index ("0"), a stream URL (rtsp://, http://) or a video file."""
+    from mien.video.reader import read_video
+
+    if Path(source).is_file():
+        for count, frame in enumerate(read_video(source)):
+            if max_frames is not None and count >= max_frames:
+                return
+            yield frame
+        return
+    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if not capture.isOpened():
+        yield Frame(source, 0, None, 0.0, f"{source}: cannot open camera or stream")
+        return
+    reader = LatestFrameReader(capture)
+    started = time.monotonic()
+    last, count = -1, 0
+    try:
+        while max_frames is None or count < max_frames:
+            last, image = reader.next(last)
+            if image is None:
+                break
+            yield Frame(source, last, image[..., ::-1].copy(), time.monotonic() - started)
+            count += 1
+    finally:
+        reader.close()
+
+
+@dataclass
+class LiveReport:
+    frames: int = 0
+    faces: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    errors: list[str] | None = None
+
+
+def run_live(analyzer, frames: Iterator[Frame], options, table=None, overlay=None, display: bool = False,
+             anonymize: str | None = None) -> LiveReport:
+    """Analyse ``frames`` as they come; write rows to ``table`` and drawn frames to ``overlay`` /
+    the window. Returns when the source ends, the window is closed, or on Ctrl-C (rows kept)."""
+    from mien.video.pipeline import VideoAnalysis
+    from mien.viz.draw import draw_faces
+
+    report = LiveReport(errors=[])
+    analysis = VideoAnalysis(analyzer, options)
+    started = time.perf_counter()
+    recent: list[float] = []
+    try:
+        for result, frame in analysis.process(frames):
+            if table is not None:
+                table.write(result.to_records())
+            report.frames += 1
+            report.faces += len(result)
+            report.errors.extend(result.errors)
+            now = time.perf_counter()
+            recent = [t for t in recent if now - t < 2.0] + [now]
+            if frame.image is None or (overlay is None and not display):
+                continue
+            drawn = draw_faces(frame.image, result, 0, anonymize)
+            fps = (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6) if len(recent) > 1 else 0.0
+            cv2.putText(drawn, f"{fps:.1f} fps", (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+            if overlay is not None:
+                overlay.write(drawn)
+            if display:
+                cv2.imshow("mien live (q to quit)", drawn[..., ::-1])
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    break
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        if display:
+            cv2.destroyAllWindows()
+        report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,172 @@
+"""Decoding video files and streams into :class:`~mien.io.images.Frame` objects, one at a time.
+
+PyAV (FFmpeg) decodes any common container and codec (H.264, HEVC, VP9, AV1 ...). Timestamps come from
+the stream (correct for variable frame rate), display rotation is applied, audio is ignored. Frames are
+yielded as they are decoded, so memory stays flat however long the video is. A video that breaks off
+(truncated, corrupt) yields the frames decoded so far, then one frame carrying the error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from mien.io.images import Frame
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
+
+
+TRUNCATION_SHARE = 0.9  # fewer decoded frames than this share of the header's count: reported as truncated
+
+
+class VideoError(ValueError):
+    """A video that cannot be opened or decoded; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about its first video stream (``frames`` may be 0 when unknown)."""
+
+    path: str
+    codec: str
+    width: int  # after rotation
+    height: int
+    fps: float  # average frame rate
+    frames: int
+    duration: float  # seconds, 0 when unknown
+    rotation: int  # degrees counter-clockwise applied for display
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames to analyse: every ``every``-th frame, or at most ``fps`` frames per second, within
+    ``[start, end)`` seconds."""
+
+    every: int = 1
+    fps: float | None = None
+    start: float = 0.0
+    end: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"every must be at least 1, got {self.every}")
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+
+
+def _open(path: str | Path):
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"{path}: file not found")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a folder, not a video")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except Exception as error:  # av.error.* subclasses; any failure here means "not a readable video"
+        raise VideoError(f"{path}: cannot open video ({_reason(error)})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: no video stream")
+    return container
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _rotation(frame) -> int:
+    """Display rotation (0, 90, 180 or 270 degrees counter-clockwise) from a decoded frame's display matrix."""
+    return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read a video's header and its first frame (for the display rotation)."""
+    container = _open(path)
+    with container:
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else (
+            container.duration / 1e6 if container.duration else 0.0)
+        try:
+            rotation = _rotation(next(container.decode(stream)))
+        except Exception:  # no decodable frame: the header is all we know
+            rotation = 0
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if rotation in (90, 270):
+            width, height = height, width
+        return VideoInfo(str(path), stream.codec_context.name, width, height, rate, int(stream.frames or 0),
+                         duration, rotation)
+
+
+def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Apply the display rotation (counter-clockwise degrees, as players do) so the video shows upright."""
+    if rotation in (90, 180, 270):
+        return np.ascontiguousarray(np.rot90(image, k=rotation // 90))
+    return image
+
+
+def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | None = None) -> Iterator[Frame]:
+    """Decoded frames (RGB uint8) of ``path`` chosen by ``sampling``, with stream timestamps in seconds.
+
+    ``Frame.index`` is the frame's position in the video (0-based, counting every decoded frame, sampled
+    or not). Errors never raise: an unreadable video yields one frame with ``error`` set; a video that
+    breaks off yields its good frames, then a frame with ``error``.
+    """
+    name = name or str(path)
+    try:
+        container = _open(path)
+    except VideoError as error:
+        yield Frame(name, 0, None, 0.0, str(error))
+        return
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = float(stream.average_rate or stream.guessed_rate or 25.0)
+        promised = int(stream.frames or 0)
+        next_time = sampling.start
+        index = -1
+        timestamp = 0.0
+        try:
+            for decoded in container.decode(stream):
+                index += 1
+                timestamp = float(decoded.time) if decoded.time is not None else index / rate
+                if timestamp < sampling.start - 1e-6:
+                    continue
+                if sampling.end is not None and timestamp >= sampling.end - 1e-6:
+                    break
+                if sampling.fps is not None:
+                    if timestamp < next_time - 1e-6:
+                        continue
+                    next_time = max(next_time + 1.0 / sampling.fps, timestamp)
+                elif index % sampling.every:
+                    continue
+                image = _rotate(decoded.to_ndarray(format="rgb24"), _rotation(decoded))
+                yield Frame(name, index, image, timestamp)
+        except Exception as error:  # corrupt or truncated data: keep what was decoded, report the rest
+            yield Frame(name, index + 1, None, timestamp, f"{name}: decoding stopped after frame {index} ({_reason(error)})")
+            return
+        # A truncated file often just ends. Containers may promise a few frames more than they hold, so
+        # only a clear shortfall is reported.
+        if sampling.end is None and promised and index + 1 < TRUNCATION_SHARE * promised:
+            yield Frame(name, index + 1, None, timestamp,
+                        f"{name}: decoding stopped after frame {index} of the {promised} the header announces "
+                        "(truncated or corrupt file?)")
+
+
+def frame_rate(path: str | Path) -> Fraction | None:
+    """The stream's average frame rate as a fraction (for writing overlays at the same rate)."""
+    container = _open(path)
+    with container:
+        rate = container.streams.video[0].average_rate
+        return Fraction(rate) if rate else None

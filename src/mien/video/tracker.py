@@ -1,0 +1,114 @@
+"""Face identities across frames: IoU association with constant-velocity prediction.
+
+Each detection is matched to the track whose predicted box overlaps it most (greedy, highest IoU first,
+above ``iou_threshold``). A track missed by the detector keeps its identity for ``max_missed_seconds``;
+a face that leaves and comes back near where it was lost (within ``reentry_distance`` box sizes, similar
+size) gets its old id back. Track ids are never reused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mien.detect.boxes import iou_matrix
+
+
+@dataclass
+class Track:
+    track_id: int
+    box: np.ndarray  # (4,) x1 y1 x2 y2 at ``last_time``
+    last_time: float  # seconds
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float64))  # pixels per second
+    hits: int = 1
+
+    def predict(self, time: float) -> np.ndarray:
+        return self.box + self.velocity * (time - self.last_time)
+
+    @property
+    def size(self) -> float:
+        return float(np.sqrt(max(1.0, (self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))))
+
+
+class IouTracker:
+    """Assigns a stable ``track_id`` to each face box, frame after frame.
+
+    Args:
+        iou_threshold: minimum IoU between a predicted track box and a detection to match them.
+        max_missed_seconds: how long a track survives without detections.
+        reentry_distance: a lost track is re-found by a detection whose centre is within this many box
+            sizes of the track's last centre and whose size is within a factor of 2.
+        velocity_smoothing: weight of the newest velocity measurement (0..1).
+    """
+
+    def __init__(self, iou_threshold: float = 0.3, max_missed_seconds: float = 1.0, reentry_distance: float = 1.0,
+                 velocity_smoothing: float = 0.5) -> None:
+        self.iou_threshold = iou_threshold
+        self.max_missed_seconds = max_missed_seconds
+        self.reentry_distance = reentry_distance
+        self.velocity_smoothing = velocity_smoothing
+        self.tracks: list[Track] = []
+        self.next_id = 0
+
+    def predicted_boxes(self, time: float) -> tuple[list[int], np.ndarray]:
+        """Ids and predicted boxes (K, 4) of the live tracks at ``time``."""
+        return [t.track_id for t in self.tracks], np.array([t.predict(time) for t in self.tracks]).reshape(-1, 4)
+
+    def update(self, boxes: np.ndarray, time: float) -> np.ndarray:
+        """Track ids (N,) for the detections ``boxes`` (N, 4) seen at ``time`` seconds."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        self.tracks = [t for t in self.tracks if time - t.last_time <= self.max_missed_seconds]
+        ids = np.full(len(boxes), -1, np.int64)
+        if self.tracks and len(boxes):
+            predicted = np.array([t.predict(time) for t in self.tracks])
+            overlaps = iou_matrix(predicted, boxes)
+            for track_index, box_index in self._greedy(overlaps, self.iou_threshold):
+                ids[box_index] = self._extend(self.tracks[track_index], boxes[box_index], time)
+        matched_tracks = {t.track_id for t in self.tracks} & set(ids.tolist())
+        lost = [t for t in self.tracks if t.track_id not in matched_tracks]
+        for box_index in np.flatnonzero(ids < 0):
+            track = self._reentry(lost, boxes[box_index])
+            if track is not None:
+                lost.remove(track)
+                ids[box_index] = self._extend(track, boxes[box_index], time)
+            else:
+                ids[box_index] = self._start(boxes[box_index], time)
+        return ids
+
+    @staticmethod
+    def _greedy(scores: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+        pairs = []
+        scores = scores.copy()
+        while scores.size and scores.max() >= threshold:
+            row, column = np.unravel_index(np.argmax(scores), scores.shape)
+            pairs.append((int(row), int(column)))
+            scores[row, :] = -1
+            scores[:, column] = -1
+        return pairs
+
+    def _reentry(self, candidates: list[Track], box: np.ndarray) -> Track | None:
+        centre = (box[:2] + box[2:]) / 2
+        size = float(np.sqrt(max(1.0, (box[2] - box[0]) * (box[3] - box[1]))))
+        best, best_distance = None, np.inf
+        for track in candidates:
+            distance = np.linalg.norm(centre - (track.box[:2] + track.box[2:]) / 2) / track.size
+            if distance <= self.reentry_distance and 0.5 <= size / track.size <= 2.0 and distance < best_distance:
+                best, best_distance = track, distance
+        return best
+
+    def _extend(self, track: Track, box: np.ndarray, time: float) -> int:
+        elapsed = time - track.last_time
+        if elapsed > 0:
+            measured = (box - track.box) / elapsed
+            a = self.velocity_smoothing if track.hits > 1 else 1.0
+            track.velocity = a * measured + (1 - a) * track.velocity
+        track.box, track.last_time = box.copy(), time
+        track.hits += 1
+        return track.track_id
+
+    def _start(self, box: np.ndarray, time: float) -> int:
+        track = Track(self.next_id, box.copy(), time)
+        self.tracks.append(track)
+        self.next_id += 1
+        return track.track_id

@@ -1,0 +1,67 @@
+"""Writing annotated video (H.264 in MP4), frame by frame, atomically (``<name>.part`` then rename)."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+
+class VideoWriter:
+    """Encode RGB frames into an MP4 file. Frames of another size are letterboxed to the first frame's
+    size; odd sizes are padded to even (H.264 with 4:2:0 chroma needs even dimensions)."""
+
+    def __init__(self, path: str | Path, fps: float | Fraction, crf: int = 23) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.part = self.path.with_name(self.path.name + ".part")
+        self.fps = Fraction(fps).limit_denominator(1001) if fps else Fraction(25)
+        self.crf = crf
+        self.frames = 0
+        self._container = None
+        self._stream = None
+        self._size: tuple[int, int] | None = None
+
+    def _open(self, height: int, width: int) -> None:
+        import av
+
+        self._size = (height + height % 2, width + width % 2)
+        self._container = av.open(str(self.part), mode="w", format="mp4")
+        self._stream = self._container.add_stream("libx264", rate=self.fps)
+        self._stream.height, self._stream.width = self._size
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+
+    def write(self, image: np.ndarray) -> None:
+        import av
+
+        if self._container is None:
+            self._open(*image.shape[:2])
+        height, width = self._size
+        if image.shape[:2] != (height, width):
+            canvas = np.zeros((height, width, 3), np.uint8)
+            h, w = min(height, image.shape[0]), min(width, image.shape[1])
+            canvas[:h, :w] = image[:h, :w]
+            image = canvas
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self, commit: bool = True) -> None:
+        if self._container is None:
+            return
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        self._container = None
+        if commit:
+            os.replace(self.part, self.path)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.close(commit=kind is None or issubclass(kind, KeyboardInterrupt))

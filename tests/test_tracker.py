@@ -1,0 +1,50 @@
+"""Tracking identities: hand-made box sequences with known answers."""
+
+import numpy as np
+
+from mien.video.tracker import IouTracker
+
+
+def box(x, y, size=50):
+    return [x, y, x + size, y + size]
+
+
+def test_two_faces_keep_their_ids_while_moving():
+    tracker = IouTracker()
+    ids = [tracker.update(np.array([box(10 + 5 * t, 10), box(300 - 5 * t, 50)]), t / 30).tolist() for t in range(20)]
+    assert all(i == [0, 1] for i in ids)
+
+
+def test_order_of_detections_does_not_matter():
+    tracker = IouTracker()
+    tracker.update(np.array([box(10, 10), box(300, 50)]), 0.0)
+    assert tracker.update(np.array([box(302, 50), box(12, 10)]), 1 / 30).tolist() == [1, 0]
+
+
+def test_fast_motion_is_followed_by_velocity_prediction():
+    tracker = IouTracker()
+    # 40 px per frame with a 50 px box: consecutive boxes overlap little; prediction bridges it
+    ids = [int(tracker.update(np.array([box(40 * t, 0)]), t / 30)[0]) for t in range(10)]
+    assert ids == [0] * 10
+
+
+def test_short_miss_keeps_the_id_and_long_absence_does_not():
+    tracker = IouTracker(max_missed_seconds=0.5)
+    tracker.update(np.array([box(100, 100)]), 0.0)
+    tracker.update(np.zeros((0, 4)), 0.2)  # detector missed it
+    assert tracker.update(np.array([box(102, 100)]), 0.3).tolist() == [0]
+    assert tracker.update(np.array([box(102, 100)]), 2.0).tolist() == [1]  # gone > 0.5 s: a new track
+
+
+def test_reentry_near_the_exit_point_gets_the_old_id():
+    tracker = IouTracker(max_missed_seconds=2.0)
+    tracker.update(np.array([box(0, 100)]), 0.0)
+    # the face leaves, comes back shifted by 40 px (IoU < 0.3) within 2 s
+    assert tracker.update(np.array([box(40, 110)]), 1.5).tolist() == [0]
+
+
+def test_new_faces_get_new_ids_and_ids_are_never_reused():
+    tracker = IouTracker(max_missed_seconds=0.1)
+    assert tracker.update(np.array([box(0, 0)]), 0.0).tolist() == [0]
+    assert tracker.update(np.array([box(500, 500)]), 1.0).tolist() == [1]
+    assert tracker.update(np.array([box(0, 0), box(500, 500)]), 1.05).tolist() == [2, 1]
