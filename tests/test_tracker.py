@@ -29,7 +29,7 @@ def test_fast_motion_is_followed_by_velocity_prediction():
 
 
 def test_short_miss_keeps_the_id_and_long_absence_does_not():
-    tracker = IouTracker(max_missed_seconds=0.5)
+    tracker = IouTracker(max_missed_seconds=0.5, reentry_seconds=0.5)
     tracker.update(np.array([box(100, 100)]), 0.0)
     tracker.update(np.zeros((0, 4)), 0.2)  # detector missed it
     assert tracker.update(np.array([box(102, 100)]), 0.3).tolist() == [0]
@@ -44,7 +44,28 @@ def test_reentry_near_the_exit_point_gets_the_old_id():
 
 
 def test_new_faces_get_new_ids_and_ids_are_never_reused():
-    tracker = IouTracker(max_missed_seconds=0.1)
+    tracker = IouTracker(max_missed_seconds=0.1, reentry_seconds=0.1)
     assert tracker.update(np.array([box(0, 0)]), 0.0).tolist() == [0]
     assert tracker.update(np.array([box(500, 500)]), 1.0).tolist() == [1]
     assert tracker.update(np.array([box(0, 0), box(500, 500)]), 1.05).tolist() == [2, 1]
+
+
+def test_a_face_back_after_several_seconds_near_its_exit_gets_its_id():
+    tracker = IouTracker(max_missed_seconds=0.5, reentry_seconds=5.0)
+    tracker.update(np.array([box(100, 100)]), 0.0)
+    assert tracker.update(np.array([box(110, 100)]), 3.0).tolist() == [0]  # lost for 3 s, then back
+    assert tracker.update(np.array([box(110, 100)]), 9.0).tolist() == [1]  # gone too long
+
+
+def test_two_faces_reentering_together_are_matched_by_distance_not_order():
+    tracker = IouTracker(max_missed_seconds=0.2, reentry_seconds=5.0)
+    tracker.update(np.array([box(0, 0), box(200, 0)]), 0.0)
+    # both return, listed right face first, each a little shifted (no overlap test: they are lost)
+    assert tracker.update(np.array([box(215, 0), box(15, 0)]), 2.0).tolist() == [1, 0]
+
+
+def test_unmatched_predictions_are_the_faces_just_missed():
+    tracker = IouTracker()
+    tracker.update(np.array([box(0, 0), box(200, 0)]), 0.0)
+    ids = tracker.update(np.array([box(1, 0)]), 0.04)
+    np.testing.assert_allclose(tracker.unmatched_predictions(0.04, ids), [box(200, 0)])

@@ -249,3 +249,14 @@ def test_no_crops_refuses_pixel_outputs(tmp_path, pyfeat_media):
     assert main(["video", str(pyfeat_media / "single_face.mp4"), "-o", str(tmp_path / "r.csv"), "--no-crops",
                  "--overlay", str(tmp_path / "o.mp4"), "-q"]) == 2
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_videos_with_the_same_name_keep_separate_overlays_and_plots(tmp_path, pyfeat_media):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "clip.mp4").write_bytes((pyfeat_media / "single_face.mp4").read_bytes())
+    assert main(["video", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "r.csv"), "--every", "12",
+                 "--overlay", str(tmp_path / "ov"), "--plots", str(tmp_path / "plots"), "--threads", "2", "-q"]) == 0
+    assert sorted(p.relative_to(tmp_path / "ov").as_posix() for p in (tmp_path / "ov").rglob("*.mp4")) == \
+        ["a/clip.mp4", "b/clip.mp4"]
+    assert len(list((tmp_path / "plots").rglob("*.png"))) == 2

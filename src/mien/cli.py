@@ -98,33 +98,62 @@ def make_analyzer(args: argparse.Namespace):
                     max_pixels=args.max_pixels, pages=args.pages, detector_options=detector_options)
 
 
+class _Rows:
+    """Where a verb's rows go: a file (atomic, resumable) or stdout. ``close`` commits what was written."""
+
+    def __init__(self, output: Path | None, fmt: str | None, schema: str, columns: list[str],
+                 append: bool = False) -> None:
+        from mien.io.writers import RowFormatter, TableWriter, format_for
+
+        self.format = format_for(output, fmt) if output else (fmt or "csv")
+        if not output and self.format in ("json", "parquet"):
+            raise ValueError(f"{self.format} output needs --output FILE (stdout takes csv or jsonl)")
+        self.file = TableWriter(output, columns, self.format, schema, append=append) if output else None
+        self._stdout = None if self.file else RowFormatter(columns, self.format, schema)
+        if self._stdout:
+            sys.stdout.write(self._stdout.header_text())
+
+    @property
+    def resumable(self) -> bool:
+        return self.file is not None and self.format in ("csv", "jsonl")
+
+    def write(self, records) -> None:
+        if self.file:
+            self.file.write(records)
+        else:
+            sys.stdout.write(self._stdout.rows_text(records)[0])
+            sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close(commit=True)  # every row written is whole: keep them, whatever happened
+
+
+def _interrupted(rows: _Rows, what: str) -> int:
+    hint = "; rerun with --resume to continue" if rows.resumable else ""
+    print(f"\ninterrupted: {what} written{hint}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def run_analyze(args: argparse.Namespace, paths: list[str]) -> int:
-    from mien.io.writers import RowFormatter, TableWriter, format_for, prepare_resume
+    from mien.io.writers import prepare_resume
 
     if not paths:
         print("mien analyze: no input files found", file=sys.stderr)
         return EXIT_USAGE
-    fmt = format_for(args.output, args.format) if args.output else (args.format or "csv")
-    if not args.output and fmt in ("json", "parquet"):
-        raise ValueError(f"{fmt} output needs --output FILE (stdout takes csv or jsonl)")
     if args.resume and not args.output:
         raise ValueError("--resume needs --output")
-    done_before = prepare_resume(args.output, fmt) if args.resume else {}
+    if args.resume and args.schema != "mien":
+        raise ValueError("--resume needs the default column names (--schema mien)")
+    done_before = prepare_resume(args.output, args.format) if args.resume else {}
     todo = [p for p in paths if p not in done_before]
     analyzer = make_analyzer(args)
-    writer = TableWriter(args.output, analyzer.columns, fmt, args.schema, append=args.resume) if args.output else None
-    stdout = None if writer else RowFormatter(analyzer.columns, fmt, args.schema)
-    if stdout:
-        sys.stdout.write(stdout.header_text())
+    rows = _Rows(args.output, args.format, args.schema, analyzer.columns, append=args.resume)
     failed = faces = done = 0
     progress = _progress(len(todo), args.quiet)
     try:
         for result in analyzer.iter_results(todo, overlay=args.overlay):
-            if writer:
-                writer.write(result.to_records())
-            else:
-                sys.stdout.write(stdout.rows_text(result.to_records())[0])
-                sys.stdout.flush()
+            rows.write(result.to_records())
             failed += bool(result.errors)
             faces += len(result)
             done += 1
@@ -133,18 +162,10 @@ def run_analyze(args: argparse.Namespace, paths: list[str]) -> int:
             progress.update(1)
     except KeyboardInterrupt:
         progress.close()
-        if writer:
-            writer.close(commit=True)
-        hint = f"; rerun with --resume to continue" if writer and fmt in ("csv", "jsonl") else ""
-        print(f"\ninterrupted: {done} of {len(todo)} inputs written{hint}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BaseException:
-        if writer:
-            writer.close(commit=True)  # rows of completed inputs are whole: keep them
-        raise
+        return _interrupted(rows, f"{done} of {len(todo)} inputs")
+    finally:
+        rows.close()
     progress.close()
-    if writer:
-        writer.close(commit=True)
     if not args.quiet:
         skipped = f", {len(done_before)} already done" if done_before else ""
         where = f" -> {args.output}" if args.output else ""
@@ -159,8 +180,12 @@ class _NoProgress:
         print(text, file=sys.stderr)
 
 
+def _shows_progress(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
 def _progress(total: int, quiet: bool, unit: str = "img"):
-    if quiet or total < 2 or not sys.stderr.isatty():
+    if not _shows_progress(quiet) or total < 2:
         return _NoProgress()
     from tqdm import tqdm
 
@@ -168,8 +193,7 @@ def _progress(total: int, quiet: bool, unit: str = "img"):
 
 
 def run_video(args: argparse.Namespace, paths: list[str]) -> int:
-    from mien.io.writers import RowFormatter, TableWriter, format_for, prepare_resume
-    from mien.video.job import VideoOutputs, run_videos, video_columns
+    from mien.video.job import VideoOutputs, plan_resume, run_videos, video_columns
     from mien.video.pipeline import VideoOptions
     from mien.video.reader import Sampling
 
@@ -178,70 +202,37 @@ def run_video(args: argparse.Namespace, paths: list[str]) -> int:
         return EXIT_USAGE
     if args.no_crops and args.overlay:
         raise ValueError("--no-crops writes no pixel of the input: drop --overlay (or drop --no-crops)")
-    if args.overlay and len(paths) > 1 and args.overlay.suffix:
-        raise ValueError("--overlay must be a folder when several videos are analysed")
-    fmt = format_for(args.output, args.format) if args.output else (args.format or "csv")
-    if not args.output and fmt in ("json", "parquet"):
-        raise ValueError(f"{fmt} output needs --output FILE (stdout takes csv or jsonl)")
-    if args.resume and not args.output:
-        raise ValueError("--resume needs --output")
+    if args.resume and (not args.output or args.overlay):
+        raise ValueError("--resume needs --output, and cannot continue an --overlay video (run without it)")
     options = VideoOptions(Sampling(args.every, args.fps, args.start, args.end), args.detect_every, args.smooth,
                            args.max_missed)
-    done = prepare_resume(args.output, fmt) if args.resume else {}
-    # Inputs are done one after another: only the last one in the table can be unfinished.
-    finished, unfinished = list(done)[:-1], {k: done[k] for k in list(done)[-1:]}
-    previous = {path: _read_table(args.output, fmt, path) for path in unfinished}
-    paths = [p for p in paths if p not in finished]
+    plan = plan_resume(args.output, args.format, args.schema) if args.resume else None
     summary = args.summary or (args.output.with_name(f"{args.output.stem}_summary.csv") if args.output else None)
     analyzer = make_analyzer(args)
-    columns = video_columns()
-    table = TableWriter(args.output, columns, fmt, args.schema, append=args.resume) if args.output else None
-    stdout = None if table else RowFormatter(columns, fmt, args.schema)
-    if stdout:
-        sys.stdout.write(stdout.header_text())
-
-    def to_stdout(records):
-        sys.stdout.write(stdout.rows_text(records)[0])
-        sys.stdout.flush()
-
-    outputs = VideoOutputs(table, None if table else to_stdout, None if args.resume else summary, args.overlay,
-                           args.plots, args.anonymize)
-    progress = _progress(_frame_estimate(paths, options), args.quiet, unit="frame")
+    rows = _Rows(args.output, args.format, args.schema, video_columns(), append=args.resume)
+    outputs = VideoOutputs(rows_callback=rows.write, summary=summary, overlay=args.overlay, plots=args.plots,
+                           anonymize=args.anonymize)
+    total = _frame_estimate(paths, options) if _shows_progress(args.quiet) else 0
+    progress = _progress(total, args.quiet, unit="frame")
     try:
-        report = run_videos(analyzer, paths, options, outputs, unfinished, progress, previous.get)
+        report = run_videos(analyzer, paths, options, outputs, plan, progress)
     except KeyboardInterrupt:
         progress.close()
-        if table:
-            table.close(commit=True)
-        hint = "; rerun with --resume to continue" if table and fmt in ("csv", "jsonl") else ""
-        print(f"\ninterrupted: frames analysed so far are written{hint}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BaseException:
-        if table:
-            table.close(commit=True)  # every frame written so far is whole: keep it
-        raise
+        return _interrupted(rows, "every frame analysed so far")
+    finally:
+        rows.close()
     progress.close()
-    if table:
-        table.close(commit=True)
-    if args.resume and summary is not None:  # the summary covers every video in the table, old and new
-        from mien.io.writers import TableWriter as SummaryWriter
-        from mien.schema import SUMMARY_COLUMNS
-        from mien.video.job import summary_from_table
-
-        with SummaryWriter(summary, list(SUMMARY_COLUMNS)) as writer:
-            writer.write(summary_from_table(_read_table(args.output, fmt), args.max_missed))
-    for message in report.failed:
+    for source, message in report.failed.items():
         print(f"error: {message}", file=sys.stderr)
     if not args.quiet:
         where = f" -> {args.output}" if args.output else ""
-        print(f"{len(paths)} videos, {report.frames} frames, {report.faces} faces, {len(report.failed)} errors{where}",
-              file=sys.stderr)
+        print(f"{len(paths)} videos, {report.frames} frames, {report.faces} faces, {len(report.failed)} with errors"
+              f"{where}", file=sys.stderr)
     return EXIT_INPUT_FAILED if report.failed else EXIT_OK
 
 
 def run_live_verb(args: argparse.Namespace) -> int:
     from mien.analyzer import Analyzer
-    from mien.io.writers import TableWriter
     from mien.video.job import video_columns
     from mien.video.live import has_display, live_frames, run_live
     from mien.video.pipeline import VideoOptions
@@ -252,14 +243,14 @@ def run_live_verb(args: argparse.Namespace) -> int:
         raise ValueError("no display here: give --output and/or --overlay to keep the results")
     analyzer = Analyzer(threads=args.threads)
     options = VideoOptions(detect_every=args.detect_every, smooth=args.smooth)
-    table = TableWriter(args.output, video_columns()) if args.output else None
+    rows = _Rows(args.output, None, "mien", video_columns()) if args.output else None
     overlay = VideoWriter(args.overlay, 25) if args.overlay else None
     try:
-        report = run_live(analyzer, live_frames(args.source, args.max_frames), options, table, overlay, display,
+        report = run_live(analyzer, live_frames(args.source, args.max_frames), options, rows, overlay, display,
                           args.anonymize)
     finally:
-        if table:
-            table.close(commit=True)
+        if rows:
+            rows.close()
         if overlay:
             overlay.close(commit=overlay.frames > 0)
     for message in report.errors:
@@ -273,14 +264,8 @@ def run_live_verb(args: argparse.Namespace) -> int:
     return EXIT_INPUT_FAILED if report.errors else EXIT_OK
 
 
-def _read_table(path: Path, fmt: str, source: str | None = None):
-    import pandas as pd
-
-    table = pd.read_csv(path, keep_default_na=False, na_values=[""]) if fmt == "csv" else pd.read_json(path, lines=True)
-    return table if source is None else table[table["input"] == source]
-
-
 def _frame_estimate(paths: list[str], options) -> int:
+    """Frames to analyse, from the headers (for the progress bar only)."""
     from mien.video.reader import probe
 
     total = 0

@@ -51,7 +51,7 @@ COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
 # Extra columns of video tables (mien video / Analyzer.analyze_video), after the columns above.
 SMOOTH_COLUMNS: tuple[str, ...] = tuple(f"expr_smooth_{name}" for name in EXPRESSIONS)
 VIDEO_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
-    ("track_id", "int", "identity of the face across the frames of one video, from 0; -1 when no face"),
+    ("track_id", "int", "identity of the face across the frames of one video, from 0; empty when no face"),
     ("expression_smooth", "str", "most probable expression after temporal smoothing"),
     *(
         (col, "float", f"probability of {name} smoothed over time within the track (exponential, time "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 
 from mien.io.images import IMAGE_EXTENSIONS
@@ -24,5 +25,5 @@ def expand_inputs(items: list[str | Path], extensions: frozenset[str] = IMAGE_EX
         elif not path.exists() and glob.has_magic(text):
             expanded.extend(sorted(m for m in glob.glob(text, recursive=True) if Path(m).is_file()))
         else:
-            expanded.append(text)
+            expanded.append(os.path.normpath(text))  # "./a.jpg" and "a.jpg" are one input
     return list(dict.fromkeys(expanded))  # drop repeats, keep order

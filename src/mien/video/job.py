@@ -1,25 +1,32 @@
 """``mien video``: analyse videos into a frame table, a per-track summary, overlays and timeline plots.
 
-The frame table is written frame by frame (flushed, atomic on completion, resumable); an overlay video
-and the summary are written as they complete. ``run_videos`` is what the CLI calls; Python users can call
-it too.
+The frame table is written frame by frame (flushed; atomic on completion; resumable), an overlay video
+per input as it is analysed, and the summary at the end (also after an interruption). ``run_videos`` is
+what the CLI calls; Python users can call it too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
-from mien.io.writers import TableWriter
-from mien.schema import COLUMNS, SUMMARY_COLUMNS, VIDEO_COLUMNS
-from mien.video.pipeline import VideoAnalysis, VideoOptions
+import numpy as np
+
+from mien.io.writers import TableWriter, format_for, prepare_resume
+from mien.schema import COLUMNS, EXPRESSION_COLUMNS, SMOOTH_COLUMNS, SUMMARY_COLUMNS, VIDEO_COLUMNS
+from mien.video.pipeline import TrackSeed, VideoAnalysis, VideoOptions
 from mien.video.summary import TrackSummary
+
+
+def video_columns() -> list[str]:
+    """Columns of a video frame table: the image columns, then the video ones (see mien.schema)."""
+    return list(COLUMNS) + list(VIDEO_COLUMNS)
 
 
 @dataclass
 class VideoOutputs:
-    """Where results go. ``overlay``: an .mp4 path (one input) or a folder (one ``<stem>.mp4`` per input)."""
+    """Where results go. ``overlay``: an .mp4 path (one input) or a folder (one .mp4 per input)."""
 
     table: TableWriter | None = None  # frame rows; None: not written
     rows_callback: Callable | None = None  # called with each frame's records when there is no table
@@ -30,50 +37,87 @@ class VideoOutputs:
 
 
 @dataclass
+class ResumePlan:
+    """What an interrupted run left: inputs finished, and the one it was in the middle of."""
+
+    table: Path | None = None
+    format: str = "csv"
+    finished: list[str] = field(default_factory=list)
+    unfinished: dict[str, int] = field(default_factory=dict)  # input -> last complete frame
+
+    def rows(self, source: str | None = None, chunk: int = 20_000) -> Iterator:
+        """The rows already written (pandas chunks), optionally of one input only."""
+        import pandas as pd
+
+        if self.table is None:
+            return
+        # While a resumed run appends, the rows live in "<table>.part" (flushed after every frame).
+        part = self.table.with_name(self.table.name + ".part")
+        location = part if part.exists() else self.table
+        if not location.exists():
+            return
+        if self.format == "csv":
+            chunks = pd.read_csv(location, chunksize=chunk, keep_default_na=False, na_values=[""])
+        else:
+            chunks = pd.read_json(location, lines=True, chunksize=chunk)
+        for part in chunks:
+            yield part if source is None else part[part["input"] == source]
+
+
+def plan_resume(output: Path, fmt: str | None, schema: str = "mien") -> ResumePlan:
+    """Prepare ``output`` to be continued (see :func:`mien.io.writers.prepare_resume`)."""
+    if schema != "mien":
+        raise ValueError("--resume needs the default column names (--schema mien)")
+    fmt = format_for(output, fmt)
+    done = prepare_resume(output, fmt)
+    names = list(done)  # inputs are analysed one after another: only the last can be unfinished
+    return ResumePlan(Path(output), fmt, names[:-1], {name: done[name] for name in names[-1:]})
+
+
+@dataclass
 class VideoReport:
     frames: int = 0
     faces: int = 0
-    failed: list[str] = field(default_factory=list)  # errors, one per failed input
+    failed: dict[str, str] = field(default_factory=dict)  # input -> first error
 
 
-def overlay_path(overlay: Path, source: str, single: bool) -> Path:
-    if single and overlay.suffix.lower() in (".mp4", ".mov", ".m4v"):
-        return overlay
-    return overlay / f"{Path(source).stem}.mp4"
+def output_stems(paths: Sequence[str]) -> dict[str, str]:
+    """A distinct file stem per input (its path relative to the inputs' common folder, without suffix),
+    so ``a/clip.mp4`` and ``b/clip.mp4`` never overwrite each other's overlay or plots."""
+    from mien.viz.draw import overlay_names
+
+    return {path: str(Path(name).with_suffix("").with_suffix("")) for path, name in overlay_names(list(paths)).items()}
 
 
 def run_videos(analyzer, paths: Sequence[str], options: VideoOptions, outputs: VideoOutputs,
-               resume: dict[str, int] | None = None, progress=None, previous_rows=None) -> VideoReport:
-    """Analyse ``paths`` one after another; ``resume`` maps inputs to their last complete frame.
-
-    ``previous_rows(path)`` returns the rows already written for a resumed input (to rebuild its summary
-    and continue its track ids).
-    """
-    from mien.video.reader import frame_rate
+               resume: ResumePlan | None = None, progress=None) -> VideoReport:
+    """Analyse ``paths`` one after another, skipping or continuing what ``resume`` says is done."""
     from mien.video.writer import VideoWriter
     from mien.viz.draw import draw_faces
 
+    if outputs.plots is not None:
+        from mien.viz.timeline import check_plotting
+
+        check_plotting()  # fail before hours of work, not after
+    resume = resume or ResumePlan()
+    stems = output_stems(list(paths))
     report = VideoReport()
-    summaries: list[dict] = []
-    resume = resume or {}
+    summaries: dict[str, TrackSummary] = {}
+    todo = [p for p in paths if p not in resume.finished]
     try:
-        for path in paths:
-            summary = TrackSummary(path, keep_series=outputs.plots is not None)
-            first_track_id, after_frame, seed = 0, resume.get(path, -1), []
-            if after_frame >= 0 and previous_rows is not None:
-                first_track_id, seed = _replay(previous_rows(path), summary, options.max_missed)
-            analysis = VideoAnalysis(analyzer, options)
+        for path in todo:
+            summary = summaries[path] = TrackSummary(path, keep_series=outputs.plots is not None)
+            after_frame = resume.unfinished.get(path, -1)
+            first_track_id, seed = (replay(resume.rows(path), summary, options.max_missed) if after_frame >= 0
+                                    else (0, []))
             overlay = None
             if outputs.overlay is not None:
-                try:
-                    rate = frame_rate(path)
-                except Exception:
-                    rate = None
-                every = options.sampling.every if options.sampling.fps is None else None
-                fps = options.sampling.fps or (rate / every if rate and every else 25)
-                overlay = VideoWriter(overlay_path(outputs.overlay, path, len(paths) == 1), fps)
+                single = len(paths) == 1 and outputs.overlay.suffix.lower() in (".mp4", ".mov", ".m4v")
+                target = outputs.overlay if single else outputs.overlay / f"{stems[path]}.mp4"
+                overlay = VideoWriter(target, options.sampling.fps or 25)
             try:
-                for result, frame in analysis.frames(path, summary, first_track_id, after_frame, seed):
+                for result, frame in VideoAnalysis(analyzer, options).frames(path, summary, first_track_id,
+                                                                             after_frame, seed):
                     records = list(result.to_records())
                     if outputs.table is not None:
                         outputs.table.write(records)
@@ -81,59 +125,60 @@ def run_videos(analyzer, paths: Sequence[str], options: VideoOptions, outputs: V
                         outputs.rows_callback(records)
                     report.frames += 1
                     report.faces += len(result)
-                    if result.errors:
-                        report.failed.extend(result.errors)
+                    for message in result.errors:
+                        report.failed.setdefault(path, message)
                     if overlay is not None and frame.image is not None:
-                        overlay.write(draw_faces(frame.image, result, 0, outputs.anonymize))
+                        overlay.write(draw_faces(frame.image, result, 0, outputs.anonymize), frame.timestamp)
                     if progress is not None:
                         progress.update(1)
             finally:
                 if overlay is not None:
                     overlay.close(commit=overlay.frames > 0)
-                summaries.extend(summary.records())
             if outputs.plots is not None and summary.tracks:
                 from mien.viz.timeline import plot_track_timelines
 
-                plot_track_timelines(summary, outputs.plots)
+                plot_track_timelines(summary, outputs.plots, stem=stems[path])
     finally:
         if outputs.summary is not None:
-            with TableWriter(outputs.summary, list(SUMMARY_COLUMNS)) as writer:
-                writer.write(summaries)
+            write_summary(outputs.summary, paths, summaries, resume, options.max_missed)
     return report
 
 
-def _replay(rows, summary: TrackSummary, max_missed: float) -> tuple[int, list]:
-    """Feed rows already written for a video into its summary. Returns the next free track id and the
-    tracks still alive at the last written frame (to continue tracking them)."""
-    import numpy as np
+def write_summary(target: Path, paths: Sequence[str], summaries: dict[str, TrackSummary], resume: ResumePlan,
+                  max_missed: float) -> None:
+    """Summary rows of every input, in input order: finished ones rebuilt from the table."""
+    records: list[dict] = []
+    for path in paths:
+        if path in summaries:
+            records.extend(summaries[path].records())
+        elif path in resume.finished:
+            rebuilt = TrackSummary(path)
+            replay(resume.rows(path), rebuilt, max_missed)
+            records.extend(rebuilt.records())
+    with TableWriter(target, list(SUMMARY_COLUMNS)) as writer:
+        writer.write(records)
 
-    from mien.schema import EXPRESSION_COLUMNS, SMOOTH_COLUMNS
-    from mien.video.pipeline import TrackSeed
 
-    faces = rows[rows["success"] == 1] if len(rows) else rows
+def replay(chunks, summary: TrackSummary, max_missed: float) -> tuple[int, list[TrackSeed]]:
+    """Feed rows already written for one video (pandas chunks) into its summary. Returns the next free
+    track id and the tracks alive at the last written frame (to continue tracking them)."""
     last: dict[int, TrackSeed] = {}
-    for _, row in faces.iterrows():
-        track = int(row["track_id"])
-        smoothed = row[list(SMOOTH_COLUMNS)].to_numpy(float)
-        summary.add(np.array([track]), int(row["frame"]), float(row["timestamp"]),
-                    row[list(EXPRESSION_COLUMNS)].to_numpy(float)[None], smoothed[None])
-        box = np.array([row["face_x"], row["face_y"], row["face_x"] + row["face_width"],
-                        row["face_y"] + row["face_height"]], float)
-        last[track] = TrackSeed(track, box, float(row["timestamp"]), smoothed)
-    end = float(rows["timestamp"].max()) if len(rows) else 0.0
+    end = 0.0
+    for rows in chunks:
+        if not len(rows):
+            continue
+        end = max(end, float(rows["timestamp"].max()))
+        faces = rows[rows["success"] == 1]
+        if not len(faces):
+            continue
+        tracks = faces["track_id"].to_numpy(int)
+        raw = faces[list(EXPRESSION_COLUMNS)].to_numpy(float)
+        smoothed = faces[list(SMOOTH_COLUMNS)].to_numpy(float)
+        boxes = faces[["face_x", "face_y", "face_width", "face_height"]].to_numpy(float)
+        boxes[:, 2:] += boxes[:, :2]
+        for i, (track, frame, time) in enumerate(zip(tracks, faces["frame"].to_numpy(int),
+                                                     faces["timestamp"].to_numpy(float))):
+            summary.add(np.array([track]), int(frame), float(time), raw[i:i + 1], smoothed[i:i + 1])
+            last[int(track)] = TrackSeed(int(track), boxes[i], float(time), smoothed[i])
     alive = [seed for seed in last.values() if end - seed.time <= max_missed]
     return (max(last) + 1 if last else 0), alive
-
-
-def summary_from_table(rows, max_missed: float = 1.0) -> list[dict]:
-    """Per-track summary records rebuilt from a whole frame table (pandas), input by input."""
-    records: list[dict] = []
-    for source in dict.fromkeys(rows["input"].tolist()):
-        summary = TrackSummary(source)
-        _replay(rows[rows["input"] == source], summary, max_missed)
-        records.extend(summary.records())
-    return records
-
-
-def video_columns() -> list[str]:
-    return list(COLUMNS) + list(VIDEO_COLUMNS)

@@ -31,39 +31,63 @@ def has_display() -> bool:
 
 
 class LatestFrameReader:
-    """Reads a cv2.VideoCapture in a thread, keeping only the newest frame."""
+    """Reads a camera or stream in a thread, keeping only the newest frame.
 
-    def __init__(self, capture: cv2.VideoCapture) -> None:
-        self.capture = capture
+    A failed read is retried (reopening the source for network streams) up to ``retries`` times in a row
+    before the source counts as ended. The thread owns the capture and releases it itself, so closing
+    never races a read that is blocked on a stalled stream.
+    """
+
+    def __init__(self, open_capture, first_capture=None, retries: int = 20, retry_wait: float = 0.25) -> None:
+        self._open = open_capture
+        self._first = first_capture
+        self.retries = retries
+        self.retry_wait = retry_wait
         self._frame: np.ndarray | None = None
         self._index = -1
         self._condition = threading.Condition()
         self._stopped = False
+        self._ended = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stopped:
-            ok, frame = self.capture.read()
+        capture, self._first = (self._first or self._open()), None
+        failures = 0
+        try:
+            while not self._stopped:
+                ok, frame = capture.read() if capture is not None and capture.isOpened() else (False, None)
+                if ok:
+                    failures = 0
+                    with self._condition:
+                        self._frame, self._index = frame, self._index + 1
+                        self._condition.notify_all()
+                    continue
+                failures += 1
+                if failures > self.retries:
+                    break
+                time.sleep(self.retry_wait)
+                if capture is not None:
+                    capture.release()
+                capture = self._open()  # reconnect (a camera re-opens, a stream reconnects)
+        finally:
+            if capture is not None:
+                capture.release()
             with self._condition:
-                if not ok:
-                    self._stopped = True
-                else:
-                    self._frame, self._index = frame, self._index + 1
+                self._ended = True
                 self._condition.notify_all()
 
-    def next(self, last_index: int, timeout: float = 5.0) -> tuple[int, np.ndarray | None]:
+    def next(self, last_index: int, timeout: float = 10.0) -> tuple[int, np.ndarray | None]:
         """The newest frame after ``last_index`` (its index and BGR pixels); (-1, None) when the source ended."""
         with self._condition:
-            self._condition.wait_for(lambda: self._index > last_index or self._stopped, timeout=timeout)
+            self._condition.wait_for(lambda: self._index > last_index or self._ended, timeout=timeout)
             if self._index > last_index:
                 return self._index, self._frame
             return -1, None
 
     def close(self) -> None:
         self._stopped = True
-        self._thread.join(timeout=2)
-        self.capture.release()
+        self._thread.join(timeout=2)  # if a read is stuck, the daemon thread releases the capture later
 
 
 def live_frames(source: str, max_frames: int | None = None) -> Iterator[Frame]:
@@ -76,11 +100,15 @@ def live_frames(source: str, max_frames: int | None = None) -> Iterator[Frame]:
                 return
             yield frame
         return
-    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    def open_capture():
+        return cv2.VideoCapture(int(source) if source.isdigit() else source)
+
+    capture = open_capture()
     if not capture.isOpened():
+        capture.release()
         yield Frame(source, 0, None, 0.0, f"{source}: cannot open camera or stream")
         return
-    reader = LatestFrameReader(capture)
+    reader = LatestFrameReader(open_capture, capture)
     started = time.monotonic()
     last, count = -1, 0
     try:
@@ -129,7 +157,7 @@ def run_live(analyzer, frames: Iterator[Frame], options, table=None, overlay=Non
             fps = (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6) if len(recent) > 1 else 0.0
             cv2.putText(drawn, f"{fps:.1f} fps", (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
             if overlay is not None:
-                overlay.write(drawn)
+                overlay.write(drawn, frame.timestamp)
             if display:
                 cv2.imshow("mien live (q to quit)", drawn[..., ::-1])
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):

@@ -17,7 +17,7 @@ from mien.detect.base import Detections
 from mien.detect.boxes import iou_matrix, nms
 from mien.io.images import Frame
 from mien.result import Result
-from mien.schema import EXPRESSIONS, SMOOTH_COLUMNS
+from mien.schema import COLUMNS, EXPRESSIONS, SMOOTH_COLUMNS, VIDEO_COLUMNS
 from mien.video.reader import Sampling, read_video
 from mien.video.smoothing import ExponentialSmoother
 from mien.video.summary import TrackSummary
@@ -79,12 +79,13 @@ class VideoAnalysis:
                after_frame: int = -1, seed: list[TrackSeed] = ()) -> Iterator[tuple[Result, Frame]]:
         """One ``(Result, Frame)`` per analysed frame, with ``track_id`` and smoothed probabilities in
         ``Result.data``. Frames without faces (and a decoding error, if any) still yield a Result.
-        Frames up to ``after_frame`` are decoded but skipped (resuming); ``seed`` restores the tracks
+        Frames up to ``after_frame`` are skipped by the reader (resuming); ``seed`` restores the tracks
         last seen before that point, and new tracks start at ``first_track_id``."""
-        return self.process(read_video(path, self.options.sampling), summary, first_track_id, after_frame, seed)
+        frames = read_video(path, self.options.sampling, after_frame=after_frame)
+        return self.process(frames, summary, first_track_id, seed=seed)
 
     def process(self, frames: Iterable[Frame], summary: TrackSummary | None = None, first_track_id: int = 0,
-                after_frame: int = -1, seed: list[TrackSeed] = ()) -> Iterator[tuple[Result, Frame]]:
+                seed: list[TrackSeed] = ()) -> Iterator[tuple[Result, Frame]]:
         """:meth:`frames` for any source of frames (a camera, a stream): see there."""
         tracker = IouTracker(max_missed_seconds=self.options.max_missed)
         smoother = ExponentialSmoother(self.options.smooth)
@@ -94,8 +95,6 @@ class VideoAnalysis:
         tracker.next_id = max([first_track_id] + [t.track_id + 1 for t in seed])
         count = -1
         for frame in frames:
-            if frame.index <= after_frame and frame.image is not None:
-                continue
             count += 1
             if frame.image is None:
                 yield self.analyzer.classify([self.analyzer.prepare(frame)]), frame
@@ -104,6 +103,8 @@ class VideoAnalysis:
             detections = self.analyzer.detect(frame.image) if full else self._redetect(frame, tracker)
             result = self.analyzer.classify([self.analyzer.prepare(frame, detections)])
             track_ids = tracker.update(result.boxes, frame.timestamp)
+            # faces the detector missed this frame: overlays that anonymise must cover these too
+            result.metadata["missed_boxes"] = tracker.unmatched_predictions(frame.timestamp, track_ids)
             smoothed = smoother.update(track_ids, frame.timestamp, result.expression_probs)
             smoother.forget({t.track_id for t in tracker.tracks})
             result.data["track_id"] = track_ids
@@ -130,7 +131,13 @@ class VideoAnalysis:
             offset = np.array([x0, y0], np.float32)
             region.boxes += np.tile(offset, 2)
             region.landmarks += offset
-            best = int(np.argmax(iou_matrix(box[None].astype(np.float32), region.boxes)[0] + region.scores))
+            overlap = iou_matrix(box[None].astype(np.float32), region.boxes)[0]
+            centres = (region.boxes[:, :2] + region.boxes[:, 2:]) / 2
+            inside = np.all((centres >= box[:2]) & (centres <= box[2:]), axis=1)
+            plausible = np.flatnonzero((overlap > 0.1) | inside)  # never take over a neighbour's face
+            if not plausible.size:
+                continue
+            best = plausible[int(np.argmax(overlap[plausible] + region.scores[plausible]))]
             found.append(region[[best]])
         if not found:
             return Detections.empty()
@@ -152,8 +159,6 @@ class VideoStream:
 
     @property
     def columns(self) -> list[str]:
-        from mien.schema import COLUMNS, VIDEO_COLUMNS
-
         return list(COLUMNS) + list(VIDEO_COLUMNS)
 
     def __iter__(self) -> Iterator[Result]:

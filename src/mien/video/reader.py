@@ -86,8 +86,10 @@ def _reason(error: Exception) -> str:
 
 
 def _rotation(frame) -> int:
-    """Display rotation (0, 90, 180 or 270 degrees counter-clockwise) from a decoded frame's display matrix."""
-    return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+    """Display rotation (0, 90, 180 or 270 degrees counter-clockwise) from a decoded frame's display matrix.
+
+    (Mirroring in a display matrix is not applied; phones do not write it.)"""
+    return int(round(frame.rotation or 0)) % 360
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -116,12 +118,15 @@ def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
     return image
 
 
-def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | None = None) -> Iterator[Frame]:
-    """Decoded frames (RGB uint8) of ``path`` chosen by ``sampling``, with stream timestamps in seconds.
+def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | None = None,
+               after_frame: int = -1) -> Iterator[Frame]:
+    """Decoded frames (RGB uint8) of ``path`` chosen by ``sampling``, with timestamps in seconds from the
+    start of the stream.
 
     ``Frame.index`` is the frame's position in the video (0-based, counting every decoded frame, sampled
-    or not). Errors never raise: an unreadable video yields one frame with ``error`` set; a video that
-    breaks off yields its good frames, then a frame with ``error``.
+    or not); frames up to ``after_frame`` are skipped before conversion (resuming). Errors never raise:
+    an unreadable video yields one frame with ``error`` set; a damaged one yields its good frames (a few
+    corrupt packets are skipped), then a frame with ``error`` saying what was lost.
     """
     name = name or str(path)
     try:
@@ -133,35 +138,64 @@ def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | No
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = float(stream.average_rate or stream.guessed_rate or 25.0)
+        start_pts = stream.start_time or 0
         promised = int(stream.frames or 0)
+        duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else (
+            container.duration / 1e6 if container.duration else 0.0)
         next_time = sampling.start
-        index = -1
-        timestamp = 0.0
-        try:
-            for decoded in container.decode(stream):
-                index += 1
-                timestamp = float(decoded.time) if decoded.time is not None else index / rate
-                if timestamp < sampling.start - 1e-6:
-                    continue
-                if sampling.end is not None and timestamp >= sampling.end - 1e-6:
+        index, timestamp, bad_packets, failure = -1, 0.0, 0, None
+        for decoded in _decode_tolerantly(container, stream):
+            if isinstance(decoded, Exception):
+                bad_packets += 1
+                failure = decoded
+                if bad_packets > MAX_BAD_PACKETS:
                     break
-                if sampling.fps is not None:
-                    if timestamp < next_time - 1e-6:
-                        continue
-                    next_time = max(next_time + 1.0 / sampling.fps, timestamp)
-                elif index % sampling.every:
+                continue
+            index += 1
+            timestamp = float((decoded.pts - start_pts) * decoded.time_base) if decoded.pts is not None else index / rate
+            if index <= after_frame or timestamp < sampling.start - 1e-6:
+                continue
+            if sampling.end is not None and timestamp >= sampling.end - 1e-6:
+                return
+            if sampling.fps is not None:
+                if timestamp < next_time - 1e-6:
                     continue
-                image = _rotate(decoded.to_ndarray(format="rgb24"), _rotation(decoded))
-                yield Frame(name, index, image, timestamp)
-        except Exception as error:  # corrupt or truncated data: keep what was decoded, report the rest
-            yield Frame(name, index + 1, None, timestamp, f"{name}: decoding stopped after frame {index} ({_reason(error)})")
+                next_time += 1.0 / sampling.fps
+                if next_time <= timestamp:  # after a gap: the next pick is one period after this frame
+                    next_time = timestamp + 1.0 / sampling.fps
+            elif index % sampling.every:
+                continue
+            image = _rotate(decoded.to_ndarray(format="rgb24"), _rotation(decoded))
+            yield Frame(name, index, image, timestamp)
+        frame_period = 1.0 / rate
+        if bad_packets > MAX_BAD_PACKETS:
+            message = f"decoding stopped after frame {index} ({_reason(failure)})"
+        elif promised and index + 1 < TRUNCATION_SHARE * promised:
+            message = f"decoding stopped after frame {index} of the {promised} the header announces (truncated file?)"
+        elif not promised and duration and timestamp + frame_period < TRUNCATION_SHARE * duration:
+            message = f"decoding stopped at {timestamp:.2f} s of the {duration:.2f} s the header announces (truncated file?)"
+        elif bad_packets:
+            message = f"{bad_packets} corrupt packet(s) skipped ({_reason(failure)})"
+        else:
             return
-        # A truncated file often just ends. Containers may promise a few frames more than they hold, so
-        # only a clear shortfall is reported.
-        if sampling.end is None and promised and index + 1 < TRUNCATION_SHARE * promised:
-            yield Frame(name, index + 1, None, timestamp,
-                        f"{name}: decoding stopped after frame {index} of the {promised} the header announces "
-                        "(truncated or corrupt file?)")
+        yield Frame(name, index + 1, None, timestamp, f"{name}: {message}")
+
+
+MAX_BAD_PACKETS = 10  # corrupt packets tolerated (skipped) before decoding gives up
+
+
+def _decode_tolerantly(container, stream) -> Iterator:
+    """Decoded frames of ``stream``; a packet that fails to decode yields its exception instead."""
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from packet.decode()
+            except Exception as error:  # av.error.InvalidDataError and kin: this packet only
+                yield error
+    except Exception as error:  # the demuxer itself failed: nothing more can be read
+        yield error
+        for _ in range(MAX_BAD_PACKETS):
+            yield error
 
 
 def frame_rate(path: str | Path) -> Fraction | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ class _TrackStats:
     total: np.ndarray = field(default_factory=lambda: np.zeros(len(EXPRESSIONS)))
     peak: np.ndarray = field(default_factory=lambda: np.zeros(len(EXPRESSIONS)))
     label_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(EXPRESSIONS), np.int64))
-    series: list[np.ndarray] = field(default_factory=list)  # (time, 8 smoothed probabilities) per frame
+    series: array = field(default_factory=lambda: array("f"))  # per frame: time, 8 smoothed probabilities
 
 
 class TrackSummary:
@@ -28,7 +29,7 @@ class TrackSummary:
 
     def __init__(self, source: str, keep_series: bool = False) -> None:
         self.source = source
-        self.keep_series = keep_series  # for timeline plots: 36 bytes per face per frame
+        self.keep_series = keep_series  # for timeline plots: 9 float32 = 36 bytes per face per frame
         self.tracks: dict[int, _TrackStats] = {}
 
     def add(self, track_ids: np.ndarray, frame: int, time: float, probabilities: np.ndarray,
@@ -43,12 +44,12 @@ class TrackSummary:
             stats.peak = np.maximum(stats.peak, raw)
             stats.label_counts[int(np.argmax(smooth))] += 1
             if self.keep_series:
-                stats.series.append(np.concatenate([[time], smooth]).astype(np.float32))
+                stats.series.append(time)
+                stats.series.extend(float(v) for v in smooth)
 
     def series(self, track: int) -> np.ndarray:
         """(frames, 1 + 8): timestamp then smoothed probabilities, for a track (needs ``keep_series``)."""
-        rows = self.tracks[track].series
-        return np.stack(rows) if rows else np.zeros((0, 1 + len(EXPRESSIONS)), np.float32)
+        return np.frombuffer(self.tracks[track].series, np.float32).reshape(-1, 1 + len(EXPRESSIONS))
 
     def records(self) -> list[dict[str, Any]]:
         rows = []

@@ -1,9 +1,10 @@
 """Face identities across frames: IoU association with constant-velocity prediction.
 
 Each detection is matched to the track whose predicted box overlaps it most (greedy, highest IoU first,
-above ``iou_threshold``). A track missed by the detector keeps its identity for ``max_missed_seconds``;
-a face that leaves and comes back near where it was lost (within ``reentry_distance`` box sizes, similar
-size) gets its old id back. Track ids are never reused.
+above ``iou_threshold``). A track missed by the detector stays live for ``max_missed_seconds``; after
+that it is kept as *lost* for ``reentry_seconds``, and a face that appears near where a live-but-missed
+or lost track was last seen (within ``reentry_distance`` box sizes, similar size) gets that id back,
+closest pairs first. Track ids are never reused.
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ class IouTracker:
     """
 
     def __init__(self, iou_threshold: float = 0.3, max_missed_seconds: float = 1.0, reentry_distance: float = 1.0,
-                 velocity_smoothing: float = 0.5) -> None:
+                 reentry_seconds: float = 5.0, velocity_smoothing: float = 0.5) -> None:
         self.iou_threshold = iou_threshold
         self.max_missed_seconds = max_missed_seconds
         self.reentry_distance = reentry_distance
+        self.reentry_seconds = max(reentry_seconds, max_missed_seconds)
         self.velocity_smoothing = velocity_smoothing
-        self.tracks: list[Track] = []
+        self.tracks: list[Track] = []  # live: matched by overlap with their predicted box
+        self.lost: list[Track] = []  # missed for longer: matched only by re-entry
         self.next_id = 0
 
     def predicted_boxes(self, time: float) -> tuple[list[int], np.ndarray]:
@@ -58,23 +61,31 @@ class IouTracker:
     def update(self, boxes: np.ndarray, time: float) -> np.ndarray:
         """Track ids (N,) for the detections ``boxes`` (N, 4) seen at ``time`` seconds."""
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        expired = [t for t in self.tracks if time - t.last_time > self.max_missed_seconds]
         self.tracks = [t for t in self.tracks if time - t.last_time <= self.max_missed_seconds]
+        self.lost = [t for t in self.lost + expired if time - t.last_time <= self.reentry_seconds]
         ids = np.full(len(boxes), -1, np.int64)
+        matched: set[int] = set()
         if self.tracks and len(boxes):
             predicted = np.array([t.predict(time) for t in self.tracks])
-            overlaps = iou_matrix(predicted, boxes)
-            for track_index, box_index in self._greedy(overlaps, self.iou_threshold):
+            for track_index, box_index in self._greedy(iou_matrix(predicted, boxes), self.iou_threshold):
                 ids[box_index] = self._extend(self.tracks[track_index], boxes[box_index], time)
-        matched_tracks = {t.track_id for t in self.tracks} & set(ids.tolist())
-        lost = [t for t in self.tracks if t.track_id not in matched_tracks]
+                matched.add(self.tracks[track_index].track_id)
+        unmatched = np.flatnonzero(ids < 0)
+        candidates = [t for t in self.tracks if t.track_id not in matched] + self.lost
+        for track, box_index in self._reentries(candidates, boxes[unmatched]):
+            ids[unmatched[box_index]] = self._extend(track, boxes[unmatched[box_index]], time)
+            if track in self.lost:
+                self.lost.remove(track)
+                self.tracks.append(track)
         for box_index in np.flatnonzero(ids < 0):
-            track = self._reentry(lost, boxes[box_index])
-            if track is not None:
-                lost.remove(track)
-                ids[box_index] = self._extend(track, boxes[box_index], time)
-            else:
-                ids[box_index] = self._start(boxes[box_index], time)
+            ids[box_index] = self._start(boxes[box_index], time)
         return ids
+
+    def unmatched_predictions(self, time: float, matched_ids: np.ndarray) -> np.ndarray:
+        """Predicted boxes (K, 4) of live tracks not matched at ``time`` (faces the detector just missed)."""
+        missing = [t.predict(time) for t in self.tracks if t.track_id not in set(matched_ids.tolist())]
+        return np.array(missing, np.float32).reshape(-1, 4)
 
     @staticmethod
     def _greedy(scores: np.ndarray, threshold: float) -> list[tuple[int, int]]:
@@ -87,15 +98,23 @@ class IouTracker:
             scores[:, column] = -1
         return pairs
 
-    def _reentry(self, candidates: list[Track], box: np.ndarray) -> Track | None:
-        centre = (box[:2] + box[2:]) / 2
-        size = float(np.sqrt(max(1.0, (box[2] - box[0]) * (box[3] - box[1]))))
-        best, best_distance = None, np.inf
+    def _reentries(self, candidates: list[Track], boxes: np.ndarray) -> list[tuple[Track, int]]:
+        """Pairs (track, box index) of faces reappearing near a missed or lost track, closest first."""
+        pairs = []
         for track in candidates:
-            distance = np.linalg.norm(centre - (track.box[:2] + track.box[2:]) / 2) / track.size
-            if distance <= self.reentry_distance and 0.5 <= size / track.size <= 2.0 and distance < best_distance:
-                best, best_distance = track, distance
-        return best
+            for index, box in enumerate(boxes):
+                centre = (box[:2] + box[2:]) / 2
+                size = float(np.sqrt(max(1.0, (box[2] - box[0]) * (box[3] - box[1]))))
+                distance = np.linalg.norm(centre - (track.box[:2] + track.box[2:]) / 2) / track.size
+                if distance <= self.reentry_distance and 0.5 <= size / track.size <= 2.0:
+                    pairs.append((distance, track.track_id, index, track))
+        chosen, used_tracks, used_boxes = [], set(), set()
+        for _, track_id, index, track in sorted(pairs, key=lambda p: (p[0], p[1], p[2])):
+            if track_id not in used_tracks and index not in used_boxes:
+                chosen.append((track, index))
+                used_tracks.add(track_id)
+                used_boxes.add(index)
+        return chosen
 
     def _extend(self, track: Track, box: np.ndarray, time: float) -> int:
         elapsed = time - track.last_time

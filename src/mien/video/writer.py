@@ -9,9 +9,13 @@ from pathlib import Path
 import numpy as np
 
 
+TIME_BASE = Fraction(1, 1000)  # frame timestamps are kept to the millisecond
+
+
 class VideoWriter:
-    """Encode RGB frames into an MP4 file. Frames of another size are letterboxed to the first frame's
-    size; odd sizes are padded to even (H.264 with 4:2:0 chroma needs even dimensions)."""
+    """Encode RGB frames into an MP4 file. Each frame is shown at its own timestamp when one is given
+    (variable frame rate, dropped frames, sampling), else at ``fps``. Frames of another size are padded
+    to the first frame's size; odd sizes are padded to even (H.264 4:2:0 needs even dimensions)."""
 
     def __init__(self, path: str | Path, fps: float | Fraction, crf: int = 23) -> None:
         self.path = Path(path)
@@ -20,6 +24,7 @@ class VideoWriter:
         self.fps = Fraction(fps).limit_denominator(1001) if fps else Fraction(25)
         self.crf = crf
         self.frames = 0
+        self._last_pts = -1
         self._container = None
         self._stream = None
         self._size: tuple[int, int] | None = None
@@ -32,9 +37,12 @@ class VideoWriter:
         self._stream = self._container.add_stream("libx264", rate=self.fps)
         self._stream.height, self._stream.width = self._size
         self._stream.pix_fmt = "yuv420p"
+        self._stream.time_base = TIME_BASE
+        self._stream.codec_context.time_base = TIME_BASE
         self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
 
-    def write(self, image: np.ndarray) -> None:
+    def write(self, image: np.ndarray, timestamp: float | None = None) -> None:
+        """Add one RGB frame, shown at ``timestamp`` seconds (default: one ``1/fps`` after the last)."""
         import av
 
         if self._container is None:
@@ -46,19 +54,32 @@ class VideoWriter:
             canvas[:h, :w] = image[:h, :w]
             image = canvas
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        if timestamp is None:
+            pts = round(self.frames / self.fps / TIME_BASE)
+        else:
+            pts = round(timestamp / TIME_BASE)
+        frame.pts = max(pts, self._last_pts + 1)  # strictly increasing, whatever the input says
+        frame.time_base = TIME_BASE
+        self._last_pts = frame.pts
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames += 1
 
     def close(self, commit: bool = True) -> None:
+        """Flush and finish the file; with ``commit`` rename it into place, else delete it."""
         if self._container is None:
             return
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
-        self._container = None
+        container, self._container = self._container, None
+        try:
+            if commit:
+                for packet in self._stream.encode():
+                    container.mux(packet)
+        finally:
+            container.close()
         if commit:
             os.replace(self.part, self.path)
+        else:
+            self.part.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoWriter":
         return self

@@ -26,7 +26,8 @@ LANDMARK_COLOURS = [(255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 255), (0, 25
 def draw_faces(image: np.ndarray, result: Result, frame: int = 0, anonymize: str | None = None) -> np.ndarray:
     """Return a copy of RGB ``image`` with the faces of ``result``'s frame row ``frame`` drawn on it.
 
-    ``anonymize`` ("blur", "pixelate" or "box") obscures each face box before drawing.
+    ``anonymize`` ("blur", "pixelate" or "box") obscures each face box before drawing, and in video also
+    the predicted boxes of tracked faces the detector missed in this frame (``metadata["missed_boxes"]``).
     """
     canvas = image.copy()
     height, width = canvas.shape[:2]
@@ -34,6 +35,9 @@ def draw_faces(image: np.ndarray, result: Result, frame: int = 0, anonymize: str
     thickness = max(1, round(2 * scale))
     faces = np.flatnonzero(result.frame_index == frame)
     labels = result.expressions
+    if anonymize:  # faces a video tracker expects but the detector missed in this frame
+        for box in result.metadata.get("missed_boxes", ()):
+            obscure(canvas, tuple(int(round(v)) for v in box), anonymize)
     for face in faces:
         x1, y1, x2, y2 = (int(round(v)) for v in result.boxes[face])
         if anonymize:

@@ -1,6 +1,7 @@
 """Timeline plots: the smoothed probability of each expression over time, one PNG per track.
 
-Needs matplotlib (``pip install 'mien[plots]'``); nothing else in mien imports it.
+Needs matplotlib (``pip install 'mien[plots]'``). Figures are drawn with matplotlib's object API on an
+Agg canvas, so the caller's pyplot backend (e.g. in Jupyter) is left alone.
 """
 
 from __future__ import annotations
@@ -12,28 +13,31 @@ from mien.video.summary import TrackSummary
 from mien.viz.draw import EXPRESSION_COLOURS
 
 
-def _pyplot():
+def check_plotting() -> None:
+    """Raise a clear ImportError when matplotlib is missing."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401
     except ImportError as error:
         raise ImportError("timeline plots need matplotlib: pip install 'mien[plots]'") from error
-    return plt
 
 
-def plot_track_timelines(summary: TrackSummary, folder: str | Path, min_frames: int = 2) -> list[Path]:
-    """Write ``<video stem>_track<id>.png`` per track with at least ``min_frames`` frames; returns the paths."""
-    plt = _pyplot()
+def plot_track_timelines(summary: TrackSummary, folder: str | Path, stem: str | None = None,
+                         min_frames: int = 2) -> list[Path]:
+    """Write ``<stem>_track<id>.png`` per track with at least ``min_frames`` frames; returns the paths."""
+    check_plotting()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    stem = stem or Path(summary.source).stem
     written = []
     for track, stats in sorted(summary.tracks.items()):
         series = summary.series(track)
         if len(series) < min_frames:
             continue
-        figure, axis = plt.subplots(figsize=(10, 3.2), dpi=100)
+        figure = Figure(figsize=(10, 3.2), dpi=100)
+        FigureCanvasAgg(figure)
+        axis = figure.add_subplot()
         for column, name in enumerate(EXPRESSIONS, start=1):
             colour = [c / 255 for c in EXPRESSION_COLOURS[name]]
             axis.plot(series[:, 0], series[:, column], label=name, color=colour, linewidth=1.6)
@@ -45,10 +49,10 @@ def plot_track_timelines(summary: TrackSummary, folder: str | Path, min_frames: 
         axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         axis.grid(alpha=0.3)
         figure.tight_layout()
-        path = folder / f"{Path(summary.source).stem}_track{track}.png"
+        path = folder / f"{stem}_track{track}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part.png")
         figure.savefig(tmp)
-        plt.close(figure)
         tmp.replace(path)
         written.append(path)
     return written
