@@ -25,6 +25,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from mien.datasets import ferplus
+    from mien.schema import EXPRESSIONS
 
     config = json.loads((args.run / "config.json").read_text())
     import numpy as np
@@ -32,7 +33,10 @@ def main() -> None:
     marks = np.load(args.landmarks)
     in_train = np.char.startswith(marks["names"].astype(str), "FER2013Train/")
     unfound = float((marks["scores"][in_train] == 0).mean())
-    train_images = config.get("train_images") or int((ferplus.read_split(args.ferplus, "train").majority() >= 0).sum())
+    train_split = ferplus.read_split(args.ferplus, "train")
+    majority = train_split.majority()
+    train_images = config.get("train_images") or int((majority >= 0).sum())
+    share = {name: float((majority == i).sum() / max(1, (majority >= 0).sum())) for i, name in enumerate(EXPRESSIONS)}
     epochs = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
     best = max(epochs, key=lambda e: e["valid_accuracy"])
     hours = sum(e["seconds"] for e in epochs) / 3600
@@ -95,8 +99,11 @@ Expression stage: {speed['stages']['expression']['median_ms']:.2f} ms median per
 
 - FER2013 is low resolution (48x48), grayscale, and mostly frontal web images of adults; expect lower
   accuracy on profile faces, children, strong occlusion, and posed lab data differing from web photos.
-- Contempt (and disgust) are rare in FER+ (under 1% of training faces each); their recall is low (see
-  BENCHMARKS.md, per-class recall).
+- Contempt and disgust are rare in FER+ ({share['contempt']:.1%} and {share['disgust']:.1%} of the training
+  faces by majority vote); their recall is low (see BENCHMARKS.md, per-class recall). Posed anger and
+  disgust in the media photos are read as sad and neutral.
+- The model saw only landmark-aligned faces: `--whole-image` on raw crops scores lower than the detected
+  path (table above). Training on a mix of aligned and raw crops is the planned fix.
 - Labels are crowd judgements of *apparent* expression, not felt emotion.
 - Terms: the weights are MIT like mien; the training images (FER2013) are for research use, and the FER+
   labels are MIT (Microsoft). Check whether your use fits the data's terms.

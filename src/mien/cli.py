@@ -315,7 +315,7 @@ def run_demo(args: argparse.Namespace) -> int:
     table = pd.read_csv(out / "results.csv")
     shown = ["input", "face_id", "face_score", "quality", "expression"] + [c for c in table if c.startswith("expr_")]
     table["input"] = table["input"].map(lambda p: Path(p).name)
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         print(table[shown].to_string(index=False))
     print(f"\ntable: {out / 'results.csv'}\noverlays: {out / 'overlay'}/")
     return code

@@ -18,8 +18,9 @@ from typing import Iterator
 
 import numpy as np
 
+from mien.io.sources import IMAGE_EXTENSIONS, file_problem  # noqa: F401 (IMAGE_EXTENSIONS re-exported)
+
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: larger than any camera photo, small enough to decode
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jfif"})
 
 
 class ImageError(ValueError):
@@ -96,13 +97,9 @@ def _open(source, name: str, max_pixels: int):
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise ImageError(f"{name}: file not found")
-        if path.is_dir():
-            raise ImageError(f"{name}: is a folder, not an image")
-        if path.stat().st_size == 0:
-            raise ImageError(f"{name}: empty file (0 bytes)")
+        problem = file_problem(source, "image")
+        if problem:
+            raise ImageError(f"{name}: {problem}")
     elif isinstance(source, (bytes, bytearray)):
         if not source:
             raise ImageError(f"{name}: empty data (0 bytes)")

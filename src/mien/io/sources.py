@@ -6,7 +6,7 @@ import glob
 import os
 from pathlib import Path
 
-from mien.io.images import IMAGE_EXTENSIONS
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jfif"})
 
 
 def expand_inputs(items: list[str | Path], extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[str]:
@@ -27,3 +27,15 @@ def expand_inputs(items: list[str | Path], extensions: frozenset[str] = IMAGE_EX
         else:
             expanded.append(os.path.normpath(text))  # "./a.jpg" and "a.jpg" are one input
     return list(dict.fromkeys(expanded))  # drop repeats, keep order
+
+
+def file_problem(path: str | Path, what: str = "image") -> str | None:
+    """Why ``path`` cannot be read as a ``what`` file (missing, a folder, empty), or None if it looks readable."""
+    path = Path(path)
+    if not path.exists():
+        return "file not found"
+    if path.is_dir():
+        return f"is a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what}"
+    if path.stat().st_size == 0:
+        return "empty file (0 bytes)"
+    return None

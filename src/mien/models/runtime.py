@@ -26,6 +26,10 @@ def create_session(model: bytes | str | Path, threads: int | None = None, device
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    # onnxruntime's worker threads busy-wait after each run by default. mien runs several sessions one
+    # after another (detector, expression model, ...), so spinning threads of one steal the cores the
+    # next needs: measured on 2 cores, 29.4 -> 16.6 ms per 640x480 image with spinning off.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CPUExecutionProvider"]
     if device == "cuda":
         if "CUDAExecutionProvider" not in ort.get_available_providers():

@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from mien.io.images import Frame
+from mien.io.sources import file_problem
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
 
@@ -63,13 +64,9 @@ class Sampling:
 def _open(path: str | Path):
     import av
 
-    path = Path(path)
-    if not path.exists():
-        raise VideoError(f"{path}: file not found")
-    if path.is_dir():
-        raise VideoError(f"{path}: is a folder, not a video")
-    if path.stat().st_size == 0:
-        raise VideoError(f"{path}: empty file (0 bytes)")
+    problem = file_problem(path, "video")
+    if problem:
+        raise VideoError(f"{path}: {problem}")
     try:
         container = av.open(str(path))
     except Exception as error:  # av.error.* subclasses; any failure here means "not a readable video"
