@@ -112,3 +112,21 @@ def test_overlays_of_same_stem_do_not_collide(tmp_path, pyfeat_media):
     assert main(["analyze", str(folder), "-o", str(tmp_path / "r.csv"), "--overlay", str(tmp_path / "ov"),
                  "--threads", "2", "-q"]) == 0
     assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["face.jpg", "face.png.jpg"]
+
+
+def test_evaluate_expression_on_real_ferplus(tmp_path, datasets, capsys):
+    out = tmp_path / "metrics.json"
+    code = main(["evaluate", "expression", "--dataset", "ferplus", "--root", str(datasets / "ferplus"),
+                 "--split", "test", "--input", "whole-image", "--calibrate-on", "valid", "--limit", "120",
+                 "--output", str(out), "--confusion", str(tmp_path / "cm.png"), "--threads", "2"])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["n"] == 120 and 0.6 < report["accuracy"] <= 1.0
+    assert report["temperature"] > 0 and "ece_calibrated" in report
+    assert sum(map(sum, report["confusion"])) == 120 and (tmp_path / "cm.png").stat().st_size > 5000
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_evaluate_framed_needs_a_background(datasets):
+    assert main(["evaluate", "expression", "--dataset", "ckplus", "--root", str(datasets / "ckplus"),
+                 "--input", "framed", "--limit", "5"]) == 2

@@ -33,3 +33,28 @@ def test_missing_predictions_count_as_wrong():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError):
         confusion_matrix(np.array([0, 1]), np.array([0]), 2)
+
+
+def test_ece_hand_computed():
+    from mien.eval.metrics import expected_calibration_error
+
+    # two samples at confidence 0.9 (one right, one wrong): gap |0.5 - 0.9| = 0.4 in that bin
+    probabilities = np.array([[0.9, 0.1], [0.9, 0.1]])
+    assert expected_calibration_error(probabilities, np.array([0, 1])) == pytest.approx(0.4)
+    # perfectly calibrated: confidence 1 and always right
+    assert expected_calibration_error(np.eye(3), np.arange(3)) == pytest.approx(0.0)
+
+
+def test_temperature_recovers_a_known_overconfidence():
+    from mien.eval.metrics import apply_temperature, expected_calibration_error, fit_temperature
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4000, 5)) * 2
+    true = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = np.array([rng.choice(5, p=p) for p in true])  # labels drawn from the true distribution
+    overconfident = apply_temperature(true, 0.5)  # what an overconfident model would output
+    temperature = fit_temperature(overconfident, labels)
+    assert temperature == pytest.approx(2.0, rel=0.1)
+    assert expected_calibration_error(apply_temperature(overconfident, temperature), labels) < \
+        expected_calibration_error(overconfident, labels)
+    np.testing.assert_allclose(apply_temperature(true, 1.0), true, atol=1e-9)

@@ -80,6 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--threads", type=int)
     live.add_argument("--quiet", "-q", action="store_true")
 
+    evaluate = verbs.add_parser("evaluate", help="measure a model on a labelled dataset")
+    evaluate.add_argument("task", choices=["expression"])
+    evaluate.add_argument("--dataset", required=True,
+                          help="ferplus, fer2013-csv, fer2013-folders, ckplus, rafdb, affectnet or imagefolder")
+    evaluate.add_argument("--root", type=Path, required=True, help="the dataset's folder (or fer2013.csv)")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--classes", choices=["8", "7"], default="8", help="7: without contempt (FER2013 protocol)")
+    evaluate.add_argument("--input", choices=["detect", "whole-image", "framed"], default="detect",
+                          help="detect on the image as it is, treat it as the face, or paste it into a 640x480 frame")
+    evaluate.add_argument("--background", type=Path, help="photo without faces for --input framed")
+    evaluate.add_argument("--calibrate-on", metavar="SPLIT", help="fit the temperature on this split (e.g. valid)")
+    evaluate.add_argument("--expression", default="mnv2-ferplus")
+    evaluate.add_argument("--output", "-o", type=Path, help="metrics JSON")
+    evaluate.add_argument("--confusion", type=Path, help="confusion matrix PNG (needs matplotlib)")
+    evaluate.add_argument("--limit", type=int, help="only the first N samples (quick checks)")
+    evaluate.add_argument("--threads", type=int)
+
     verbs.add_parser("models", help="list registered detectors and models")
 
     demo = verbs.add_parser("demo", help="analyse the sample photos that ship with scikit-image")
@@ -264,6 +281,62 @@ def run_live_verb(args: argparse.Namespace) -> int:
     return EXIT_INPUT_FAILED if report.errors else EXIT_OK
 
 
+def run_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from mien.analyzer import Analyzer
+    from mien.datasets.layouts import read_dataset
+    from mien.eval.expression import expression_report, predict_samples
+    from mien.eval.metrics import fit_temperature
+    from mien.schema import EXPRESSIONS
+
+    class_names = [c for c in EXPRESSIONS if args.classes == "8" or c != "contempt"]
+    analyzer = Analyzer(expression=args.expression, whole_image=args.input == "whole-image", threads=args.threads)
+    background = None
+    if args.input == "framed":
+        if args.background is None:
+            raise ValueError("--input framed needs --background PHOTO (a photo without faces)")
+        from mien.io.images import read_image
+
+        background = read_image(args.background)
+
+    def labelled(split: str):
+        samples = [s for s in read_dataset(args.dataset, args.root, split)
+                   if s.label >= 0 and EXPRESSIONS[s.label] in class_names][: args.limit]
+        labels = np.array([class_names.index(EXPRESSIONS[s.label]) for s in samples])
+        return samples, labels
+
+    temperature = None
+    if args.calibrate_on:
+        samples, labels = labelled(args.calibrate_on)
+        probabilities = predict_samples(analyzer, samples, args.input, background)
+        found = ~np.isnan(probabilities).any(axis=1)
+        columns = [EXPRESSIONS.index(c) for c in class_names]
+        restricted = probabilities[found][:, columns]
+        temperature = fit_temperature(restricted / restricted.sum(1, keepdims=True), labels[found])
+    samples, labels = labelled(args.split)
+    report = expression_report(predict_samples(analyzer, samples, args.input, background), labels, class_names,
+                               temperature)
+    report.update(dataset=args.dataset, split=args.split, input=args.input, expression_model=args.expression,
+                  calibrated_on=args.calibrate_on)
+    print(f"{args.dataset} {args.split} ({report['n']} faces, {args.input}): accuracy {report['accuracy']:.4f}, "
+          f"UAR {report['uar']:.4f}, macro-F1 {report['macro_f1']:.4f}, not found {report['faces_not_found']}, "
+          f"ECE {report['ece']:.4f}" + (f" -> {report['ece_calibrated']:.4f} at T={temperature:.2f}" if temperature else ""))
+    for name, row in report["per_class"].items():
+        print(f"  {name:9s} recall {row['recall']:.3f}  precision {row['precision']:.3f}  f1 {row['f1']:.3f}  n={row['support']}")
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2))
+    if args.confusion:
+        from mien.viz.confusion import plot_confusion
+
+        plot_confusion(np.array(report["confusion"]), class_names, args.confusion,
+                       f"{args.dataset} {args.split}, {args.expression}")
+    return EXIT_OK
+
+
 def _frame_estimate(paths: list[str], options) -> int:
     """Frames to analyse, from the headers (for the progress bar only)."""
     from mien.video.reader import probe
@@ -337,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mien.video.reader import VIDEO_EXTENSIONS
 
             return run_video(args, expand_inputs(args.paths, VIDEO_EXTENSIONS))
+        if args.verb == "evaluate":
+            return run_evaluate(args)
         if args.verb == "live":
             return run_live_verb(args)
         if args.verb == "models":

@@ -90,3 +90,55 @@ def evaluate(analyzer, root: Path, test_set: ExpressionTestSet, mode: str, backg
     report = classification_report(test_set.labels, np.concatenate(predictions), test_set.class_names)
     report["mode"] = mode
     return report
+
+
+# ------------------------------------------------------------------------ any dataset (mien evaluate)
+INPUT_MODES = ("detect", "whole-image", "framed")
+
+
+def predict_samples(analyzer, samples, mode: str = "detect", background: np.ndarray | None = None,
+                    seed: int = 0, batch: int = 64) -> np.ndarray:
+    """Probabilities (N, 8) for each sample from its highest-scoring face; NaN rows where none was found.
+
+    ``mode``: ``detect`` runs the pipeline on the image as it is; ``whole-image`` needs an analyzer made
+    with ``whole_image=True``; ``framed`` pastes small crops (enlarged 3x) into ``background`` first.
+    """
+    if mode not in INPUT_MODES:
+        raise ValueError(f"mode must be one of {INPUT_MODES}, got {mode!r}")
+    rng = np.random.default_rng(seed)
+    if mode == "framed":
+        if background is None:
+            raise ValueError("the framed mode needs a background image")
+        background = cv2.resize(background, FRAME_SIZE[::-1], interpolation=cv2.INTER_AREA)
+    out = np.full((len(samples), len(EXPRESSIONS)), np.nan, np.float32)
+    for start in range(0, len(samples), batch):
+        images = []
+        for sample in samples[start:start + batch]:
+            image = sample.load()
+            images.append(frame_face(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), background, rng)
+                          if mode == "framed" else image)
+        result = analyzer.analyze(images)
+        first = result[result.face_id == 0]
+        out[start + first.frame_index] = first.expression_probs
+    return out
+
+
+def expression_report(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str],
+                      temperature: float | None = None) -> dict:
+    """Accuracy, UAR, macro-F1, per-class table, confusion, faces not found, and ECE before/after
+    ``temperature`` (probabilities restricted and renormalised to ``class_names``)."""
+    from mien.eval.metrics import apply_temperature, expected_calibration_error
+
+    columns = [EXPRESSIONS.index(name) for name in class_names]
+    found = ~np.isnan(probabilities).any(axis=1)
+    restricted = probabilities[:, columns]
+    restricted = restricted / np.where(found, restricted.sum(axis=1), 1.0)[:, None]
+    predictions = np.where(found, np.nan_to_num(restricted).argmax(axis=1), -1)
+    report = classification_report(labels, predictions, class_names)
+    report["faces_not_found"] = int((~found).sum())
+    report["ece"] = expected_calibration_error(restricted[found], labels[found])
+    if temperature is not None:
+        report["temperature"] = temperature
+        report["ece_calibrated"] = expected_calibration_error(apply_temperature(restricted[found], temperature),
+                                                              labels[found])
+    return report

@@ -44,3 +44,54 @@ def classification_report(labels: np.ndarray, predictions: np.ndarray, class_nam
         },
         "confusion": matrix.tolist(),
     }
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE: the gap between confidence and accuracy, averaged over equal-width confidence bins weighted by
+    their share of samples (Guo et al. 2017). 0 is perfectly calibrated."""
+    probabilities, labels = np.asarray(probabilities, float), np.asarray(labels)
+    if len(labels) == 0:
+        return 0.0
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)
+
+
+def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Rescale probabilities as softmax(log p / T): T > 1 softens, T < 1 sharpens, T = 1 keeps them."""
+    logits = np.log(np.clip(np.asarray(probabilities, float), 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    picked = np.asarray(probabilities, float)[np.arange(len(labels)), labels]
+    return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())
+
+
+def fit_temperature(probabilities: np.ndarray, labels: np.ndarray, low: float = 0.05, high: float = 20.0) -> float:
+    """The temperature minimising the negative log-likelihood of ``labels`` (golden-section search on
+    log T; the NLL is unimodal in it). Fit on validation data only."""
+    a, b = np.log(low), np.log(high)
+    ratio = (np.sqrt(5) - 1) / 2
+
+    def loss(log_t: float) -> float:
+        return negative_log_likelihood(apply_temperature(probabilities, float(np.exp(log_t))), labels)
+
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    for _ in range(60):
+        if loss(c) < loss(d):
+            b, d = d, c
+            c = b - ratio * (b - a)
+        else:
+            a, c = c, d
+            d = a + ratio * (b - a)
+    return float(np.exp((a + b) / 2))

@@ -160,6 +160,10 @@ def train(args: argparse.Namespace) -> Path:
         name: aligned_crops(args.root, [splits[name].names[i] for i in keep[name]], crop, landmarks)
         for name in splits
     }
+    raw = None
+    if args.raw_share > 0:  # the same faces, unaligned: what --whole-image gives the model
+        train_names = [splits["train"].names[i] for i in keep["train"]]
+        raw = aligned_crops(args.root, train_names, crop, None)
     targets = torch.from_numpy(splits["train"].distribution()[keep["train"]]).float()
     if args.hard_labels:
         targets = F.one_hot(targets.argmax(1), len(EXPRESSIONS)).float()
@@ -192,7 +196,11 @@ def train(args: argparse.Namespace) -> Path:
         started, running = time.time(), 0.0
         for step in range(steps_per_epoch):
             index = order[step * args.batch_size:(step + 1) * args.batch_size]
-            batch = torch.from_numpy(crops["train"][index.numpy()]).float().unsqueeze(1)
+            images = crops["train"][index.numpy()]
+            if raw is not None:
+                use_raw = (torch.rand(len(index), generator=generator) < args.raw_share).numpy()
+                images = np.where(use_raw[:, None, None], raw[index.numpy()], images)
+            batch = torch.from_numpy(images).float().unsqueeze(1)
             batch = augment(batch, generator)
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(epoch * steps_per_epoch + step, total_steps, steps_per_epoch, args.lr)
@@ -234,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images per split")
     parser.add_argument("--hard-labels", action="store_true", help="majority labels instead of vote distributions")
+    parser.add_argument("--raw-share", type=float, default=0.0,
+                        help="share of training samples given unaligned (as --whole-image sees them), 0..1")
     parser.add_argument("--scratch", action="store_true", help="no ImageNet initialisation")
     parser.add_argument("--resume", action="store_true")
     return parser
