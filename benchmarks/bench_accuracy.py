@@ -37,7 +37,38 @@ def main() -> None:
             results[f"{protocol}/{mode}"] = report
             print(f"{protocol:15s} {mode:12s} acc {report['accuracy']:.4f} uar {report['uar']:.4f} "
                   f"f1 {report['macro_f1']:.4f} no-face {report['no_prediction']}")
-    save("accuracy", {"expression_model": args.expression, "results": results})
+    results_uncertainty = uncertainty(analyzers["detected"], ferplus_root, background)
+    print("uncertainty:", results_uncertainty)
+    save("accuracy", {"expression_model": args.expression, "results": results, "uncertainty": results_uncertainty})
+
+
+def uncertainty(analyzer, root, background) -> dict:
+    """How well the ``uncertain`` flag and (1 - top probability) single out FER+ test images whose
+    majority vote was unknown / not-a-face, and how calibrated the shipped probabilities are."""
+    import numpy as np
+
+    from mien.datasets.layouts import read_dataset
+    from mien.eval.expression import predict_samples
+    from mien.eval.metrics import auroc, expected_calibration_error
+
+    samples = read_dataset("ferplus", root, "test")
+    labels = np.array([s.label for s in samples])
+    probabilities = predict_samples(analyzer, samples, "framed", background)
+    found = ~np.isnan(probabilities).any(axis=1)
+    confidence = probabilities[found].max(axis=1)
+    unknown = labels[found] < 0
+    threshold = analyzer.expression.uncertain_below
+    flagged = confidence < threshold if threshold is not None else np.zeros_like(unknown)
+    labelled = found & (labels >= 0)
+    return {
+        "temperature": analyzer.expression.temperature,
+        "uncertain_below": threshold,
+        "ece": expected_calibration_error(probabilities[labelled], labels[labelled]),
+        "unknown_images": int(unknown.sum()),
+        "auroc_unknown": auroc(1 - confidence, unknown),
+        "flagged_share_unknown": float(flagged[unknown].mean()) if unknown.any() else None,
+        "flagged_share_labelled": float(flagged[~unknown].mean()),
+    }
 
 
 if __name__ == "__main__":

@@ -77,6 +77,20 @@ def render() -> str:
         protocol, mode = key.split("/")
         lines.append(f"| {protocol} | {mode} | {r['n']} | {r['accuracy']:.4f} | {r['uar']:.4f} | "
                      f"{r['macro_f1']:.4f} | {r['no_prediction']} |")
+    unc = accuracy.get("uncertainty")
+    if unc:
+        lines += [
+            "",
+            "Calibration and the `uncertain` flag (FER+ test through detection; the temperature and the",
+            "threshold were fitted on FER+ validation only, by `python -m mien.train.calibrate`):",
+            "",
+            f"- temperature {unc['temperature']:.3f}; expected calibration error of the shipped probabilities "
+            f"on test: {unc['ece']:.4f};",
+            f"- 1 - top probability singles out the {unc['unknown_images']} test images whose majority vote was "
+            f"unknown or not-a-face with AUROC {unc['auroc_unknown']:.3f};",
+            f"- the `uncertain` flag (top probability below {unc['uncertain_below']:.3f}) marks "
+            f"{unc['flagged_share_unknown']:.1%} of those and {unc['flagged_share_labelled']:.1%} of the labelled faces.",
+        ]
     per_class = results["ferplus_8class/whole-image"]["per_class"]
     lines += ["", "Per-class recall, FER+ test, whole-image:", "",
               "| " + " | ".join(per_class) + " |", "|" + "---:|" * len(per_class),

@@ -58,3 +58,14 @@ def test_temperature_recovers_a_known_overconfidence():
     assert expected_calibration_error(apply_temperature(overconfident, temperature), labels) < \
         expected_calibration_error(overconfident, labels)
     np.testing.assert_allclose(apply_temperature(true, 1.0), true, atol=1e-9)
+
+
+def test_auroc_hand_computed():
+    from mien.eval.metrics import auroc
+
+    assert auroc(np.array([0.9, 0.8, 0.1, 0.2]), np.array([1, 1, 0, 0])) == 1.0
+    assert auroc(np.array([0.1, 0.2, 0.9, 0.8]), np.array([1, 1, 0, 0])) == 0.0
+    # one positive (0.5) against negatives 0.2, 0.5, 0.7: beats one, ties one, loses one -> 1.5 / 3
+    assert auroc(np.array([0.5, 0.2, 0.5, 0.7]), np.array([1, 0, 0, 0])) == pytest.approx(0.5)
+    assert np.isnan(auroc(np.array([0.1, 0.2]), np.array([0, 0])))
+

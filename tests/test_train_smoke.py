@@ -28,3 +28,19 @@ def test_train_export_and_analyze(tmp_path, datasets, pyfeat_media):
     result = Analyzer(expression=str(onnx_path), threads=2).analyze(str(pyfeat_media / "single_face.jpg"))
     assert len(result) == 1
     np.testing.assert_allclose(result.expression_probs.sum(), 1.0, atol=1e-5)
+
+
+def test_calibration_writes_temperature_and_threshold_into_the_model(tmp_path, datasets):
+    import shutil
+
+    from mien.models.expression import ExpressionModel, WEIGHTS_DIR
+    from mien.train.calibrate import calibrate, write_metadata
+
+    model = tmp_path / "model.onnx"
+    shutil.copy(WEIGHTS_DIR / "mnv2-ferplus.onnx", model)
+    facts = calibrate(model, datasets / "ferplus", datasets / "media" / "pyfeat" / "free-mountain-vector-01.jpg",
+                      limit=80)
+    assert 0.1 < facts["temperature"] < 10 and 0 < facts["uncertain_below"] < 1
+    write_metadata(model, {"mien.temperature": "2.0", "mien.uncertain_below": "0.5"})
+    loaded = ExpressionModel(model, threads=1)
+    assert loaded.temperature == 2.0 and loaded.uncertain_below == 0.5

@@ -103,7 +103,9 @@ class Analyzer:
         from mien import __version__
 
         return {"mien_version": __version__, "detector": self.detector_name, "detector_options": self.detector_options,
-                "expression_model": self.expression_name, "quality_thresholds": THRESHOLDS}
+                "expression_model": self.expression_name, "quality_thresholds": THRESHOLDS,
+                "expression_temperature": self.expression.temperature,
+                "uncertain_below": self.expression.uncertain_below}
 
     @property
     def columns(self) -> list[str]:

@@ -108,6 +108,14 @@ class Result:
         return quality_labels(self.face_size, self.blur, self.outside)
 
     @property
+    def uncertain(self) -> np.ndarray | None:
+        """1 where the calibrated top probability is below the model's threshold, else 0 (None: no threshold)."""
+        threshold = self.metadata.get("uncertain_below")
+        if threshold is None:
+            return None
+        return (self.expression_probs.max(axis=1) < threshold).astype(np.int64)
+
+    @property
     def errors(self) -> list[str]:
         """Errors of the frames that failed, one message each."""
         return [e for e in self.frames.errors if e]
@@ -158,6 +166,7 @@ class Result:
             faces_by_frame.setdefault(frame, []).append(face)
         quality = self.quality
         expressions = self.expressions
+        uncertain = self.uncertain
         face_size = self.face_size
         extra = [k for k in self.data if k not in COLUMNS]
         for frame in range(len(self.frames)):
@@ -182,7 +191,8 @@ class Result:
                 record.update(zip(LANDMARK_COLUMNS, (_plain(float(v)) for v in self.landmarks[face].ravel())))
                 record.update(face_size=_plain(float(face_size[face])), blur=float(self.blur[face]),
                               outside=float(self.outside[face]), quality=quality[face],
-                              expression=expressions[face])
+                              expression=expressions[face],
+                              uncertain=None if uncertain is None else int(uncertain[face]))
                 record.update(zip(EXPRESSION_COLUMNS, (float(p) for p in self.expression_probs[face])))
                 for key in extra:
                     record[key] = _plain(self.data[key][face])

@@ -42,8 +42,10 @@ COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("outside", "float", "share (0..1) of the aligned face crop that lies outside the image"),
     ("quality", "str", "`ok`, or `;`-joined reasons to distrust this face: `small`, `blurry`, `cut`"),
     ("expression", "str", "most probable of the 8 expressions"),
+    ("uncertain", "int", "1 when the model is unsure of this face (its calibrated top probability is below the "
+     "threshold chosen on validation data, see the model card), else 0; empty if the model has no threshold"),
     *(
-        (col, "float", f"probability of {name} in [0, 1]; the 8 sum to 1")
+        (col, "float", f"probability of {name} in [0, 1], calibrated on validation data; the 8 sum to 1")
         for col, name in zip(EXPRESSION_COLUMNS, EXPRESSIONS)
     ),
 )

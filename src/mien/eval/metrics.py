@@ -95,3 +95,24 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray, low: float = 
             a, c = c, d
             d = a + ratio * (b - a)
     return float(np.exp((a + b) / 2))
+
+
+def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a random positive scores above a random negative
+    (ties count half), by the rank-sum formula. NaN when one class is absent."""
+    scores, positives = np.asarray(scores, float), np.asarray(positives, bool)
+    n_pos, n_neg = positives.sum(), (~positives).sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    start = 0
+    while start < len(scores):  # average ranks over ties
+        end = start
+        while end + 1 < len(scores) and sorted_scores[end + 1] == sorted_scores[start]:
+            end += 1
+        ranks[order[start:end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+

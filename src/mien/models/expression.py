@@ -60,6 +60,11 @@ class ExpressionModel:
         self.session = create_session(path, threads, device)
         self.metadata = session_metadata(self.session)
         self.crop, self.colour = read_expression_spec(self.metadata, str(path))
+        # Calibration, when the file carries it (mien.train.calibrate): a temperature fitted on validation
+        # data, and the calibrated top probability below which a face is flagged "uncertain".
+        self.temperature = float(self.metadata.get("mien.temperature", 1.0))
+        threshold = self.metadata.get("mien.uncertain_below")
+        self.uncertain_below = float(threshold) if threshold is not None else None
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
 
@@ -78,7 +83,7 @@ class ExpressionModel:
         for start in range(0, len(crops), self.batch_size):
             batch = self.prepare(crops[start:start + self.batch_size])
             outputs.append(self.session.run(None, {self.input_name: batch})[0])
-        return softmax(np.concatenate(outputs).astype(np.float32))
+        return softmax(np.concatenate(outputs).astype(np.float32) / self.temperature)
 
 
 def shipped_model(model: str, **options) -> ExpressionModel:

@@ -1,0 +1,90 @@
+"""Calibrate a shipped expression model on FER+ validation data and store the result in its ONNX file.
+
+    python -m mien.train.calibrate src/mien/models/weights/mnv2-ferplus.onnx --root ../shared/datasets/ferplus \
+        --background ../shared/datasets/media/pyfeat/free-mountain-vector-01.jpg --report runs/calibration.json
+
+Validation faces go through the real pipeline (enlarged into 640x480 frames, detected, aligned). The
+temperature minimising the negative log-likelihood of the FER+ majority labels is stored as
+``mien.temperature``; ``mien.uncertain_below`` is the calibrated top probability below which a face is
+flagged uncertain: the level that flags the ``flag_share`` least confident labelled validation faces.
+Only the validation split is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def calibrate(model: Path, root: Path, background: Path, flag_share: float = 0.10, threads: int = 2,
+              limit: int | None = None) -> dict:
+    from mien.analyzer import Analyzer
+    from mien.datasets.layouts import read_dataset
+    from mien.eval.expression import predict_samples
+    from mien.eval.metrics import apply_temperature, auroc, expected_calibration_error, fit_temperature
+    from mien.io.images import read_image
+
+    analyzer = Analyzer(expression=str(model), threads=threads)
+    analyzer.expression.temperature = 1.0  # calibrate from the raw network output
+    samples = read_dataset("ferplus", root, "valid")[:limit]
+    probabilities = predict_samples(analyzer, samples, "framed", read_image(background))
+    labels = np.array([s.label for s in samples])
+    found = ~np.isnan(probabilities).any(axis=1)
+    labelled = found & (labels >= 0)
+    temperature = fit_temperature(probabilities[labelled], labels[labelled])
+    calibrated = apply_temperature(probabilities[found], temperature)
+    confidence = calibrated.max(axis=1)
+    known = labels[found] >= 0
+    uncertain_below = float(np.quantile(confidence[known], flag_share))
+    return {
+        "temperature": temperature,
+        "uncertain_below": uncertain_below,
+        "flag_share": flag_share,
+        "valid_faces": int(found.sum()),
+        "valid_not_found": int((~found).sum()),
+        "ece_before": expected_calibration_error(probabilities[labelled], labels[labelled]),
+        "ece_after": expected_calibration_error(apply_temperature(probabilities[labelled], temperature), labels[labelled]),
+        "unknown_or_not_face_auroc_valid": auroc(1 - confidence, ~known),
+    }
+
+
+def write_metadata(model: Path, values: dict[str, str]) -> None:
+    """Set ``mien.*`` metadata entries of an ONNX file in place (atomically)."""
+    import onnx
+
+    graph = onnx.load(str(model))
+    kept = [p for p in graph.metadata_props if p.key not in values]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    for key, value in values.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    tmp = model.with_suffix(".onnx.tmp")
+    onnx.save(graph, str(tmp))
+    tmp.replace(model)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Calibrate an expression model on FER+ validation data.")
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--root", type=Path, required=True, help="FER+ root")
+    parser.add_argument("--background", type=Path, required=True, help="a photo without faces")
+    parser.add_argument("--flag-share", type=float, default=0.10)
+    parser.add_argument("--report", type=Path, help="write the calibration facts here (JSON)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, help="only the first N validation images (quick checks)")
+    args = parser.parse_args(argv)
+    facts = calibrate(args.model, args.root, args.background, args.flag_share, args.threads, args.limit)
+    write_metadata(args.model, {"mien.temperature": f"{facts['temperature']:.4f}",
+                                "mien.uncertain_below": f"{facts['uncertain_below']:.4f}"})
+    print(json.dumps(facts, indent=2))
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(facts, indent=2))
+
+
+if __name__ == "__main__":
+    main()
