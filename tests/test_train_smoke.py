@@ -13,9 +13,11 @@ def test_train_export_and_analyze(tmp_path, datasets, pyfeat_media):
     from mien.train.export import export_onnx
     from mien.train.expression import main as train_main
 
+    from mien.cli import main as cli
+
     run = tmp_path / "run"
-    train_main(["--root", str(datasets / "ferplus"), "--out", str(run), "--epochs", "2", "--limit", "64",
-                "--batch-size", "32", "--size", "48", "--threads", "2"])
+    assert cli(["train", "expression", "--root", str(datasets / "ferplus"), "--out", str(run), "--epochs", "2",
+                "--limit", "64", "--batch-size", "32", "--size", "48", "--threads", "2", "--raw-share", "0.5"]) == 0
     lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert [l["epoch"] for l in lines] == [1, 2] and all(np.isfinite(l["train_loss"]) for l in lines)
     assert (run / "best.pt").exists() and (run / "last.pt").exists()

@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="only the first N samples (quick checks)")
     evaluate.add_argument("--threads", type=int)
 
+    for verb, help_text in (("train", "train a model (PyTorch; see python -m mien.train.expression --help)"),
+                            ("export", "export a training checkpoint to ONNX"),
+                            ("calibrate", "fit a model's temperature and uncertain threshold on validation data")):
+        passthrough = verbs.add_parser(verb, help=help_text, add_help=False)
+        passthrough.add_argument("rest", nargs=argparse.REMAINDER)
+
     verbs.add_parser("models", help="list registered detectors and models")
 
     demo = verbs.add_parser("demo", help="analyse the sample photos that ship with scikit-image")
@@ -281,6 +287,26 @@ def run_live_verb(args: argparse.Namespace) -> int:
     return EXIT_INPUT_FAILED if report.errors else EXIT_OK
 
 
+def run_training_verb(verb: str, rest: list[str]) -> int:
+    """``mien train expression ...`` / ``mien export ...`` / ``mien calibrate ...``: the training modules'
+    own command lines (they need the ``train`` extra)."""
+    try:
+        if verb == "train":
+            if not rest or rest[0] != "expression":
+                raise ValueError("usage: mien train expression --root FERPLUS --out RUN_DIR [options]")
+            from mien.train.expression import main as entry
+
+            rest = rest[1:]
+        elif verb == "export":
+            from mien.train.export import main as entry
+        else:
+            from mien.train.calibrate import main as entry
+    except ModuleNotFoundError as error:
+        raise ImportError(f"mien {verb} needs PyTorch and onnx: pip install 'mien[train]' ({error})") from None
+    entry(rest)
+    return EXIT_OK
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -410,6 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mien.video.reader import VIDEO_EXTENSIONS
 
             return run_video(args, expand_inputs(args.paths, VIDEO_EXTENSIONS))
+        if args.verb in ("train", "export", "calibrate"):
+            return run_training_verb(args.verb, args.rest)
         if args.verb == "evaluate":
             return run_evaluate(args)
         if args.verb == "live":

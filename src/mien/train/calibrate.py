@@ -68,7 +68,7 @@ def write_metadata(model: Path, values: dict[str, str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Calibrate an expression model on FER+ validation data.")
+    parser = argparse.ArgumentParser(prog="mien calibrate", description="Calibrate an expression model on FER+ validation data.")
     parser.add_argument("model", type=Path)
     parser.add_argument("--root", type=Path, required=True, help="FER+ root")
     parser.add_argument("--background", type=Path, required=True, help="a photo without faces")

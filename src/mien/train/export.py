@@ -73,7 +73,7 @@ def export_onnx(checkpoint_path: Path, out: Path, extra_metadata: dict | None = 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Export an expression checkpoint to ONNX.")
+    parser = argparse.ArgumentParser(prog="mien export", description="Export an expression checkpoint to ONNX.")
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--meta", action="append", default=[], help="extra metadata KEY=VALUE")

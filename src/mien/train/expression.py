@@ -228,7 +228,7 @@ def train(args: argparse.Namespace) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Train an expression model on FER+.")
+    parser = argparse.ArgumentParser(prog="mien train expression", description="Train an expression model on FER+.")
     parser.add_argument("--root", type=Path, required=True, help="FER+ root (FER2013Train/, ...)")
     parser.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
     parser.add_argument("--landmarks", type=Path, help="npz from mien.train.ferplus_landmarks")
