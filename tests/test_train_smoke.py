@@ -46,3 +46,31 @@ def test_calibration_writes_temperature_and_threshold_into_the_model(tmp_path, d
     write_metadata(model, {"mien.temperature": "2.0", "mien.uncertain_below": "0.5"})
     loaded = ExpressionModel(model, threads=1)
     assert loaded.temperature == 2.0 and loaded.uncertain_below == 0.5
+
+
+@pytest.mark.parametrize("backbone,options", [("mobilenetv2", ["--mixup", "0.4", "--eac", "1.0"]),
+                                              ("efficientnet_lite0", [])])
+def test_training_methods_and_backbones_run(tmp_path, datasets, backbone, options):
+    from mien.train.expression import main as train_main
+
+    run = tmp_path / "run"
+    train_main(["--root", str(datasets / "ferplus"), "--out", str(run), "--epochs", "1", "--limit", "32",
+                "--batch-size", "16", "--size", "48", "--threads", "2", "--backbone", backbone, *options])
+    (line,) = (run / "metrics.jsonl").read_text().splitlines()
+    assert np.isfinite(json.loads(line)["train_loss"])
+
+
+def test_attention_consistency_is_zero_for_a_mirror_symmetric_model():
+    import torch
+
+    from mien.train.expression import ExpressionNet, attention_consistency
+    from mien.train.nets import build_network
+
+    torch.manual_seed(0)
+    model = ExpressionNet(build_network("mobilenetv2", 8, pretrained=False)).eval()
+    symmetric = torch.rand(2, 1, 32, 16) * 255
+    symmetric = torch.cat([symmetric, torch.flip(symmetric, dims=[3])], dim=3)  # mirror-symmetric images
+    _, loss = attention_consistency(model, symmetric)
+    assert float(loss) < 1e-6
+    _, loss = attention_consistency(model, torch.rand(2, 1, 32, 32) * 255)
+    assert float(loss) > 0

@@ -39,9 +39,33 @@ class ExpressionNet(nn.Module):
         super().__init__()
         self.backbone = backbone
 
+    def normalise(self, gray: torch.Tensor) -> torch.Tensor:
+        return ((gray / 255.0 - GRAY_MEAN) / GRAY_STD).expand(-1, 3, -1, -1)
+
     def forward(self, gray: torch.Tensor) -> torch.Tensor:
-        x = (gray / 255.0 - GRAY_MEAN) / GRAY_STD
-        return self.backbone(x.expand(-1, 3, -1, -1))
+        return self.backbone(self.normalise(gray))
+
+    def logits_and_cams(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and class activation maps (B, classes, h, w) from the last feature map."""
+        features = self.backbone.forward_features(self.normalise(gray))
+        head = self.backbone.classifier[1] if hasattr(self.backbone, "classifier") else self.backbone._fc
+        cams = torch.einsum("kc,bchw->bkhw", head.weight, features)
+        return head(features.mean(dim=(2, 3))), cams
+
+
+def mixup(batch: torch.Tensor, targets: torch.Tensor, alpha: float, generator: torch.Generator):
+    """Mix each sample with another of the batch (Zhang et al. 2018); targets are mixed alike."""
+    weight = float(torch.distributions.Beta(alpha, alpha).sample()) if alpha > 0 else 1.0
+    partner = torch.randperm(len(batch), generator=generator)
+    return weight * batch + (1 - weight) * batch[partner], weight * targets + (1 - weight) * targets[partner]
+
+
+def attention_consistency(model: ExpressionNet, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Erasing Attention Consistency (Zhang et al., ECCV 2022): the class activation maps of an image and
+    of its mirror image, mirrored back, should agree. Returns the logits and that consistency loss."""
+    logits, cams = model.logits_and_cams(batch)
+    _, flipped_cams = model.logits_and_cams(torch.flip(batch, dims=[3]))
+    return logits, F.mse_loss(cams, torch.flip(flipped_cams, dims=[3]))
 
 
 def seed_everything(seed: int) -> None:
@@ -204,7 +228,14 @@ def train(args: argparse.Namespace) -> Path:
             batch = augment(batch, generator)
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(epoch * steps_per_epoch + step, total_steps, steps_per_epoch, args.lr)
-            loss = soft_cross_entropy(model(batch), targets[index])
+            batch_targets = targets[index]
+            if args.mixup > 0:
+                batch, batch_targets = mixup(batch, batch_targets, args.mixup, generator)
+            if args.eac > 0:  # the erasing half of EAC is the random erasing in augment()
+                logits, consistency = attention_consistency(model, batch)
+                loss = soft_cross_entropy(logits, batch_targets) + args.eac * consistency
+            else:
+                loss = soft_cross_entropy(model(batch), batch_targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -242,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images per split")
     parser.add_argument("--hard-labels", action="store_true", help="majority labels instead of vote distributions")
+    parser.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(alpha, alpha); 0 = off")
+    parser.add_argument("--eac", type=float, default=0.0, help="weight of the attention-consistency loss; 0 = off")
     parser.add_argument("--raw-share", type=float, default=0.0,
                         help="share of training samples given unaligned (as --whole-image sees them), 0..1")
     parser.add_argument("--scratch", action="store_true", help="no ImageNet initialisation")
