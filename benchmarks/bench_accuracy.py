@@ -11,7 +11,7 @@ import time
 from common import data_root, save
 
 import mien
-from mien.eval.expression import evaluate, fer2013_original, ferplus_majority
+from mien.eval.expression import evaluate, fer2013_original, ferplus_majority, ferplus_official
 from mien.io.images import read_image
 
 
@@ -28,7 +28,8 @@ def main() -> None:
         "detected": mien.Analyzer(expression=args.expression, threads=args.threads),
     }
     results = {}
-    for protocol, test_set in (("ferplus_8class", ferplus_majority(ferplus_root, "test")),
+    for protocol, test_set in (("ferplus_official", ferplus_official(ferplus_root, "test")),
+                               ("ferplus_plurality", ferplus_majority(ferplus_root, "test")),
                                ("fer2013_7class", fer2013_original(ferplus_root, "test"))):
         for mode, analyzer in analyzers.items():
             started = time.time()

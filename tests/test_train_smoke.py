@@ -22,8 +22,11 @@ def test_train_export_and_analyze(tmp_path, datasets, pyfeat_media):
     assert [l["epoch"] for l in lines] == [1, 2] and all(np.isfinite(l["train_loss"]) for l in lines)
     assert (run / "best.pt").exists() and (run / "last.pt").exists()
 
-    train_main(["--root", str(datasets / "ferplus"), "--out", str(run), "--epochs", "3", "--limit", "64",
-                "--batch-size", "32", "--size", "48", "--threads", "2", "--resume"])
+    same = ["--root", str(datasets / "ferplus"), "--out", str(run), "--limit", "64", "--batch-size", "32",
+            "--size", "48", "--threads", "2", "--raw-share", "0.5", "--resume"]
+    with pytest.raises(ValueError, match="changed settings"):
+        train_main([*same[:-3], "--resume", "--epochs", "3"])  # --raw-share differs: refused
+    train_main([*same, "--epochs", "3"])
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3  # resumed, not restarted
 
     onnx_path = export_onnx(run / "best.pt", tmp_path / "tiny.onnx", {"note": "smoke test"})

@@ -334,8 +334,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         labels = np.array([class_names.index(EXPRESSIONS[s.label]) for s in samples])
         return samples, labels
 
+    if args.calibrate_on == args.split:
+        raise ValueError("--calibrate-on must name another split than the one evaluated")
+    model_temperature = analyzer.expression.temperature
     temperature = None
-    if args.calibrate_on:
+    if args.calibrate_on:  # refit from the raw network output, whatever the model shipped with
+        analyzer.expression.temperature = 1.0
         samples, labels = labelled(args.calibrate_on)
         probabilities = predict_samples(analyzer, samples, args.input, background)
         found = ~np.isnan(probabilities).any(axis=1)
@@ -346,7 +350,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report = expression_report(predict_samples(analyzer, samples, args.input, background), labels, class_names,
                                temperature)
     report.update(dataset=args.dataset, split=args.split, input=args.input, expression_model=args.expression,
-                  calibrated_on=args.calibrate_on)
+                  model_temperature=model_temperature, calibrated_on=args.calibrate_on)
     print(f"{args.dataset} {args.split} ({report['n']} faces, {args.input}): accuracy {report['accuracy']:.4f}, "
           f"UAR {report['uar']:.4f}, macro-F1 {report['macro_f1']:.4f}, not found {report['faces_not_found']}, "
           f"ECE {report['ece']:.4f}" + (f" -> {report['ece_calibrated']:.4f} at T={temperature:.2f}" if temperature else ""))
@@ -421,6 +425,13 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("train", "export", "calibrate"):  # their own parsers take every option
+        try:
+            return run_training_verb(argv[0], argv[1:])
+        except (ValueError, ImportError, FileNotFoundError) as error:
+            print(f"mien {argv[0]}: {error}", file=sys.stderr)
+            return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.verb is None:

@@ -45,7 +45,8 @@ COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("uncertain", "int", "1 when the model is unsure of this face (its calibrated top probability is below the "
      "threshold chosen on validation data, see the model card), else 0; empty if the model has no threshold"),
     *(
-        (col, "float", f"probability of {name} in [0, 1], calibrated on validation data; the 8 sum to 1")
+        (col, "float", f"probability of {name} in [0, 1] (temperature-scaled when the model carries a "
+         "calibration, as the shipped one does); the 8 sum to 1")
         for col, name in zip(EXPRESSION_COLUMNS, EXPRESSIONS)
     ),
 )

@@ -32,11 +32,26 @@ class FerPlusSplit:
     not_face_votes: np.ndarray  # (N,) int
 
     def majority(self) -> np.ndarray:
-        """Majority class index per image, or -1 where unknown/NF has the most votes (the FER+ rule)."""
+        """Most-voted class per image (plurality; ties go to the first class in canonical order), or -1
+        where unknown / not-a-face has as many votes. Keeps more (and harder) images than
+        :meth:`official_majority`."""
         best = self.votes.argmax(axis=1)
         top = self.votes.max(axis=1)
         excluded = np.maximum(self.unknown_votes, self.not_face_votes) >= top
         return np.where(excluded, -1, best)
+
+    def official_majority(self) -> np.ndarray:
+        """Label per image under the FER+ authors' "majority" protocol (microsoft/FERPlus), or -1.
+
+        Single votes are dropped as outliers; an image keeps the class holding more than half of the
+        remaining votes (unknown and not-a-face included in the count), and is dropped (-1) when there is
+        no such class or it is unknown / not-a-face. Published FER+ results use this protocol.
+        """
+        votes = np.concatenate([self.votes, self.unknown_votes[:, None], self.not_face_votes[:, None]], axis=1)
+        votes = np.where(votes <= 1, 0, votes)
+        top = votes.argmax(axis=1)
+        clear = votes.max(axis=1) > 0.5 * votes.sum(axis=1)
+        return np.where(clear & (top < self.votes.shape[1]), top, -1)
 
     def distribution(self) -> np.ndarray:
         """Per-image label distribution over the 8 classes (votes normalised, unknown/NF ignored)."""

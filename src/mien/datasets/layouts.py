@@ -198,8 +198,9 @@ def read_affectnet(root: Path, split: str) -> list[Sample]:
     canonical classes; 8-10 (none, uncertain, non-face) become label -1 but keep valence/arousal when
     given (-2 means "not annotated")."""
     base = Path(root)
-    table = _require(base / {"train": "training.csv", "valid": "validation.csv", "test": "validation.csv"}[split],
-                     f"AffectNet {split} CSV")
+    if split not in ("train", "valid"):
+        raise ValueError("AffectNet's public splits are 'train' and 'valid' (its test set is not released)")
+    table = _require(base / {"train": "training.csv", "valid": "validation.csv"}[split], f"AffectNet {split} CSV")
     images = base / "Manually_Annotated_Images"
     samples = []
     with open(table, newline="") as handle:

@@ -31,8 +31,18 @@ class ExpressionTestSet:
     class_names: list[str]
 
 
+def ferplus_official(root: Path, split: str = "test") -> ExpressionTestSet:
+    """FER+ 8-class "majority" protocol of the FER+ authors (the one published results use): single votes
+    dropped, a class needs more than half of the remaining votes, unknown / not-a-face dropped."""
+    data = ferplus.read_split(root, split)
+    label = data.official_majority()
+    keep = np.flatnonzero(label >= 0)
+    return ExpressionTestSet([data.names[i] for i in keep], label[keep], list(EXPRESSIONS))
+
+
 def ferplus_majority(root: Path, split: str = "test") -> ExpressionTestSet:
-    """FER+ 8-class majority-vote protocol: images whose majority is unknown / not-a-face are dropped."""
+    """FER+ 8-class plurality protocol (mien's training target selection): every image whose most-voted
+    class is an expression; harder than :func:`ferplus_official` (ties and split votes kept)."""
     data = ferplus.read_split(root, split)
     majority = data.majority()
     keep = np.flatnonzero(majority >= 0)
@@ -48,13 +58,16 @@ def fer2013_original(root: Path, split: str = "test") -> ExpressionTestSet:
 
 
 def frame_face(gray: np.ndarray, background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Paste an enlarged grayscale face crop at a random place in an RGB background."""
-    face = cv2.resize(gray, None, fx=FACE_UPSCALE, fy=FACE_UPSCALE, interpolation=cv2.INTER_CUBIC)
+    """Paste a grayscale face crop, enlarged 3x (or shrunk to fit half the frame), at a random place in an
+    RGB background."""
     frame = background.copy()
-    size = face.shape[0]
-    top = int(rng.integers(0, frame.shape[0] - size))
-    left = int(rng.integers(0, frame.shape[1] - size))
-    frame[top:top + size, left:left + size] = face[..., None]
+    scale = min(FACE_UPSCALE, 0.5 * frame.shape[0] / gray.shape[0], 0.5 * frame.shape[1] / gray.shape[1])
+    face = cv2.resize(gray, (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
+                      interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    height, width = face.shape
+    top = int(rng.integers(0, frame.shape[0] - height + 1))
+    left = int(rng.integers(0, frame.shape[1] - width + 1))
+    frame[top:top + height, left:left + width] = face[..., None]
     return frame
 
 

@@ -14,6 +14,8 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     if labels.shape != predictions.shape:
         raise ValueError(f"labels {labels.shape} and predictions {predictions.shape} differ in shape")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must be class indices 0..{num_classes - 1}; filter unlabelled samples first")
     matrix = np.zeros((num_classes, num_classes + 1), np.int64)
     columns = np.where(predictions < 0, num_classes, predictions)
     np.add.at(matrix, (labels, columns), 1)

@@ -68,6 +68,8 @@ def write_metadata(model: Path, values: dict[str, str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import onnx  # noqa: F401  (needed to write the result: fail now, not after the validation pass)
+
     parser = argparse.ArgumentParser(prog="mien calibrate", description="Calibrate an expression model on FER+ validation data.")
     parser.add_argument("model", type=Path)
     parser.add_argument("--root", type=Path, required=True, help="FER+ root")

