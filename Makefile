@@ -34,9 +34,11 @@ test-fast: install
 	$(PIP) install -e ".[test,parquet,demo]"
 	$(PY) -m pytest -q -m "not train"
 
+# Runs every benchmark, writes BENCHMARKS.md and re-renders the numbers quoted in README.md.
 bench: install
 	$(PIP) install -e ".[parquet,demo]"
 	$(PY) benchmarks/run_all.py --output BENCHMARKS.md
+	$(PY) scripts/render_readme.py
 
 clean:
 	rm -rf $(VENV) demo_out build dist src/*.egg-info .pytest_cache
