@@ -28,6 +28,7 @@ train-deps: install
 
 test: train-deps
 	$(PIP) install -e ".[test,parquet,demo]"
+	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest -q
 
 test-fast: install

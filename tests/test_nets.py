@@ -1,8 +1,5 @@
 """Our own network definitions load the ImageNet state dicts shipped on PyPI and see a cat as a cat."""
 
-import glob
-import os
-
 import cv2
 import numpy as np
 import pytest

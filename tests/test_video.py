@@ -58,7 +58,7 @@ def test_long_clip_runs_in_flat_memory(analyzer, datasets):
 
     stream = analyzer.analyze_video(datasets / "media" / "liveportrait" / "d6.mp4", detect_every=5)
     frames, after_100, later = 0, None, []
-    for result in stream:
+    for _ in stream:
         frames += 1
         if frames == 100:
             after_100 = rss_mb()

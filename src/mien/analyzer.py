@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -27,6 +27,9 @@ from mien.models.expression import ExpressionModel
 from mien.quality import THRESHOLDS, sharpness
 from mien.registry import create, get_spec
 from mien.result import FrameTable, Result
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mien.video.pipeline import VideoStream
 
 IMAGES_KEPT_PIXEL_BUDGET = 200_000_000  # decoded pixels held at once for overlays before a batch is flushed
 

@@ -245,7 +245,7 @@ def run_video(args: argparse.Namespace, paths: list[str]) -> int:
     finally:
         rows.close()
     progress.close()
-    for source, message in report.failed.items():
+    for message in report.failed.values():
         print(f"error: {message}", file=sys.stderr)
     if not args.quiet:
         where = f" -> {args.output}" if args.output else ""
