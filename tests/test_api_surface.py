@@ -5,7 +5,7 @@ import sys
 
 import mien
 
-PUBLIC = {"Analyzer", "Result", "analyze", "list_models", "read_image", "EXPRESSIONS", "__version__"}
+PUBLIC = {"Analyzer", "Result", "analyze", "list_models", "read", "read_image", "EXPRESSIONS", "__version__"}
 ANALYZER_METHODS = {"analyze", "iter_results", "stream", "analyze_image", "analyze_frames", "analyze_video"}
 RESULT_METHODS = {"to_pandas", "to_csv", "to_json", "to_parquet", "to_records", "merge", "columns"}
 

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Analyzer", "Result", "analyze", "list_models", "read_image", "EXPRESSIONS", "__version__"]
+__all__ = ["Analyzer", "Result", "analyze", "list_models", "read", "read_image", "EXPRESSIONS", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from mien.analyzer import Analyzer, analyze
     from mien.io.images import read_image
+    from mien.io.readers import read
     from mien.registry import list_models
     from mien.result import Result
     from mien.schema import EXPRESSIONS
@@ -27,6 +28,7 @@ _LAZY = {
     "analyze": "mien.analyzer",
     "Result": "mien.result",
     "read_image": "mien.io.images",
+    "read": "mien.io.readers",
     "list_models": "mien.registry",
     "EXPRESSIONS": "mien.schema",
 }

@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--threads", type=int)
     live.add_argument("--quiet", "-q", action="store_true")
 
+    convert = verbs.add_parser("convert", help="read OpenFace, py-feat, iMotions or Affectiva output into mien's schema")
+    convert.add_argument("path", type=Path, help="the other tool's output file")
+    convert.add_argument("--output", "-o", type=Path, required=True, help=".csv, .jsonl, .json or .parquet")
+    convert.add_argument("--from", dest="source_format", choices=["openface", "pyfeat", "imotions", "affectiva"],
+                         help="the tool that wrote it (default: recognised from the content)")
+
     evaluate = verbs.add_parser("evaluate", help="measure a model on a labelled dataset")
     evaluate.add_argument("task", choices=["expression"])
     evaluate.add_argument("--dataset", required=True,
@@ -449,6 +455,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_video(args, expand_inputs(args.paths, VIDEO_EXTENSIONS))
         if args.verb in ("train", "export", "calibrate"):
             return run_training_verb(args.verb, args.rest)
+        if args.verb == "convert":
+            from mien.io.readers import read, write_converted
+
+            table = read(args.path, args.source_format)
+            write_converted(table, args.output)
+            print(f"{args.path} ({table.attrs['source_tool']}): {len(table)} rows -> {args.output}", file=sys.stderr)
+            return EXIT_OK
         if args.verb == "evaluate":
             return run_evaluate(args)
         if args.verb == "live":
