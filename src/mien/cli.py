@@ -111,6 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     verbs.add_parser("models", help="list registered detectors and models")
 
+    serve = verbs.add_parser("serve", help="REST API and web page (needs the serve extra)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="server processes, each with its own models")
+    serve.add_argument("--api-key", help="require this key in the X-API-Key header (default: $MIEN_API_KEY)")
+    serve.add_argument("--data-dir", type=Path, default=Path("mien_serve_data"), help="job database and files")
+    serve.add_argument("--threads", type=int, help="CPU threads per model")
+    serve.add_argument("--max-image-mb", type=float, default=20.0, help="largest image upload (default 20)")
+    serve.add_argument("--max-video-mb", type=float, default=500.0, help="largest video upload (default 500)")
+    serve.add_argument("--max-pixels", type=int, default=50_000_000, help="refuse larger images (default 50 MP)")
+    serve.add_argument("--timeout", type=float, default=30.0, help="seconds per image request (default 30)")
+    serve.add_argument("--concurrency", type=int, default=2, help="images analysed at once (default 2)")
+    serve.add_argument("--queue-size", type=int, default=16, help="video jobs queued or running before 429")
+    serve.add_argument("--keep-uploads", type=float, default=0.0, help="seconds uploads are kept after their job")
+    serve.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
     demo = verbs.add_parser("demo", help="analyse the sample photos that ship with scikit-image")
     demo.add_argument("--out-dir", type=Path, default=Path("demo_out"))
     demo.add_argument("--threads", type=int)
@@ -391,6 +408,25 @@ def _frame_estimate(paths: list[str], options) -> int:
     return total
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    """``mien serve``: :func:`mien.serve.serve` with the limits given on the command line."""
+    import os
+
+    try:
+        from mien.serve.app import ServeConfig, serve
+    except ModuleNotFoundError as error:
+        raise ImportError(f"mien serve needs FastAPI and uvicorn: pip install 'mien[serve]' ({error})") from None
+    from mien.serve.limits import MB, Limits
+
+    limits = Limits(max_image_bytes=int(args.max_image_mb * MB), max_video_bytes=int(args.max_video_mb * MB),
+                    max_pixels=args.max_pixels, request_timeout=args.timeout, analyze_concurrency=args.concurrency,
+                    max_queued_jobs=args.queue_size, keep_uploads=args.keep_uploads)
+    config = ServeConfig(data_dir=args.data_dir, api_key=args.api_key or os.environ.get("MIEN_API_KEY") or None,
+                         limits=limits, threads=args.threads, cors_origins=tuple(args.cors_origin))
+    serve(config, args.host, args.port, args.workers, args.log_level)
+    return EXIT_OK
+
+
 def run_models() -> int:
     from mien.registry import list_models
 
@@ -468,6 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_live_verb(args)
         if args.verb == "models":
             return run_models()
+        if args.verb == "serve":
+            return run_serve(args)
         if args.verb == "demo":
             return run_demo(args)
     except (ValueError, KeyError, FileNotFoundError, ImportError) as error:

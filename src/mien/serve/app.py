@@ -1,0 +1,478 @@
+"""``mien serve``: the REST API and the web page (FastAPI), built on the same Analyzer and record format.
+
+    POST /v1/analyze              an image (multipart field ``file``, or the raw bytes) -> faces as records
+    POST /v1/videos               a video -> 202 and a job id; the job runs in the background
+    GET  /v1/videos/{id}          the job's status and progress
+    GET  /v1/videos/{id}/result   its frame rows and per-track summary (JSON, or CSV with ?format=csv)
+    GET  /v1/models, /healthz, /docs (OpenAPI), /  (the web page)
+
+One Analyzer per server process, created at start-up; images are analysed in a bounded thread pool off the
+event loop; video jobs live in SQLite (see :mod:`mien.serve.jobs`) and survive restarts. Every error is
+JSON ``{"status": code, "message": text}``; stack traces go to the server log only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator, Literal
+
+import anyio
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from mien.serve.limits import SNIFF_BYTES, Limits, describe_head, display_name, sniff, valid_job_id
+
+log = logging.getLogger("mien.serve")
+
+STATIC = Path(__file__).parent / "static"
+CONFIG_ENV = "MIEN_SERVE_CONFIG"  # the config as JSON, for uvicorn's worker processes
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers on top of the file itself
+SMALL_BODY = 64 * 1024  # any other request body
+DRAIN_CAP = 64 * 1024 * 1024  # bytes of an oversize body read and dropped so the client sees the 413
+
+
+@dataclass
+class ServeConfig:
+    """How one server process runs. ``api_key`` None: no key needed."""
+
+    data_dir: Path = Path("mien_serve_data")
+    api_key: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    threads: int | None = None  # per model (see Analyzer); None: mien's default
+    detector: str = "retinaface"
+    expression: str = "mnv2-ferplus"
+    cors_origins: tuple[str, ...] = ()
+    video_worker: bool = True
+
+    def to_json(self) -> str:
+        values = asdict(self)
+        values["data_dir"] = str(self.data_dir)
+        values["cors_origins"] = list(self.cors_origins)
+        return json.dumps(values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ServeConfig":
+        values = json.loads(text)
+        values["data_dir"] = Path(values["data_dir"])
+        values["limits"] = Limits(**values["limits"])
+        values["cors_origins"] = tuple(values["cors_origins"])
+        return cls(**values)
+
+
+# --------------------------------------------------------------------------- errors
+def error_body(status: int, message: str) -> dict[str, Any]:
+    return {"status": status, "message": message}
+
+
+def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    return JSONResponse(error_body(error.status_code, str(error.detail)), status_code=error.status_code,
+                        headers=getattr(error, "headers", None))
+
+
+def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in error.errors()]
+    return JSONResponse(error_body(422, "invalid request: " + "; ".join(parts)), status_code=422)
+
+
+def _internal_error(request: Request, error: Exception) -> JSONResponse:
+    log.exception("internal error on %s %s", request.method, request.url.path, exc_info=error)
+    return JSONResponse(error_body(500, "internal error (details are in the server log)"), status_code=500)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than the limit of {limit} bytes")
+
+
+# --------------------------------------------------------------------------- the guard around every request
+class Guard:
+    """ASGI middleware: refuses bodies above the route's limit (413, from Content-Length before reading,
+    or while reading a chunked body) and adds security headers to every response."""
+
+    HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+               (b"referrer-policy", b"no-referrer"),
+               (b"content-security-policy", b"default-src 'self'; img-src 'self' blob: data:; "
+                                            b"style-src 'self'; script-src 'self'; object-src 'none'")]
+
+    def __init__(self, app, limits: Limits) -> None:
+        self.app = app
+        self.limits = {"/v1/analyze": limits.max_image_bytes + MULTIPART_OVERHEAD,
+                       "/v1/videos": limits.max_video_bytes + MULTIPART_OVERHEAD}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limits.get(scope["path"].rstrip("/"), SMALL_BODY)
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": list(message.get("headers", [])) + self.HEADERS}
+            await send(message)
+
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _drain(receive, 0)
+            error = BodyTooLarge(limit) if declared.isdigit() else HTTPException(400, "invalid Content-Length")
+            response = JSONResponse(error_body(error.status_code, error.detail), status_code=error.status_code)
+            return await response(scope, receive, send_with_headers)
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    if message.get("more_body"):
+                        await _drain(receive, received)
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, limited_receive, send_with_headers)
+
+
+async def _drain(receive, already: int) -> None:
+    """Read and drop the rest of a refused body (up to DRAIN_CAP) so the client can read the answer."""
+    total = already
+    while total < DRAIN_CAP:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        total += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return
+
+
+# --------------------------------------------------------------------------- analysis off the event loop
+class AnalysisPool:
+    """Runs image analyses in ``concurrency`` threads; at most ``max_waiting`` more wait (else 429)."""
+
+    def __init__(self, analyzer, limits: Limits) -> None:
+        self.analyzer = analyzer
+        self.limits = limits
+        self.executor = ThreadPoolExecutor(limits.analyze_concurrency, thread_name_prefix="mien-analyze")
+        self.in_flight = 0  # only touched on the event loop thread
+
+    async def run(self, data: bytes, name: str):
+        if self.in_flight >= self.limits.analyze_concurrency + self.limits.max_waiting:
+            raise HTTPException(429, "server busy: too many images waiting; retry later", headers={"Retry-After": "1"})
+        self.in_flight += 1
+        try:
+            # Cancelling the wait (timeout) also cancels the work if it has not started yet.
+            return await asyncio.wrap_future(self.executor.submit(self.analyze, data, name))
+        finally:
+            self.in_flight -= 1
+
+    def analyze(self, data: bytes, name: str):
+        from mien.io.images import iter_frames
+
+        frame = next(iter_frames(bytes(data), "first", self.limits.max_pixels, name))
+        if frame.error:
+            raise HTTPException(422, frame.error)
+        return self.analyzer.analyze_frames([frame])
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def result_records(result) -> list[dict[str, Any]]:
+    """The result's rows exactly as ``Result.to_json`` writes them (one serialiser for every output)."""
+    from mien.io.writers import RowFormatter
+
+    text, _ = RowFormatter(result.columns(), "jsonl").rows_text(result.to_records())
+    return [json.loads(line) for line in text.splitlines()]
+
+
+# --------------------------------------------------------------------------- request helpers
+def require_key(request: Request) -> None:
+    expected = request.app.state.config.api_key
+    if not expected:
+        return
+    given = request.headers.get("x-api-key", "")
+    authorization = request.headers.get("authorization", "")
+    if not given and authorization.lower().startswith("bearer "):
+        given = authorization[7:].strip()
+    if not given or not secrets.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, "missing or wrong API key: send it in the X-API-Key header",
+                            headers={"WWW-Authenticate": "ApiKey"})
+
+
+def is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+
+
+async def uploaded_file(request: Request) -> UploadFile:
+    """The ``file`` part of a multipart body (spooled to a temporary file by Starlette)."""
+    form = await request.form(max_files=1, max_fields=10)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise HTTPException(422, "multipart body needs a file in a field named 'file'")
+    return upload
+
+
+def require_kind(head: bytes, wanted: str, name: str) -> None:
+    """415 unless the content's first bytes say it is a ``wanted`` ("image" or "video")."""
+    found = sniff(head)
+    if found is None:
+        raise HTTPException(415, f"{name}: {describe_head(head)}; send {'an image' if wanted == 'image' else 'a video'}")
+    kind, fmt = found
+    if kind != wanted:
+        where = "/v1/videos" if kind == "video" else "/v1/analyze"
+        raise HTTPException(415, f"{name}: this is a {kind} ({fmt}), not a {wanted}; send it to {where}")
+
+
+def known_job(request: Request, job_id: str):
+    store = request.app.state.store
+    job = store.get(job_id) if valid_job_id(job_id) else None
+    if job is None:
+        raise HTTPException(404, "no such job")
+    return job
+
+
+def job_links(job_id: str) -> dict[str, str]:
+    return {"status": f"/v1/videos/{job_id}", "result": f"/v1/videos/{job_id}/result",
+            "csv": f"/v1/videos/{job_id}/result?format=csv",
+            "summary_csv": f"/v1/videos/{job_id}/result?format=csv&table=summary"}
+
+
+def stored_rows(path: Path, name: str) -> Iterator[dict[str, Any]]:
+    """Rows of a job's JSON-lines table, with the upload's path replaced by the client's file name."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            row["input"] = name
+            yield row
+
+
+def csv_stream(rows: Iterator[dict[str, Any]], columns: list[str], chunk: int = 500) -> Iterator[str]:
+    from mien.io.writers import RowFormatter
+
+    formatter = RowFormatter(columns, "csv")
+    yield formatter.header_text()
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= chunk:
+            yield formatter.rows_text(batch)[0]
+            batch = []
+    yield formatter.rows_text(batch)[0]
+
+
+def _body_doc(kinds: str) -> dict[str, Any]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {"requestBody": {"required": True, "description": f"the {kinds}: a multipart form with a field "
+                            "'file', or the raw bytes; the type is read from the content, not the header",
+                            "content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
+                                "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
+                                        "application/octet-stream": binary}}}
+
+
+# --------------------------------------------------------------------------- the app
+def create_app(config: ServeConfig | None = None) -> FastAPI:
+    """The FastAPI application for ``config`` (models load when it starts, in its lifespan)."""
+    config = config or ServeConfig()
+    limits = config.limits
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from mien.analyzer import Analyzer
+        from mien.serve.jobs import JobStore
+        from mien.serve.worker import VideoWorker
+
+        analyzer = Analyzer(config.detector, config.expression, threads=config.threads, max_pixels=limits.max_pixels)
+        app.state.analyzer = analyzer
+        app.state.store = JobStore(config.data_dir)
+        app.state.pool = AnalysisPool(analyzer, limits)
+        worker = VideoWorker(app.state.store, analyzer, limits.keep_uploads) if config.video_worker else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await anyio.to_thread.run_sync(worker.stop)
+            app.state.pool.shutdown()
+
+    app = FastAPI(title="mien", summary="Facial expression analysis: faces, landmarks and expressions.",
+                  version=_version(), lifespan=lifespan)
+    app.state.config = config
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _internal_error)
+    if config.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["X-API-Key", "Content-Type", "Authorization"])
+    app.add_middleware(Guard, limits=limits)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    keyed = [Depends(require_key)]
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/healthz", summary="liveness: 200 when the models are loaded")
+    def healthz(request: Request) -> dict[str, Any]:
+        return {"status": "ok", "version": _version(), "auth": bool(config.api_key)}
+
+    @app.get("/v1/models", dependencies=keyed, summary="registered models and the ones this server runs")
+    def models(request: Request) -> dict[str, Any]:
+        from mien.registry import list_models
+
+        analyzer = request.app.state.analyzer
+        registered = [{"name": s.name, "task": s.task, "input_size": s.input_size, "size_mb": s.size_mb,
+                       "licence": s.licence, "description": s.description, "labels": list(s.labels)}
+                      for s in list_models()]
+        return {"loaded": analyzer.metadata, "registered": registered, "limits": asdict(limits)}
+
+    @app.post("/v1/analyze", dependencies=keyed, openapi_extra=_body_doc("image"),
+              summary="faces, landmarks and expressions in one image (rows as in mien's result schema)")
+    async def analyze(request: Request, format: Literal["json", "csv"] = "json",
+                      name: str | None = Query(None, max_length=200, description="file name shown in 'input'")):
+        try:
+            with anyio.fail_after(limits.request_timeout):
+                data, shown = await _read_image(request, name)
+                require_kind(data[:SNIFF_BYTES], "image", shown)
+                result = await request.app.state.pool.run(data, shown)
+        except TimeoutError:
+            raise HTTPException(504, f"request took longer than the limit of {limits.request_timeout:g} s") from None
+        if format == "csv":
+            from mien.io.writers import write_table
+
+            return PlainTextResponse(write_table(result, None, "csv"), media_type="text/csv")
+        return {"input": shown, "faces": len(result), "columns": result.columns(), "records": result_records(result),
+                "metadata": result.metadata}
+
+    @app.post("/v1/videos", dependencies=keyed, status_code=202, openapi_extra=_body_doc("video"),
+              summary="start a video job; poll its status, then fetch the result")
+    async def submit_video(request: Request,
+                           every: int = Query(1, ge=1, le=10_000, description="analyse every N-th frame"),
+                           fps: float | None = Query(None, gt=0, le=1000, description="at most F frames per second"),
+                           detect_every: int = Query(1, ge=1, le=1000),
+                           smooth: float = Query(0.3, ge=0, le=3600, description="seconds, 0 = off"),
+                           name: str | None = Query(None, max_length=200, description="file name shown in 'input'")):
+        if fps is not None and every != 1:
+            raise HTTPException(422, "give either every or fps, not both")
+        store = request.app.state.store
+        if store.pending() >= limits.max_queued_jobs:  # early, before the upload is read
+            raise _queue_full()
+        job_id = store.new_id()
+        target = store.upload_path(job_id)
+        part = target.with_name(target.name + ".part")
+        try:
+            shown = await _receive_video(request, part, name)
+            with open(part, "rb") as handle:
+                require_kind(handle.read(SNIFF_BYTES), "video", shown)
+            os.replace(part, target)
+            options = {"every": every, "fps": fps, "detect_every": detect_every, "smooth": smooth}
+            job = store.create(job_id, shown, options, limits.max_queued_jobs)
+            if job is None:
+                raise _queue_full()
+        except BaseException:
+            part.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
+            raise
+        return JSONResponse({**job.public(), "links": job_links(job_id)}, status_code=202,
+                            headers={"Location": f"/v1/videos/{job_id}"})
+
+    @app.get("/v1/videos/{job_id}", dependencies=keyed, summary="a video job's status and progress (0..1)")
+    def video_status(request: Request, job_id: str) -> dict[str, Any]:
+        job = known_job(request, job_id)
+        return {**job.public(), "links": job_links(job.id)}
+
+    @app.get("/v1/videos/{job_id}/result", dependencies=keyed,
+             summary="a finished job's frame rows and per-track summary")
+    def video_result(request: Request, job_id: str, format: Literal["json", "csv"] = "json",
+                     table: Literal["frames", "summary"] = "frames"):
+        from mien.schema import SUMMARY_COLUMNS
+        from mien.serve.worker import summary_path, table_path
+        from mien.video.job import video_columns
+
+        job = known_job(request, job_id)
+        if job.status != "done":
+            detail = f": {job.error}" if job.error else ""
+            raise HTTPException(409, f"job is {job.status}{detail}; the result exists once it is done")
+        store = request.app.state.store
+        frames, summary = table_path(store, job.id), summary_path(store, job.id)
+        if format == "csv":
+            path, columns = (frames, video_columns()) if table == "frames" else (summary, list(SUMMARY_COLUMNS))
+            filename = f"{Path(job.name).stem or 'video'}_{table}.csv".replace('"', "")
+            return StreamingResponse(csv_stream(stored_rows(path, job.name), columns), media_type="text/csv",
+                                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return {**job.public(), "columns": video_columns(), "rows": list(stored_rows(frames, job.name)),
+                "summary_columns": list(SUMMARY_COLUMNS), "summary": list(stored_rows(summary, job.name))}
+
+    return app
+
+
+def _queue_full() -> HTTPException:
+    return HTTPException(429, "video queue full: wait for running jobs to finish", headers={"Retry-After": "5"})
+
+
+async def _read_image(request: Request, name: str | None) -> tuple[bytes, str]:
+    if is_multipart(request):
+        upload = await uploaded_file(request)
+        try:
+            return await upload.read(), display_name(name or upload.filename, "<upload>")
+        finally:
+            await upload.close()
+    return await request.body(), display_name(name, "<upload>")
+
+
+async def _receive_video(request: Request, part: Path, name: str | None) -> str:
+    """Stream the video body into ``part`` (the Guard enforces the size limit); returns its shown name."""
+    if is_multipart(request):
+        upload = await uploaded_file(request)
+        try:
+            with open(part, "wb") as handle:
+                await anyio.to_thread.run_sync(shutil.copyfileobj, upload.file, handle, 1024 * 1024)
+            return display_name(name or upload.filename, "<upload>")
+        finally:
+            await upload.close()
+    with open(part, "wb") as handle:
+        async for chunk in request.stream():
+            handle.write(chunk)
+    return display_name(name, "<upload>")
+
+
+def _version() -> str:
+    from mien import __version__
+
+    return __version__
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn's worker processes: the config comes in the environment (see :func:`serve`)."""
+    text = os.environ.get(CONFIG_ENV)
+    return create_app(ServeConfig.from_json(text) if text else None)
+
+
+def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          log_level: str = "info") -> None:
+    """Run the server until interrupted (blocking). ``workers`` > 1 starts that many processes, each with
+    its own models and video worker, sharing one job database."""
+    import uvicorn
+
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    config.data_dir = config.data_dir.resolve()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    if host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
+        log.warning("serving on %s without an API key: anyone who can reach it can use it", host)
+    os.environ[CONFIG_ENV] = config.to_json()
+    uvicorn.run("mien.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, timeout_graceful_shutdown=15)

@@ -1,0 +1,275 @@
+"""The REST API in-process (FastAPI TestClient) on real media: results, bad inputs, limits, keys, jobs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is installed by `make test`")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from mien.serve.app import ServeConfig, create_app  # noqa: E402
+from mien.serve.jobs import MAX_ATTEMPTS, JobStore  # noqa: E402
+from mien.serve.limits import Limits, display_name, sniff, valid_job_id  # noqa: E402
+
+from conftest import png_claiming  # noqa: E402
+
+KEY = "test-key-0123456789"
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    limits = Limits(max_image_bytes=3 * 1024 * 1024, max_video_bytes=8 * 1024 * 1024, max_queued_jobs=4)
+    config = ServeConfig(data_dir=tmp_path_factory.mktemp("serve"), threads=2, limits=limits)
+    with TestClient(create_app(config)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def keyed_client(tmp_path_factory):
+    config = ServeConfig(data_dir=tmp_path_factory.mktemp("serve_key"), threads=1, api_key=KEY, video_worker=False)
+    with TestClient(create_app(config)) as test_client:
+        yield test_client
+
+
+def test_analyze_returns_the_result_schema_records(client, analyzer, pyfeat_media):
+    data = (pyfeat_media / "single_face.jpg").read_bytes()
+    reply = client.post("/v1/analyze", files={"file": ("single_face.jpg", data, "image/jpeg")})
+    assert reply.status_code == 200
+    body = reply.json()
+    expected = analyzer.analyze(data)
+    assert body["columns"] == expected.columns()
+    assert body["faces"] == 1 and len(body["records"]) == 1
+    face, reference = body["records"][0], next(expected.to_records())
+    assert list(face) == expected.columns() and face["input"] == "single_face.jpg"
+    assert face["expression"] == "happy" == reference["expression"] and face["expr_happy"] > 0.8
+    for column in ("face_x", "face_y", "face_width", "expr_happy", "lm5_x_0"):
+        assert face[column] == pytest.approx(reference[column], abs=1e-3)
+
+
+def test_analyze_takes_raw_bytes_and_csv(client, pyfeat_media):
+    data = (pyfeat_media / "multi_face.jpg").read_bytes()
+    body = client.post("/v1/analyze?name=group.jpg", content=data,
+                       headers={"Content-Type": "application/octet-stream"}).json()
+    assert body["faces"] >= 4 and {r["input"] for r in body["records"]} == {"group.jpg"}
+    csv_reply = client.post("/v1/analyze?format=csv", content=data)
+    assert csv_reply.headers["content-type"].startswith("text/csv")
+    lines = csv_reply.text.strip().splitlines()
+    assert lines[0].startswith("input,frame,timestamp,face_id") and len(lines) == 1 + body["faces"]
+
+
+def test_image_without_a_face_gives_one_unsuccessful_row(client, pyfeat_media):
+    body = client.post("/v1/analyze", content=(pyfeat_media / "free-mountain-vector-01.jpg").read_bytes()).json()
+    assert body["faces"] == 0 and body["records"][0]["success"] == 0 and body["records"][0]["face_id"] == -1
+
+
+@pytest.mark.parametrize("kind, status, words", [
+    ("truncated", 422, "truncated"),
+    ("text", 415, "text, not an image"),
+    ("empty", 415, "empty body"),
+    ("bomb", 422, "megapixels"),
+])
+def test_bad_images_get_a_json_reason(client, bad_inputs, kind, status, words):
+    reply = client.post("/v1/analyze", files={"file": (bad_inputs[kind].name, bad_inputs[kind].read_bytes())})
+    assert reply.status_code == status
+    body = reply.json()
+    assert body["status"] == status and words in body["message"] and "Traceback" not in reply.text
+
+
+def test_declared_type_is_ignored_content_decides(client, pyfeat_media):
+    video = (pyfeat_media / "single_face.mp4").read_bytes()
+    reply = client.post("/v1/analyze", files={"file": ("photo.jpg", video, "image/jpeg")})
+    assert reply.status_code == 415 and "video" in reply.json()["message"]
+    image = (pyfeat_media / "single_face.jpg").read_bytes()
+    reply = client.post("/v1/videos", files={"file": ("clip.mp4", image, "video/mp4")})
+    assert reply.status_code == 415 and "image" in reply.json()["message"]
+
+
+def test_size_limits_answer_413(client):
+    reply = client.post("/v1/analyze", content=b"\xff\xd8\xff" + b"0" * (4 * 1024 * 1024))
+    assert reply.status_code == 413 and "limit" in reply.json()["message"]
+
+    def chunks():  # no Content-Length: counted while read
+        for _ in range(10):
+            yield b"0" * (1024 * 1024)
+    reply = client.post("/v1/videos", content=chunks())
+    assert reply.status_code == 413
+
+
+def test_a_pixel_bomb_under_the_pillow_limit_is_refused_by_mien(client):
+    reply = client.post("/v1/analyze", content=png_claiming(10000, 9000))  # 90 MP > the server's 50 MP
+    assert reply.status_code == 422 and "above the limit of 50 megapixels" in reply.json()["message"]
+
+
+def test_unknown_and_malformed_job_ids_are_404(client):
+    for job_id in ("nonexistent", "..%2F..%2Fjobs.sqlite3", "a" * 30, "../../etc/passwd"):
+        reply = client.get(f"/v1/videos/{job_id}")
+        assert reply.status_code == 404, job_id
+        assert reply.json()["status"] == 404
+    assert client.get("/v1/videos/..%2Fjobs.sqlite3/result").status_code == 404
+
+
+def test_invalid_parameters_are_422_json(client, pyfeat_media):
+    data = (pyfeat_media / "single_face.mp4").read_bytes()
+    reply = client.post("/v1/videos?every=0", content=data)
+    assert reply.status_code == 422 and "every" in reply.json()["message"]
+    assert client.post("/v1/videos?every=2&fps=5", content=data).status_code == 422
+    assert client.post("/v1/analyze?format=xml", content=b"").status_code == 422
+
+
+def test_internal_errors_are_json_without_a_stack_trace(client, pyfeat_media, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("secret internal detail")
+    monkeypatch.setattr(client.app.state.pool, "analyze", broken)
+    safe = TestClient(client.app, raise_server_exceptions=False)
+    reply = safe.post("/v1/analyze", content=(pyfeat_media / "single_face.jpg").read_bytes())
+    assert reply.status_code == 500
+    assert reply.json()["message"].startswith("internal error") and "secret" not in reply.text
+
+
+def test_video_job_runs_and_its_upload_is_deleted(client, pyfeat_media):
+    reply = client.post("/v1/videos?every=2", files={"file": ("single_face.mp4",
+                                                             (pyfeat_media / "single_face.mp4").read_bytes())})
+    assert reply.status_code == 202
+    job = reply.json()
+    assert valid_job_id(job["id"]) and reply.headers["location"] == f"/v1/videos/{job['id']}"
+    done = wait_for(lambda: (s := client.get(f"/v1/videos/{job['id']}").json())["status"] in ("done", "failed") and s,
+                    60, "the video job")
+    assert done["status"] == "done" and done["progress"] == 1.0 and done["frames_done"] == 36
+    result = client.get(job["links"]["result"]).json()
+    assert [r["frame"] for r in result["rows"]] == list(range(0, 72, 2))
+    assert {r["input"] for r in result["rows"]} == {"single_face.mp4"} and result["faces"] == 36
+    assert result["summary"][0]["dominant_expression"] == "happy" and result["summary"][0]["frames"] == 36
+    csv_lines = client.get(job["links"]["csv"]).text.strip().splitlines()
+    assert len(csv_lines) == 37 and "track_id" in csv_lines[0] and "/" not in csv_lines[1].split(",")[0]
+    summary = client.get(job["links"]["summary_csv"]).text.strip().splitlines()
+    assert summary[0].startswith("input,track_id") and len(summary) == 2
+    store = client.app.state.store
+    wait_for(lambda: not store.upload_path(job["id"]).exists(), 10, "the upload to be deleted")
+
+
+def test_unreadable_video_fails_with_its_reason(client, pyfeat_media):
+    data = (pyfeat_media / "single_face.mp4").read_bytes()[:4000]  # an mp4 header, then nothing
+    job = client.post("/v1/videos?name=broken.mp4", content=data).json()
+    done = wait_for(lambda: (s := client.get(f"/v1/videos/{job['id']}").json())["status"] in ("done", "failed") and s,
+                    30, "the broken job")
+    assert done["status"] == "failed" and "broken.mp4" in done["error"] and "uploads" not in done["error"]
+    assert client.get(f"/v1/videos/{job['id']}/result").status_code == 409
+
+
+def test_the_video_queue_is_bounded(tmp_path, pyfeat_media):
+    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=Limits(max_queued_jobs=2))
+    data = (pyfeat_media / "single_face.mp4").read_bytes()
+    with TestClient(create_app(config)) as test_client:
+        codes = [test_client.post("/v1/videos", content=data).status_code for _ in range(3)]
+    assert codes == [202, 202, 429]
+    assert sorted(p.name for p in (tmp_path / "uploads").iterdir() if not p.name.endswith(".video")) == []
+
+
+def test_api_key_is_required_when_set(keyed_client, pyfeat_media):
+    data = (pyfeat_media / "single_face.jpg").read_bytes()
+    assert keyed_client.get("/healthz").status_code == 200
+    for headers in ({}, {"X-API-Key": "wrong"}):
+        reply = keyed_client.post("/v1/analyze", content=data, headers=headers)
+        assert reply.status_code == 401 and "API key" in reply.json()["message"]
+    assert keyed_client.get("/v1/models", headers={"X-API-Key": "nope"}).status_code == 401
+    assert keyed_client.post("/v1/analyze", content=data, headers={"X-API-Key": KEY}).status_code == 200
+    assert keyed_client.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+
+
+def test_models_health_docs_page_and_no_cors_by_default(client):
+    models = client.get("/v1/models").json()
+    assert models["loaded"]["detector"] == "retinaface" and any(m["name"] == "mnv2-ferplus" for m in models["registered"])
+    assert client.get("/healthz").json()["status"] == "ok"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/analyze", "/v1/videos", "/v1/videos/{job_id}", "/v1/videos/{job_id}/result", "/v1/models"} <= set(paths)
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/app.js" in page.text and "http" not in page.text.split("<body>")[1]
+    reply = client.get("/healthz", headers={"Origin": "https://elsewhere.example"})
+    assert "access-control-allow-origin" not in reply.headers
+    assert reply.headers["x-content-type-options"] == "nosniff"
+
+
+def test_sniffing_and_names():
+    assert sniff(b"\xff\xd8\xff\xe0rest") == ("image", "jpeg")
+    assert sniff(b"\x00\x00\x00\x20ftypisom") == ("video", "mp4/mov")
+    assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ")[0] == "image"
+    assert sniff(b"GIF is a word") is None and sniff(b"hello") is None
+    assert display_name("../../etc/passwd", "x") == "passwd" and display_name("C:\\a\\b.jpg", "x") == "b.jpg"
+    assert display_name("..", "fallback") == "fallback" and display_name(None, "fallback") == "fallback"
+    assert not valid_job_id("../etc") and not valid_job_id("short") and valid_job_id("A" * 32)
+
+
+# ------------------------------------------------------------------ the job store
+def test_claims_are_atomic_across_processes(tmp_path):
+    store = JobStore(tmp_path)
+    ids = [store.new_id() for _ in range(40)]
+    for job_id in ids:
+        assert store.create(job_id, "clip.mp4", {}, max_pending=100) is not None
+    script = ("import sys; from mien.serve.jobs import JobStore\n"
+              "store = JobStore(sys.argv[1]); got = []\n"
+              "while (job := store.claim(sys.argv[2])) is not None: got.append(job.id)\n"
+              "print(' '.join(got))")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    claimers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), f"host:{i}"], stdout=subprocess.PIPE,
+                                 text=True, env=env) for i in range(3)]
+    claimed = [job for process in claimers for job in process.communicate(timeout=60)[0].split()]
+    assert sorted(claimed) == sorted(ids)  # every job taken exactly once
+
+
+def test_claims_are_atomic_across_threads(tmp_path):
+    store = JobStore(tmp_path)
+    ids = [store.new_id() for _ in range(60)]
+    for job_id in ids:
+        store.create(job_id, "clip.mp4", {}, max_pending=100)
+    claimed: list[str] = []
+
+    def claim_all(owner: str) -> None:
+        while (job := store.claim(owner)) is not None:
+            claimed.append(job.id)
+    threads = [threading.Thread(target=claim_all, args=(f"h:{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(claimed) == sorted(ids)
+
+
+def test_orphaned_jobs_are_requeued_then_failed_with_a_reason(tmp_path):
+    import socket
+
+    store = JobStore(tmp_path)
+    job_id = store.new_id()
+    store.create(job_id, "clip.mp4", {}, max_pending=10)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    dead_owner = f"{socket.gethostname()}:{dead.pid}"
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert store.claim(dead_owner).attempts == attempt
+        assert store.recover_orphans("me:1", None) == [job_id]
+        job = store.get(job_id)
+        if attempt < MAX_ATTEMPTS:
+            assert job.status == "queued"
+    assert job.status == "failed" and "interrupted 3 times" in job.error
+    alive_id = store.new_id()
+    store.create(alive_id, "clip.mp4", {}, max_pending=10)
+    store.claim(f"{socket.gethostname()}:{os.getpid()}")
+    assert store.recover_orphans("me:1", None) == []  # a live owner with a fresh heartbeat keeps its job
