@@ -140,7 +140,7 @@ Row = tuple[Any, ...]
 
 
 def _read_workbook(path: str | Path) -> dict[str, list[Row]]:
-    """Every sheet's rows as cell values (formulas evaluated as cached), trailing empty rows dropped."""
+    """Every sheet's rows as cell values (formulas as their cached values); row i is the sheet's row i + 1."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: coding sheet not found")
@@ -153,8 +153,7 @@ def _read_workbook(path: str | Path) -> dict[str, list[Row]]:
     except Exception as error:  # openpyxl raises several unrelated types for non-xlsx input
         raise ValueError(f"{path}: not a readable .xlsx workbook ({error})") from error
     try:
-        return {sheet.title: [row for row in sheet.iter_rows(values_only=True) if any(_present(v) for v in row)]
-                for sheet in workbook.worksheets}
+        return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in workbook.worksheets}
     finally:
         workbook.close()
 
@@ -192,7 +191,8 @@ class _Table:
         self.path = path
         self.columns = {name: i for i, name in reversed(list(enumerate(_header_names(rows[header])))) if name}
         self.titles = {name: _text(rows[header][i]) for name, i in self.columns.items()}  # as written
-        self.rows = [(header + 2 + offset, row) for offset, row in enumerate(rows[header + 1:])]  # 1-based
+        self.rows = [(header + 2 + offset, row) for offset, row in enumerate(rows[header + 1:])  # 1-based
+                     if any(_present(v) for v in row)]
 
     def get(self, row: Row, name: str) -> Any:
         column = self.columns.get(name)
@@ -226,6 +226,11 @@ def _sheet_with_header(path: Path, required: Sequence[str], what: str) -> _Table
         if header is not None:
             return _Table(path, rows, header)
     raise ValueError(f"{path}: no {what} header row (columns {', '.join(required)}) found")
+
+
+def _filled_rows(rows: Sequence[Row], width: int) -> list[Row]:
+    """Non-empty rows padded to at least ``width`` cells."""
+    return [tuple(row) + (None,) * (width - len(row)) for row in rows if any(_present(v) for v in row)]
 
 
 def _optional_text(value: Any) -> str | None:
@@ -365,11 +370,15 @@ def read_casme_sq_sheet(path: str | Path) -> list[CodedSample]:
     if missing:
         raise ValueError(f"{path}: not a CAS(ME)^2 sheet: worksheets {missing} missing")
     subjects = {_text(index): (_text(number), _text(folder))
-                for number, folder, index, *_ in sheets[CASME_SQ_SUBJECTS]}
-    videos = {_text(name).lower(): f"{int(_text(code)):04d}" for code, name, *_ in sheets[CASME_SQ_VIDEOS]}
+                for number, folder, index, *_ in _filled_rows(sheets[CASME_SQ_SUBJECTS], 3)}
+    videos = {_text(name).lower(): f"{int(_text(code)):04d}"
+              for code, name, *_ in _filled_rows(sheets[CASME_SQ_VIDEOS], 2)}
     samples = []
     for line, row in enumerate(sheets[CASME_SQ_MAIN], start=1):
+        row = tuple(row) + (None,) * (9 - len(row))
         index, clip = _text(row[0]), _text(row[1])
+        if not index and not clip:
+            continue
         if index not in subjects:
             raise ValueError(f"{path}: row {line}: subject index {index!r} is not in '{CASME_SQ_SUBJECTS}'")
         number, folder = subjects[index]
@@ -385,7 +394,7 @@ def read_casme_sq_sheet(path: str | Path) -> list[CodedSample]:
             emotion=_text(row[6]),
             expression_type=_expression_type(row[7]),
             video=f"{number}_{videos[video_name]}",
-            self_report=_optional_text(row[8]) if len(row) > 8 else None,
+            self_report=_optional_text(row[8]),
         ))
     return samples
 
