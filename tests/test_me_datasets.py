@@ -146,6 +146,16 @@ def test_three_class_reproduces_megc2019_labels(sheets, megc2019, sheet):
         assert sample.three_class == int(row["label"]), (sheet, row)
 
 
+def test_megc2019_casme2_part_is_the_coded_samples_minus_fear_and_sadness(sheets, megc2019):
+    """MEGC2019 took CASME II's negatives from disgust and repression only (2014 sheet), and left out two."""
+    used = {(r["sub"], r["filename_o"]) for r in megc2019 if r["dataset"] == "casme2"}
+    coded = sheets["CASME2-coding-20140508.xlsx"]
+    left_out = {(s.subject, s.clip) for s in coded if s.three_class is not None} - used
+    fear_or_sadness = {(s.subject, s.clip) for s in coded if s.emotion in ("fear", "sadness")}
+    assert len(fear_or_sadness) == 9
+    assert left_out == fear_or_sadness | {("sub04", "EP12_01f"), ("sub05", "EP09_05f")}
+
+
 def test_smic_sheet_matches_megc2019(sheets, megc2019):
     rows = [r for r in megc2019 if r["dataset"] == "smic"]
     coded = by_clip(sheets["smic_apex.xlsx"])
@@ -312,6 +322,10 @@ def test_casme_sq_layouts(tmp_path, sheets):
         (sequence,) = me_layouts.load_casme_sq(tmp_path, [sample], layout=layout)
         assert_sequence(sequence, 557, 572, 608)
         assert sequence.apex_frame.parent.parent.parent.name == layout
+
+    write_frames(tmp_path / "other" / "selectedpic" / "s15" / "15_0401", [f"img{n}.jpg" for n in range(550, 610)])
+    (sequence,) = me_layouts.load_casme_sq(tmp_path / "other", [sample], layout="selectedpic")
+    assert_sequence(sequence, 557, 572, 608)  # a per-video selectedpic folder
 
     video = tmp_path / "rawvideo" / "s15" / "15_0401girlcrashing.avi"
     video.parent.mkdir(parents=True)

@@ -12,8 +12,8 @@ Official layouts (``root`` may be the folder shown, or a parent holding it):
 - SMIC-HS: ``SMIC/HS/s1/micro/negative/s1_ne_01/image*.bmp`` (emotion folders negative/positive/surprise).
 - CAS(ME)^2 (``layout=``): ``rawpic/s15/15_0101disgustingteeth/img557.jpg`` (whole videos; the default),
   ``selectedpic/s15/anger1_1/img557.jpg`` and ``cropped/15/anger1_1/img557.jpg`` (one folder per coded
-  interval); the videos themselves are ``rawvideo/s15/15_0101disgustingteeth.avi``
-  (:func:`casme_sq_video`).
+  interval; a ``selectedpic/s15/15_0401*/`` video folder is accepted too); the videos themselves are
+  ``rawvideo/s15/15_0101disgustingteeth.avi`` (:func:`casme_sq_video`).
 - SAMM Long Videos: ``SAMM_longvideos/006_1/006_1_0001.jpg``.
 
 What was verified, and where: public code that reads the real datasets (GitHub, via code search) shows
@@ -192,8 +192,11 @@ def _casme_sq_rawpic(base: Path, sample: CodedSample) -> Path | None:
     return _video_folder(base / sample.subject, sample.video or "")
 
 
-def _casme_sq_selected(base: Path, sample: CodedSample) -> Path:
-    return base / sample.subject / sample.clip
+def _casme_sq_selected(base: Path, sample: CodedSample) -> Path | None:
+    interval = base / sample.subject / sample.clip
+    if interval.is_dir():
+        return interval
+    return _video_folder(base / sample.subject, sample.video or "") or interval  # a whole-video folder
 
 
 def _casme_sq_cropped(base: Path, sample: CodedSample) -> Path:

@@ -74,7 +74,11 @@ class CodedSample:
 
     @property
     def three_class(self) -> int | None:
-        """MEGC2019 class: 0 negative, 1 positive, 2 surprise; None for "others" or no emotion."""
+        """MEGC2019 class: 0 negative, 1 positive, 2 surprise; None for "others" or no emotion.
+
+        The MEGC2019 composite itself also leaves out CASME II's 9 fear/sadness samples (2014 sheet; the
+        2019 sheet relabels 3 of them surprise) and 2 disgust ones (sub04/EP12_01f, sub05/EP09_05f).
+        """
         return _THREE_CLASS.get(self.emotion.strip().lower())
 
     @property
