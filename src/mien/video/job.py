@@ -174,7 +174,8 @@ def replay(chunks, summary: TrackSummary, max_missed: float) -> tuple[int, list[
         tracks = faces["track_id"].to_numpy(int)
         raw = faces[list(EXPRESSION_COLUMNS)].to_numpy(float)
         smoothed = faces[list(SMOOTH_COLUMNS)].to_numpy(float)
-        boxes = faces[["face_x", "face_y", "face_width", "face_height"]].to_numpy(float)
+        # copy: with pandas copy-on-write the array can be a read-only view (JSON-lines tables)
+        boxes = faces[["face_x", "face_y", "face_width", "face_height"]].to_numpy(float, copy=True)
         boxes[:, 2:] += boxes[:, :2]
         for i, (track, frame, time) in enumerate(zip(tracks, faces["frame"].to_numpy(int),
                                                      faces["timestamp"].to_numpy(float))):
