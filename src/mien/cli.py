@@ -2,6 +2,7 @@
 
     mien analyze photos/ --output results.csv --overlay annotated/    # Analyzer().analyze(...)
     mien video clip.mp4 --output frames.csv --overlay clip_annotated.mp4   # Analyzer().analyze_video(...)
+    mien batch photos/ clips/ --output out/ --engine ray               # mien.batch.run_batch(...)
     mien models                                                        # mien.list_models()
     mien demo                                                          # analyze sample media
     mien --version
@@ -108,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                             ("calibrate", "fit a model's temperature and uncertain threshold on validation data")):
         passthrough = verbs.add_parser(verb, help=help_text, add_help=False)
         passthrough.add_argument("rest", nargs=argparse.REMAINDER)
+
+    from mien.batch.command import add_parser as add_batch_parser
+
+    add_batch_parser(verbs)  # mien batch: mien.batch.run_batch
 
     verbs.add_parser("models", help="list registered detectors and models")
 
@@ -502,6 +507,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_evaluate(args)
         if args.verb == "live":
             return run_live_verb(args)
+        if args.verb == "batch":
+            from mien.batch.command import run as run_batch_verb
+
+            return run_batch_verb(args)
         if args.verb == "models":
             return run_models()
         if args.verb == "serve":

@@ -1,0 +1,213 @@
+"""Cutting a corpus into units of work, and keeping that cut stable across reruns.
+
+A *unit* is either a chunk of up to ``chunk_size`` images of one folder, or one time segment
+``[start, end)`` of a video. Images are grouped by their folder and each video is its own group; a group
+is one partition of the output (``parts/input_id=<id>/``). The plan is stored in ``plan.json`` on the
+first run; a rerun reuses it (so unit keys, and therefore the commit log, stay valid) and only appends
+units for files it did not know.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+PLAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What is computed, and how the corpus is cut. Stored with the plan: a rerun must use the same.
+
+    Analysis: ``detector``, ``expression``, ``whole_image``, ``detector_options``, ``batch_size``,
+    ``max_pixels`` and ``device`` as for :class:`mien.Analyzer`; ``every`` / ``fps``, ``detect_every``,
+    ``smooth`` (seconds) and ``max_missed`` (seconds) as for ``Analyzer.analyze_video``.
+    Cutting: ``chunk_size`` images per unit; videos in segments of ``segment_seconds``; each segment
+    after the first also analyses the ``overlap`` seconds before its start (rows not kept) so that its
+    tracks and smoothing are warmed up and its track ids can be matched to the previous segment's.
+    """
+
+    detector: str = "retinaface"
+    expression: str = "mnv2-ferplus"
+    whole_image: bool = False
+    detector_options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 16
+    max_pixels: int = 100_000_000
+    device: str = "cpu"
+    every: int = 1
+    fps: float | None = None
+    detect_every: int = 1
+    smooth: float = 0.3
+    max_missed: float = 1.0
+    chunk_size: int = 64
+    segment_seconds: float = 30.0
+    overlap: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {self.chunk_size}")
+        if self.segment_seconds <= 0:
+            raise ValueError(f"segment_seconds must be positive, got {self.segment_seconds}")
+        if not 0 <= self.overlap < self.segment_seconds:
+            raise ValueError(f"overlap must be in [0, segment_seconds), got {self.overlap}")
+
+    def analyzer_kwargs(self) -> dict[str, Any]:
+        return {"detector": self.detector, "expression": self.expression, "whole_image": self.whole_image,
+                "detector_options": dict(self.detector_options), "batch_size": self.batch_size,
+                "max_pixels": self.max_pixels, "device": self.device}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One task. ``key`` (``<partition>/unit-<index>``) names it in the commit log and its part file.
+
+    Videos: rows of ``[start, end)`` seconds are kept (``end`` None: to the end of the video); the
+    analysis begins ``warmup`` seconds earlier. ``segments`` is the number of segments of the video.
+    """
+
+    partition: str
+    index: int
+    kind: str  # "images" or "video"
+    paths: tuple[str, ...]
+    start: float = 0.0
+    end: float | None = None
+    warmup: float = 0.0
+    segments: int = 1
+
+    @property
+    def key(self) -> str:
+        return f"{self.partition}/unit-{self.index:05d}"
+
+    @property
+    def part_file(self) -> str:
+        """Path of the unit's Parquet file relative to the output folder."""
+        return f"parts/input_id={self.partition}/unit-{self.index:05d}.parquet"
+
+    def describe(self) -> str:
+        if self.kind == "video":
+            end = "end" if self.end is None else f"{self.end:g} s"
+            return f"{self.paths[0]} [{self.start:g} s, {end})"
+        return f"{len(self.paths)} images of {Path(self.paths[0]).parent}"
+
+
+def partition_id(path: str) -> str:
+    """A readable, filesystem-safe and unique name for a folder or video: its name plus a path hash."""
+    digest = hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).name or "root")[:60]
+    return f"{name}-{digest}"
+
+
+def is_video(path: str) -> bool:
+    from mien.video.reader import VIDEO_EXTENSIONS
+
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def expand_corpus(inputs: Sequence[str | Path]) -> list[str]:
+    """Files, folders (recursive: images and videos) and globs as absolute paths, in a stable order.
+    Paths that do not exist are kept: they become failed inputs naming the reason."""
+    from mien.io.sources import IMAGE_EXTENSIONS, expand_inputs
+    from mien.video.reader import VIDEO_EXTENSIONS
+
+    found = expand_inputs(list(inputs), IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
+    return list(dict.fromkeys(os.path.abspath(path) for path in found))
+
+
+def video_duration(path: str) -> float:
+    """Seconds the header announces, 0 when it cannot be read (the video is then one unit)."""
+    from mien.video.reader import probe
+
+    try:
+        return probe(path).duration
+    except Exception:  # any unreadable video: its single unit records the reason
+        return 0.0
+
+
+def video_units(path: str, options: BatchOptions, duration: float) -> list[Unit]:
+    count = max(1, math.ceil(duration / options.segment_seconds - 1e-9)) if duration > 0 else 1
+    units = []
+    for index in range(count):
+        start = index * options.segment_seconds
+        end = None if index == count - 1 else (index + 1) * options.segment_seconds
+        warmup = min(options.overlap, start)
+        units.append(Unit(partition_id(path), index, "video", (path,), start, end, warmup, count))
+    return units
+
+
+def image_units(paths: Sequence[str], options: BatchOptions, first_index: dict[str, int]) -> list[Unit]:
+    """Chunks of images per folder; ``first_index`` gives each folder's next free unit index."""
+    by_folder: dict[str, list[str]] = {}
+    for path in paths:
+        by_folder.setdefault(str(Path(path).parent), []).append(path)
+    units = []
+    for folder, files in by_folder.items():
+        partition = partition_id(folder)
+        start = first_index.get(partition, 0)
+        for offset in range(0, len(files), options.chunk_size):
+            chunk = tuple(files[offset:offset + options.chunk_size])
+            units.append(Unit(partition, start + offset // options.chunk_size, "images", chunk))
+    return units
+
+
+@dataclass
+class Plan:
+    options: BatchOptions
+    units: list[Unit]
+
+    @property
+    def paths(self) -> list[str]:
+        return list(dict.fromkeys(path for unit in self.units for path in unit.paths))
+
+    def extend(self, paths: Sequence[str]) -> int:
+        """Add units for ``paths`` not yet planned; returns how many units were added."""
+        known = set(self.paths)
+        new = [path for path in paths if path not in known]
+        next_index: dict[str, int] = {}
+        for unit in self.units:
+            next_index[unit.partition] = max(next_index.get(unit.partition, 0), unit.index + 1)
+        added = image_units([p for p in new if not is_video(p)], self.options, next_index)
+        for path in (p for p in new if is_video(p)):
+            added += video_units(path, self.options, video_duration(path))
+        self.units += added
+        return len(added)
+
+    def to_json(self) -> str:
+        options = asdict(self.options)
+        return json.dumps({"version": PLAN_VERSION, "options": options,
+                           "units": [asdict(unit) for unit in self.units]}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Plan":
+        data = json.loads(text)
+        if data.get("version") != PLAN_VERSION:
+            raise ValueError(f"plan version {data.get('version')} is not {PLAN_VERSION}")
+        units = [Unit(**{**unit, "paths": tuple(unit["paths"])}) for unit in data["units"]]
+        return cls(BatchOptions(**data["options"]), units)
+
+
+def load_or_create_plan(output: Path, inputs: Sequence[str | Path], options: BatchOptions) -> Plan:
+    """The job's plan: created (and stored atomically) on the first run, reused and extended after."""
+    path = output / "plan.json"
+    if path.exists():
+        plan = Plan.from_json(path.read_text(encoding="utf-8"))
+        if plan.options != options:
+            differences = ", ".join(f"{name}={getattr(plan.options, name)!r}" for name in asdict(options)
+                                    if getattr(plan.options, name) != getattr(options, name))
+            raise ValueError(f"{output} was written with other options ({differences}); rerun with those, "
+                             "or give a new --output")
+    else:
+        if output.exists() and any(output.iterdir()):
+            raise ValueError(f"{output} is not empty and holds no plan.json: not a mien batch output")
+        plan = Plan(options, [])
+    if plan.extend(expand_corpus(inputs)) or not path.exists():
+        output.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name("plan.json.part")
+        tmp.write_text(plan.to_json(), encoding="utf-8")
+        os.replace(tmp, path)
+    return plan
