@@ -14,7 +14,7 @@ from pathlib import Path
 
 from common import OUT, REPO
 
-SCRIPTS = ["bench_detection.py", "bench_accuracy.py", "bench_speed.py", "bench_video.py"]
+SCRIPTS = ["bench_detection.py", "bench_accuracy.py", "bench_speed.py", "bench_video.py", "bench_serve.py"]
 
 
 def load(name: str) -> dict:
@@ -148,6 +148,7 @@ def render() -> str:
         f"Memory over the long clip `{video['memory']['clip']}` (1008 frames, 480x480), resident set size in MB",
         "after N frames: " + ", ".join(f"{n}: {v:.0f}" for n, v in video["memory"]["rss_mb"].items()) + ".",
         "",
+        *serve_section(load("serve")),
         "## Targets",
         "",
         "| target | measured | verdict |",
@@ -165,6 +166,27 @@ def render() -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def serve_section(serve: dict) -> list[str]:
+    """The server's throughput and latency table (benchmarks/bench_serve.py)."""
+    rows = [(f"{r['clients']}", r) for r in serve["levels"]]
+    rows += [(f"{r['clients']}, `--workers 2`", r) for r in serve.get("two_workers", [])]
+    return [
+        f"## Server (`{serve['command']}`), {serve['threads']} thread per model, {serve['concurrency']} images at once",
+        "",
+        f"`mien serve` on 127.0.0.1, `POST /v1/analyze` with {serve['image']}; the clients (threads with keep-alive",
+        "connections) run on the same machine and share its CPU cores with the server. Latency is per request,",
+        "as the client sees it (upload, queueing, decoding, analysis, JSON); every answer was checked (200, one face).",
+        *([f"1-minute load average before / after the run: {load['before']:.1f} / {load['after']:.1f} "
+           "(above 2 means other work shared the 2 cores)."] if (load := serve.get("load_average_1min")) else []),
+        "",
+        "| clients | requests | requests/s | p50 ms | p95 ms |",
+        "|---|---:|---:|---:|---:|",
+        *[f"| {label} | {r['requests']} | {r['requests_per_s']:.1f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |"
+          for label, r in rows],
+        "",
+    ]
 
 
 def main() -> None:

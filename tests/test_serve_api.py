@@ -119,6 +119,14 @@ def test_a_pixel_bomb_under_the_pillow_limit_is_refused_by_mien(client):
     assert reply.status_code == 422 and "above the limit of 50 megapixels" in reply.json()["message"]
 
 
+def test_a_request_over_the_time_limit_gets_504(tmp_path, pyfeat_media):
+    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=Limits(request_timeout=0.001))
+    with TestClient(create_app(config)) as test_client:
+        reply = test_client.post("/v1/analyze", content=(pyfeat_media / "multi_face.jpg").read_bytes())
+        assert reply.status_code == 504 and "longer than the limit" in reply.json()["message"]
+        assert test_client.get("/healthz").status_code == 200
+
+
 def test_unknown_and_malformed_job_ids_are_404(client):
     for job_id in ("nonexistent", "..%2F..%2Fjobs.sqlite3", "a" * 30, "../../etc/passwd"):
         reply = client.get(f"/v1/videos/{job_id}")
@@ -273,3 +281,19 @@ def test_orphaned_jobs_are_requeued_then_failed_with_a_reason(tmp_path):
     store.create(alive_id, "clip.mp4", {}, max_pending=10)
     store.claim(f"{socket.gethostname()}:{os.getpid()}")
     assert store.recover_orphans("me:1", None) == []  # a live owner with a fresh heartbeat keeps its job
+
+
+def test_a_graceful_stop_requeues_the_running_job_and_the_next_start_finishes_it(tmp_path, pyfeat_media):
+    config = ServeConfig(data_dir=tmp_path, threads=1)
+    clip = (pyfeat_media / "single_face.mp4").read_bytes()
+    with TestClient(create_app(config)) as test_client:
+        job_id = test_client.post("/v1/videos", content=clip).json()["id"]
+        wait_for(lambda: test_client.get(f"/v1/videos/{job_id}").json()["frames_done"] >= 5, 60, "the job to start")
+    stopped = JobStore(tmp_path).get(job_id)
+    assert stopped.status == "queued" and stopped.frames_done < 72, stopped  # not lost, not failed
+    with TestClient(create_app(config)) as test_client:
+        done = wait_for(lambda: (s := test_client.get(f"/v1/videos/{job_id}").json())["status"] in ("done", "failed")
+                        and s, 60, "the resumed job")
+        rows = test_client.get(f"/v1/videos/{job_id}/result").json()["rows"]
+    assert done["status"] == "done" and done["attempts"] == 2 and done["faces"] == 72
+    assert [r["frame"] for r in rows] == list(range(72)) and {r["track_id"] for r in rows} == {0}

@@ -3,6 +3,7 @@
     mien analyze photos/ --output results.csv --overlay annotated/    # Analyzer().analyze(...)
     mien video clip.mp4 --output frames.csv --overlay clip_annotated.mp4   # Analyzer().analyze_video(...)
     mien batch photos/ clips/ --output out/ --engine ray               # mien.batch.run_batch(...)
+    mien me-sheet CASME2-coding.xlsx -o casme2.csv --frames CASME2/    # mien.datasets.me_sheets / me_layouts
     mien models                                                        # mien.list_models()
     mien demo                                                          # analyze sample media
     mien --version
@@ -86,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--output", "-o", type=Path, required=True, help=".csv, .jsonl, .json or .parquet")
     convert.add_argument("--from", dest="source_format", choices=["openface", "pyfeat", "imotions", "affectiva"],
                          help="the tool that wrote it (default: recognised from the content)")
+
+    me_sheet = verbs.add_parser("me-sheet", help="read a micro-expression coding sheet (CASME II, SAMM, SMIC, "
+                                "CAS(ME)^2/^3, SAMM Long Videos) into a table; check its frame folders")
+    me_sheet.add_argument("sheet", type=Path, help="the dataset's .xlsx coding sheet (format recognised)")
+    me_sheet.add_argument("--output", "-o", type=Path, required=True, help=".csv, .jsonl or .json")
+    me_sheet.add_argument("--frames", type=Path, metavar="ROOT",
+                          help="dataset folder: add each sample's frame count and onset/apex/offset files")
+    me_sheet.add_argument("--layout", choices=["rawpic", "selectedpic", "cropped"], help="CAS(ME)^2 frame layout")
 
     evaluate = verbs.add_parser("evaluate", help="measure a model on a labelled dataset")
     evaluate.add_argument("task", choices=["expression"])
@@ -432,6 +441,39 @@ def run_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_me_sheet(args: argparse.Namespace) -> int:
+    """``mien me-sheet``: :func:`~mien.datasets.me_sheets.read_coding_sheet` written as a table; with
+    ``--frames``, :func:`~mien.datasets.me_layouts.load_sequences` adds the frames found (exit 1 if some
+    samples have none)."""
+    import warnings
+
+    from mien.datasets import me_layouts, me_sheets
+    from mien.io.writers import TableWriter, format_for
+
+    if format_for(args.output) == "parquet":  # the writer's Parquet types are those of mien's own columns
+        print("mien me-sheet: write .csv, .jsonl or .json (read it into pandas with me_sheets.to_frame)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:  # an unreadable sheet or a dataset folder without the layout is an input failure
+        samples = me_sheets.read_coding_sheet(args.sheet)
+        columns, records, skipped = list(me_sheets.FRAME_COLUMNS), me_sheets.to_records(samples), []
+        if args.frames:
+            with warnings.catch_warnings(record=True) as skipped:
+                warnings.simplefilter("always", me_layouts.MissingFramesWarning)
+                sequences = me_layouts.load_sequences(args.frames, samples, layout=args.layout)
+            columns, records = list(me_layouts.SEQUENCE_COLUMNS), me_layouts.sequence_records(samples, sequences)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"mien me-sheet: {error}", file=sys.stderr)
+        return EXIT_INPUT_FAILED
+    with TableWriter(args.output, columns) as writer:
+        writer.write(records)
+    for warning in skipped:
+        print(f"mien me-sheet: {warning.message}", file=sys.stderr)
+    found = f", frames found for {len(samples) - len(skipped)}" if args.frames else ""
+    print(f"{args.sheet}: {len(samples)} samples{found} -> {args.output}", file=sys.stderr)
+    return EXIT_INPUT_FAILED if skipped else EXIT_OK
+
+
 def run_models() -> int:
     from mien.registry import list_models
 
@@ -503,6 +545,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_converted(table, args.output)
             print(f"{args.path} ({table.attrs['source_tool']}): {len(table)} rows -> {args.output}", file=sys.stderr)
             return EXIT_OK
+        if args.verb == "me-sheet":
+            return run_me_sheet(args)
         if args.verb == "evaluate":
             return run_evaluate(args)
         if args.verb == "live":

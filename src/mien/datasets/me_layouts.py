@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from mien.datasets.me_sheets import CodedSample, read_coding_sheet
+from mien.datasets.me_sheets import FRAME_COLUMNS, CodedSample, read_coding_sheet, to_records
 
 FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 _FRAME_NUMBER = re.compile(r"(\d+)\.(?:jpe?g|png|bmp)$", re.IGNORECASE)
@@ -331,3 +331,23 @@ def casme_sq_video(root: str | Path, sample: CodedSample) -> Path:
     if video is None:
         raise FileNotFoundError(f"{base / sample.subject}: video {sample.video}*.avi of {sample.key} not found")
     return video
+
+
+# ----------------------------------------------------------------------------------------- tables
+SEQUENCE_COLUMNS = (*FRAME_COLUMNS, "n_frames", "onset_path", "apex_path", "offset_path")
+
+
+def sequence_records(samples: Iterable[CodedSample], sequences: Iterable[FrameSequence]) -> list[dict]:
+    """:func:`~mien.datasets.me_sheets.to_records` of ``samples`` plus, where a sequence was found, its
+    frame count and onset/apex/offset files (columns :data:`SEQUENCE_COLUMNS`; 0 / None where not found)."""
+    samples = list(samples)
+    found = {sequence.sample: sequence for sequence in sequences}
+    records = []
+    for sample, record in zip(samples, to_records(samples)):
+        sequence = found.get(sample)
+        record["n_frames"] = len(sequence.frames) if sequence else 0
+        for role in ("onset", "apex", "offset"):
+            path = getattr(sequence, f"{role}_frame") if sequence else None
+            record[f"{role}_path"] = None if path is None else str(path)
+        records.append(record)
+    return records

@@ -19,6 +19,7 @@ log = logging.getLogger("mien.serve")
 
 POLL_SECONDS = 0.5  # how often an idle worker looks for jobs and orphans
 HEARTBEAT_SECONDS = 0.25  # at most this often progress is written to the database
+ABANDONED_UPLOAD_SECONDS = 3600.0  # an upload not written to for this long was cut off (crash mid-upload)
 
 
 class JobStopped(Exception):
@@ -108,6 +109,12 @@ class VideoWorker(threading.Thread):
         for job_id in self.store.expired_uploads(self.keep_uploads):
             self.store.upload_path(job_id).unlink(missing_ok=True)
             self.store.mark_upload_deleted(job_id)
+        for part in self.store.uploads.glob("*.part"):  # uploads cut off by a crash: written to an hour ago
+            try:
+                if time.time() - part.stat().st_mtime > ABANDONED_UPLOAD_SECONDS:
+                    part.unlink()
+            except FileNotFoundError:  # finished or removed meanwhile
+                pass
 
     def run_job(self, job: Job) -> None:
         from mien.io.writers import TableWriter
