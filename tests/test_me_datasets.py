@@ -96,6 +96,7 @@ def test_casme3_sheet(sheets):
     first = samples[0]
     assert (first.subject, first.clip, first.onset, first.apex, first.offset) == ("spNO.1", "a", 355, 359, 360)
     assert first.objective_class == "II" and first.emotion == "others" and first.three_class is None
+    assert first.expression_type == "micro"  # the part A micro-expression table
     assert len({s.subject for s in samples}) == 94
     unknown_offset = [(s.subject, s.clip, s.onset) for s in samples if s.offset is None]  # offset 0
     assert unknown_offset == [("spNO.40", "e", 1812), ("spNO.40", "e", 2327)]
@@ -357,11 +358,25 @@ def test_samm_long_videos_layout_from_the_sheet_path(tmp_path, annotations, shee
     assert all(issubclass(w.category, MissingFramesWarning) for w in caught) and len(caught) == 502 - len(inside)
 
 
+def test_casme3_part_a_clip_layout(tmp_path, sheets):
+    coded = by_clip(sheets["casme3_table.xlsx"])
+    sample = coded[("spNO.1", "a")]  # 355 / 359 / 360
+    open_ended = next(s for s in sheets["casme3_table.xlsx"] if s.offset is None)  # spNO.40 e, 1812 / 1824 / 0
+    frames = tmp_path / "CAS(ME)^3" / "Part_A_ME_clip" / "frame"
+    write_frames(frames / "spNO.1_a_355", [f"{n}.jpg" for n in range(355, 361)])
+    write_frames(frames / "spno.40_e_1812", [f"{n}.jpg" for n in range(1812, 1830)])  # case differs
+    sequences = me_layouts.load_casme3(tmp_path / "CAS(ME)^3", [sample, open_ended])
+    assert_sequence(sequences[0], 355, 359, 360)
+    assert sequences[0].apex_frame == frames / "spNO.1_a_355" / "359.jpg"
+    assert sequences[1].offset_index is None and sequences[1].frame_numbers[-1] == 1829
+    assert sequences[1].frame_numbers[sequences[1].apex_index] == 1824
+
+
 def test_layout_errors_are_clear(tmp_path, sheets):
     with pytest.raises(FileNotFoundError, match="no casme2 folders matching"):
         me_layouts.load_casme2(tmp_path, sheets["CASME2-coding-20140508.xlsx"][:1])
-    with pytest.raises(ValueError, match="no frame-folder layout for dataset 'casme3'"):
-        load_sequences(tmp_path, sheets["casme3_table.xlsx"][:1])
+    with pytest.raises(ValueError, match="no frame-folder layout for dataset 'mmew'"):
+        load_sequences(tmp_path, [CodedSample("mmew", "S01", "01", 1, 2, 3)])
     with pytest.raises(ValueError, match="expected samm samples, got casme2"):
         me_layouts.load_samm(tmp_path, sheets["CASME2-coding-20140508.xlsx"][:1])
     with pytest.raises(ValueError, match="unknown CAS\\(ME\\)\\^2 layout 'frames'"):

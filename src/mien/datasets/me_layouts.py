@@ -15,15 +15,19 @@ Official layouts (``root`` may be the folder shown, or a parent holding it):
   interval; a ``selectedpic/s15/15_0401*/`` video folder is accepted too); the videos themselves are
   ``rawvideo/s15/15_0101disgustingteeth.avi`` (:func:`casme_sq_video`).
 - SAMM Long Videos: ``SAMM_longvideos/006_1/006_1_0001.jpg``.
+- CAS(ME)^3 part A micro-expression clips: ``Part_A_ME_clip/frame/spNO.1_a_355/355.jpg``
+  (``<subject>_<filename>_<onset>``, folder names matched ignoring case).
 
 What was verified, and where: public code that reads the real datasets (GitHub, via code search) shows
 ``CASME2_RAW_selected/sub01/EP02_01f/img46.jpg``, ``Cropped/sub01/EP02_01f/reg_img46.jpg``,
 ``SAMM/006/006_1_2/006_05562.jpg``, ``SMIC/HS/`` with ``s<k>/micro/<emotion>/<clip>/`` folders of .bmp
 frames, ``rawpic/s15/15_0101disgustingteeth/img*.jpg``, ``rawvideo/s16/16_0101disgustingteeth.avi``,
 ``selectedpic/s15/anger1_1/img557.jpg``, ``cropped/15/anger1_1/img557.jpg`` and
-``SAMM_longvideos/009_4/009_4_0007.jpg``. Unsure: the exact SMIC-HS frame file names (``image<frame>.bmp``
-with the global frame number that ``smic_apex.xlsx`` uses is assumed; the cropped release's
-``reg_<n>.bmp`` renumbering is NOT supported), and that ``img<N>`` in ``rawpic`` is the N-th frame of the
+``SAMM_longvideos/009_4/009_4_0007.jpg``, and a CAS(ME)^3 audit script that looks up
+``Part_A_ME_clip/frame/<Subject>_<Filename>_<Onset>/`` case-insensitively. Unsure: the exact SMIC-HS
+frame file names (``image<frame>.bmp`` with the global frame number that ``smic_apex.xlsx`` uses is
+assumed; the cropped release's ``reg_<n>.bmp`` renumbering is NOT supported), that CAS(ME)^3 clip frames
+are named by their frame number (``355.jpg``), and that ``img<N>`` in ``rawpic`` is the N-th frame of the
 video (frame numbers are taken from the names, so the frames alone are consistent either way). One
 CAS(ME)^2 copy files subject 23's ``23_0502funnyerrors`` under ``s19/``; a video missing from its
 subject folder is therefore looked up in the other subject folders by its full name prefix.
@@ -207,6 +211,14 @@ def _sammlv_folder(base: Path, sample: CodedSample) -> Path:
     return base / (sample.video or "")
 
 
+def _casme3_folder(base: Path, sample: CodedSample) -> Path:
+    name = f"{sample.subject}_{sample.clip}_{sample.onset}"
+    exact = base / name
+    if exact.is_dir():
+        return exact
+    return next((p for p in base.iterdir() if p.name.lower() == name.lower() and p.is_dir()), exact)
+
+
 LAYOUTS: dict[str, _Layout] = {
     "casme2": _Layout("casme2", r"sub\d+$", ("CASME2_RAW_selected", "CASME2_RAW_selected/CASME2_RAW_selected",
                                             "Cropped", "Cropped/Cropped", "CASME2_Cropped"), _casme2_folder),
@@ -219,6 +231,8 @@ LAYOUTS: dict[str, _Layout] = {
     "casme_sq/cropped": _Layout("casme_sq", r"\d+$", ("cropped", "cropped/cropped"), _casme_sq_cropped),
     "sammlv": _Layout("sammlv", r"\d{3}_\d+$", ("SAMM_longvideos", "SAMM_longvideos/SAMM_longvideos"),
                       _sammlv_folder, whole_video=True),
+    "casme3": _Layout("casme3", r"(?i)spno\.\d+_", ("Part_A_ME_clip/frame", "Part_A_ME_clip/Part_A_ME_clip/frame",
+                                                     "frame", "part_A/Part_A_ME_clip/frame"), _casme3_folder),
 }
 
 
@@ -313,6 +327,12 @@ def load_casme_sq(root: str | Path, samples: Samples, *, layout: str = "rawpic",
 def load_sammlv(root: str | Path, samples: Samples, *, strict: bool = False) -> list[FrameSequence]:
     """SAMM Long Videos ``SAMM_longvideos/<video>/<video>_<frame>.jpg``; see :func:`load_sequences`."""
     return load_sequences(root, _only(samples, "sammlv"), strict=strict)
+
+
+def load_casme3(root: str | Path, samples: Samples, *, strict: bool = False) -> list[FrameSequence]:
+    """CAS(ME)^3 part A ``Part_A_ME_clip/frame/<subject>_<filename>_<onset>/<frame>.jpg``; see
+    :func:`load_sequences`."""
+    return load_sequences(root, _only(samples, "casme3"), strict=strict)
 
 
 def _only(samples: Samples, dataset: str) -> list[CodedSample]:

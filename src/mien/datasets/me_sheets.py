@@ -14,7 +14,7 @@ read_samm_sheet       ``SAMM.xlsx``,                             159 micro-expre
                       ``SAMM_Micro_FACS_Codes_v2.xlsx``          rows above the header.
 read_smic_sheet       ``smic_apex.xlsx``                         164 SMIC-HS samples, label 0/1/2 = negative/
                                                                  positive/surprise; 7 have no offset.
-read_casme3_sheet     ``casme3_table.xlsx``                      860 CAS(ME)^3 part A samples (cells are text);
+read_casme3_sheet     ``casme3_table.xlsx``                      860 CAS(ME)^3 part A micro-expressions (text cells);
                                                                  offset 0 = unknown.
 read_casme_sq_sheet   ``CASME_sq_gt.xlsx``                       357 CAS(ME)^2 long-video intervals; no header
                                                                  row; sheets "naming rule1/2" map the subject
@@ -336,7 +336,8 @@ CASME3_HEADER = ("subject", "filename", "onset", "apex", "offset", "au", "object
 
 
 def read_casme3_sheet(path: str | Path) -> list[CodedSample]:
-    """CAS(ME)^3 part A ``casme3_table.xlsx``; subjects stay as written (``spNO.1``)."""
+    """CAS(ME)^3 part A micro-expression labels (``casme3_table.xlsx``, the columns of
+    ``cas(me)3_part_A_ME_label_JpgIndex``); subjects stay as written (``spNO.1``)."""
     path = Path(path)
     table = _sheet_with_header(path, CASME3_HEADER, "CAS(ME)^3")
     samples = []
@@ -352,6 +353,7 @@ def read_casme3_sheet(path: str | Path) -> list[CodedSample]:
             action_units=parse_action_units(table.get(row, "au")),
             emotion=_text(table.get(row, "emotion")),
             objective_class=_optional_text(table.get(row, "objective class")),
+            expression_type="micro",
         ))
     return samples
 
