@@ -23,7 +23,7 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -197,22 +197,45 @@ def read_affectnet(root: Path, split: str) -> list[Sample]:
     """AffectNet (manually annotated): ``training.csv`` / ``validation.csv``. Expression 0-7 map onto the
     canonical classes; 8-10 (none, uncertain, non-face) become label -1 but keep valence/arousal when
     given (-2 means "not annotated")."""
-    base = Path(root)
-    if split not in ("train", "valid"):
-        raise ValueError("AffectNet's public splits are 'train' and 'valid' (its test set is not released)")
-    table = _require(base / {"train": "training.csv", "valid": "validation.csv"}[split], f"AffectNet {split} CSV")
-    images = base / "Manually_Annotated_Images"
     samples = []
+    for image, row in affectnet_rows(root, split):
+        label = affectnet_label(int(row["expression"]))
+        valence, arousal = float(row["valence"]), float(row["arousal"])
+        samples.append(Sample(
+            image, label,
+            valence=None if valence == -2 else valence, arousal=None if arousal == -2 else arousal,
+        ))
+    return samples
+
+
+def affectnet_label(code: int) -> int:
+    """Canonical class index of an AffectNet expression code (0-7), -1 for 8-10 (none, uncertain, non-face)."""
+    return EXPRESSIONS.index(AFFECTNET_CLASSES[code]) if 0 <= code < len(AFFECTNET_CLASSES) else -1
+
+
+def affectnet_rows(root: Path, split: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """``(image path, row)`` for each row of AffectNet's ``training.csv`` (split ``train``) or
+    ``validation.csv`` (``valid``), the row as a dict of strings keyed by the CSV header. Shared by
+    :func:`read_affectnet` and :func:`mien.datasets.va_layouts.read_affectnet_va`. The CSVs may also sit in
+    ``Manually_Annotated_file_lists/`` and the images in ``Manually_Annotated/Manually_Annotated_Images/``,
+    as the download unpacks."""
+    base = Path(root)
+    table = affectnet_table(base, split)
+    nested = base / "Manually_Annotated" / "Manually_Annotated_Images"
+    images = nested if nested.is_dir() and not (base / "Manually_Annotated_Images").is_dir() else (
+        base / "Manually_Annotated_Images")
     with open(table, newline="") as handle:
         for row in csv.DictReader(handle):
-            code = int(row["expression"])
-            label = EXPRESSIONS.index(AFFECTNET_CLASSES[code]) if 0 <= code < len(AFFECTNET_CLASSES) else -1
-            valence, arousal = float(row["valence"]), float(row["arousal"])
-            samples.append(Sample(
-                str(images / row["subDirectory_filePath"]), label,
-                valence=None if valence == -2 else valence, arousal=None if arousal == -2 else arousal,
-            ))
-    return samples
+            yield str(images / row["subDirectory_filePath"]), row
+
+
+def affectnet_table(root: Path, split: str) -> Path:
+    """The CSV of AffectNet's ``train`` or ``valid`` split, in ``root`` or ``root/Manually_Annotated_file_lists``."""
+    if split not in ("train", "valid"):
+        raise ValueError("AffectNet's public splits are 'train' and 'valid' (its test set is not released)")
+    name = {"train": "training.csv", "valid": "validation.csv"}[split]
+    listed = Path(root) / "Manually_Annotated_file_lists" / name
+    return listed if listed.is_file() else _require(Path(root) / name, f"AffectNet {split} CSV")
 
 
 READERS = {
