@@ -15,12 +15,13 @@ from mien.datasets.au_layouts import (
     au_fold,
     au_matrix,
     au_names,
+    read_au_dataset,
     read_bp4d,
     read_disfa,
     select_subjects,
 )
 from mien.datasets.me_layouts import MissingFramesWarning
-from mien.datasets.va_layouts import read_affectnet_va, read_afew_va, va_arrays
+from mien.datasets.va_layouts import read_affectnet_va, read_afew_va, read_va_dataset, va_arrays
 from mien.eval.va import ccc, pcc, rmse, sagr, va_report
 from mien.schema import EXPRESSIONS
 
@@ -209,6 +210,15 @@ def test_bp4d_frames_without_images_and_bad_files(tmp_path):
         read_bp4d(tmp_path)
     with pytest.raises(FileNotFoundError, match="AU_OCC"):
         read_bp4d(tmp_path / "nowhere", frames_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="frames_dir is not a folder"):
+        read_bp4d(tmp_path, frames_dir=tmp_path / "no_frames")
+
+
+def test_au_dataset_by_name(tmp_path):
+    make_bp4d(tmp_path)
+    assert len(read_au_dataset("bp4d", tmp_path, subjects=["F001"])) == 3
+    with pytest.raises(ValueError, match=r"unknown AU dataset 'bp4d\+'"):
+        read_au_dataset("bp4d+", tmp_path)
 
 
 def test_standard_subject_folds():
@@ -297,6 +307,12 @@ def test_afew_va_scaling_and_layout(tmp_path):
     assert samples[0].subject == "Daniel Radcliffe" and samples[3].video == "051" and samples[3].valence == 0.2
     assert samples[0].landmarks.shape == (68, 2)
     assert [s.video for s in read_afew_va(tmp_path, clips=["001"])] == ["001"] * 3
+    with pytest.warns(MissingFramesWarning):
+        assert len(read_va_dataset("afew-va", tmp_path)) == 4
+    with pytest.raises(ValueError, match="no official 'test' split"):
+        read_va_dataset("afew-va", tmp_path, "test")
+    with pytest.raises(ValueError, match="unknown valence/arousal dataset"):
+        read_va_dataset("aff-wild2", tmp_path)
 
 
 def test_afew_va_bad_annotations_are_named(tmp_path):

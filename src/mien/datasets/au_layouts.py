@@ -242,10 +242,11 @@ def _disfa_subject(root: Path, subject: str, aus: tuple[int, ...], threshold: in
             raise FileNotFoundError(f"{video}: DISFA video of {subject} not found (or pass frames_dir)")
         return [AUSample(str(video), subject, aus, occurrence[i], intensity[i], frame_index=frame - 1,
                          sequence=subject, frame=frame) for i, frame in enumerate(frames)]
-    images = _frame_files(Path(frames_dir) / subject)
+    folder = _existing_frames_dir(frames_dir) / subject
+    images = _frame_files(folder)
     samples = [AUSample(str(images[frame - 1]), subject, aus, occurrence[i], intensity[i], sequence=subject,
                         frame=frame) for i, frame in enumerate(frames) if frame - 1 in images]
-    _warn_missing(Path(frames_dir) / subject, len(frames) - len(samples), len(frames))
+    _warn_missing(folder, len(frames) - len(samples), len(frames))
     return samples
 
 
@@ -286,9 +287,15 @@ def bp4d_sequences(root: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.csv") if re.fullmatch(r"[FM]\d{3}_T\d+", p.stem))
 
 
+def _existing_frames_dir(frames_dir: str | Path) -> Path:
+    if not Path(frames_dir).is_dir():
+        raise FileNotFoundError(f"{frames_dir}: frames_dir is not a folder")
+    return Path(frames_dir)
+
+
 def _bp4d_frames_root(root: Path, frames_dir: str | Path | None) -> Path:
     if frames_dir is not None:
-        return Path(frames_dir)
+        return _existing_frames_dir(frames_dir)
     for name in BP4D_FRAME_FOLDERS:
         if (root / name).is_dir():
             return root / name
@@ -328,3 +335,14 @@ def _bp4d_sequence(root: Path, frames_root: Path, subject: str, task: str, aus: 
         samples.append(AUSample(str(images[frame]), subject, aus, picked, sequence=f"{subject}_{task}", frame=frame))
     _warn_missing(frames_root / subject / task, len(codes) - len(samples), len(codes))
     return samples
+
+
+AU_READERS = {"disfa": read_disfa, "bp4d": read_bp4d}
+
+
+def read_au_dataset(name: str, root: str | Path, **options) -> list[AUSample]:
+    """Samples of AU dataset ``name`` (``disfa`` or ``bp4d``) under ``root``; ``options`` go to its reader
+    (``aus``, ``subjects``, ``frames_dir``; DISFA also ``threshold`` and ``camera``)."""
+    if name not in AU_READERS:
+        raise ValueError(f"unknown AU dataset {name!r}; known: {', '.join(AU_READERS)}")
+    return AU_READERS[name](root, **options)

@@ -183,3 +183,18 @@ def _afew_va_sample(image: Path, entry: dict, actor: str, clip: str, key: str, a
         raise ValueError(f"{where}: landmarks must be a list of [x, y] pairs, got shape {points.shape}")
     return VASample(str(image), valence / AFEW_VA_SCALE, arousal / AFEW_VA_SCALE, subject=actor, video=clip,
                     frame=int(key) if key.isdigit() else None, landmarks=points)
+
+
+VA_DATASETS = ("affectnet", "afew-va")
+
+
+def read_va_dataset(name: str, root: str | Path, split: str | None = None) -> list[VASample]:
+    """Samples of valence/arousal dataset ``name`` under ``root``: ``affectnet`` with ``split`` ``train`` or
+    ``valid``, ``afew-va`` whole (it has no official split; group folds by ``subject``)."""
+    if name == "affectnet":
+        return read_affectnet_va(root, split or "valid")
+    if name == "afew-va":
+        if split not in (None, "all"):
+            raise ValueError(f"AFEW-VA has no official {split!r} split; read it whole and fold by subject (actor)")
+        return read_afew_va(root)
+    raise ValueError(f"unknown valence/arousal dataset {name!r}; known: {', '.join(VA_DATASETS)}")
