@@ -27,6 +27,9 @@ from mien.models.expression import ExpressionModel
 from mien.quality import THRESHOLDS, sharpness
 from mien.registry import create, get_spec
 from mien.result import FrameTable, Result
+from mien.schema import AUS
+from mien.tasks.pose import POSE_METHOD, estimate_poses
+from mien.tasks.valence import VA_METHOD, valence_arousal
 
 if TYPE_CHECKING:  # pragma: no cover
     from mien.video.pipeline import VideoStream
@@ -108,7 +111,9 @@ class Analyzer:
         return {"mien_version": __version__, "detector": self.detector_name, "detector_options": self.detector_options,
                 "expression_model": self.expression_name, "quality_thresholds": THRESHOLDS,
                 "expression_temperature": self.expression.temperature,
-                "uncertain_below": self.expression.uncertain_below}
+                "uncertain_below": self.expression.uncertain_below,
+                "au_thresholds": self.expression.au_thresholds or [0.5] * len(AUS),
+                "valence_arousal_method": VA_METHOD, "pose_method": POSE_METHOD}
 
     @property
     def columns(self) -> list[str]:
@@ -268,8 +273,14 @@ class Analyzer:
         if not with_faces:
             return result
         started = time.perf_counter()
-        result.expression_probs = self.expression.predict(np.concatenate([item.crops for _, item in with_faces]))
+        crops = np.concatenate([item.crops for _, item in with_faces])
+        result.expression_probs, result.au_probs = self.expression.predict_all(crops)
         self.timings["expression"] += time.perf_counter() - started
+        started = time.perf_counter()
+        result.valence, result.arousal = valence_arousal(result.expression_probs)
+        result.head_pose = np.concatenate([estimate_poses(item.detections.landmarks, item.width, item.height)
+                                           for _, item in with_faces])
+        self.timings["pose"] += time.perf_counter() - started
         result.frame_index = np.concatenate([np.full(len(item.detections), row) for row, item in with_faces])
         result.face_id = np.concatenate([np.arange(len(item.detections)) for _, item in with_faces])
         result.boxes = np.concatenate([item.detections.boxes for _, item in with_faces])

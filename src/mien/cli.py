@@ -97,9 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     me_sheet.add_argument("--layout", choices=["rawpic", "selectedpic", "cropped"], help="CAS(ME)^2 frame layout")
 
     evaluate = verbs.add_parser("evaluate", help="measure a model on a labelled dataset")
-    evaluate.add_argument("task", choices=["expression"])
-    evaluate.add_argument("--dataset", required=True,
-                          help="ferplus, fer2013-csv, fer2013-folders, ckplus, rafdb, affectnet or imagefolder")
+    evaluate.add_argument("task", choices=["expression", "micro"],
+                          help="micro: leave-one-subject-out training and scoring on MEGC2019 (train extra)")
+    evaluate.add_argument("--dataset",
+                          help="ferplus, fer2013-csv, fer2013-folders, ckplus, rafdb, affectnet or imagefolder; "
+                               "megc2019 for micro")
     evaluate.add_argument("--root", type=Path, required=True, help="the dataset's folder (or fer2013.csv)")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--classes", choices=["8", "7"], default="8", help="7: without contempt (FER2013 protocol)")
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--confusion", type=Path, help="confusion matrix PNG (needs matplotlib)")
     evaluate.add_argument("--limit", type=int, help="only the first N samples (quick checks)")
     evaluate.add_argument("--threads", type=int)
+    evaluate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="micro: repeat LOSO per seed")
 
     for verb, help_text in (("train", "train a model (PyTorch; see python -m mien.train.expression --help)"),
                             ("export", "export a training checkpoint to ONNX"),
@@ -122,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     from mien.batch.command import add_parser as add_batch_parser
 
     add_batch_parser(verbs)  # mien batch: mien.batch.run_batch
+
+    from mien.micro.command import add_parser as add_micro_parser
+
+    add_micro_parser(verbs)  # mien micro recognize|spot: mien.micro
 
     verbs.add_parser("models", help="list registered detectors and models")
 
@@ -329,9 +336,12 @@ def run_training_verb(verb: str, rest: list[str]) -> int:
     own command lines (they need the ``train`` extra)."""
     try:
         if verb == "train":
-            if not rest or rest[0] != "expression":
-                raise ValueError("usage: mien train expression --root FERPLUS --out RUN_DIR [options]")
-            from mien.train.expression import main as entry
+            if not rest or rest[0] not in ("expression", "micro"):
+                raise ValueError("usage: mien train expression|micro --root DATASET --out RUN_DIR [options]")
+            if rest[0] == "micro":
+                from mien.train.micro import main as entry
+            else:
+                from mien.train.expression import main as entry
 
             rest = rest[1:]
         elif verb == "export":
@@ -344,7 +354,19 @@ def run_training_verb(verb: str, rest: list[str]) -> int:
     return EXIT_OK
 
 
+def run_evaluate_micro(args: argparse.Namespace) -> int:
+    """``mien evaluate micro``: :func:`mien.train.micro.evaluate_loso` (MEGC2019 composite protocol)."""
+    if args.dataset not in (None, "megc2019"):
+        raise ValueError(f"micro evaluation reads the MEGC2019 composite layout, not {args.dataset!r}")
+    from mien.train.micro import evaluate_loso
+
+    evaluate_loso(args.root, args.seeds, args.output, threads=args.threads or 1)
+    return EXIT_OK
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
+    if args.dataset is None:
+        raise ValueError("evaluate expression needs --dataset")
     import json
 
     import numpy as np
@@ -548,7 +570,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb == "me-sheet":
             return run_me_sheet(args)
         if args.verb == "evaluate":
-            return run_evaluate(args)
+            return run_evaluate_micro(args) if args.task == "micro" else run_evaluate(args)
+        if args.verb == "micro":
+            from mien.micro.command import run as run_micro_verb
+
+            return run_micro_verb(args)
         if args.verb == "live":
             return run_live_verb(args)
         if args.verb == "batch":

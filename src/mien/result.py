@@ -15,10 +15,12 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from mien.quality import quality_labels
-from mien.schema import COLUMNS, EXPRESSION_COLUMNS, EXPRESSIONS, LANDMARK_COLUMNS
+from mien.schema import (AU_PRESENCE_COLUMNS, AU_PROBABILITY_COLUMNS, AUS, COLUMNS, EXPRESSION_COLUMNS, EXPRESSIONS,
+                         LANDMARK_COLUMNS, POSE_COLUMNS)
 
 # Per-face arrays of a Result, in one place: selection and merging iterate over this list.
-FACE_FIELDS = ("frame_index", "face_id", "boxes", "face_scores", "landmarks", "blur", "outside", "expression_probs")
+FACE_FIELDS = ("frame_index", "face_id", "boxes", "face_scores", "landmarks", "blur", "outside", "expression_probs",
+               "valence", "arousal", "head_pose", "au_probs")
 
 
 FRAME_FIELDS = ("inputs", "frames", "timestamps", "widths", "heights", "errors")
@@ -72,6 +74,10 @@ class Result:
         blur: (N,) float32 Laplacian variance of the aligned face (higher = sharper).
         outside: (N,) float32 share of the aligned crop outside the image, 0..1.
         expression_probs: (N, 8) float32, classes in :data:`mien.schema.EXPRESSIONS` order.
+        valence, arousal: (N,) float32 in [-1, 1] (see :mod:`mien.tasks.valence`).
+        head_pose: (N, 3) float32 pitch, yaw, roll in degrees (see :mod:`mien.tasks.pose`); NaN without landmarks.
+        au_probs: (N, len(AUS)) float32 presence probabilities of :data:`mien.schema.AUS`; NaN when the
+            expression model has no AU head. Presence thresholds: ``metadata["au_thresholds"]``.
         data: extra per-face columns from further heads, ``name -> (N,)`` arrays.
     metadata: run-level facts (model names, thresholds), not per row.
     """
@@ -85,8 +91,19 @@ class Result:
     blur: np.ndarray = field(default_factory=lambda: _empty((0,)))
     outside: np.ndarray = field(default_factory=lambda: _empty((0,)))
     expression_probs: np.ndarray = field(default_factory=lambda: _empty((0, len(EXPRESSIONS))))
+    valence: np.ndarray = field(default_factory=lambda: _empty((0,)))
+    arousal: np.ndarray = field(default_factory=lambda: _empty((0,)))
+    head_pose: np.ndarray = field(default_factory=lambda: _empty((0, 3)))
+    au_probs: np.ndarray = field(default_factory=lambda: _empty((0, len(AUS))))
     data: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # optional heads: a Result built without them gets NaN (not measured) for every face
+        n = len(self.face_id)
+        for name, width in (("valence", None), ("arousal", None), ("head_pose", 3), ("au_probs", len(AUS))):
+            if n and len(getattr(self, name)) == 0:
+                setattr(self, name, np.full((n,) if width is None else (n, width), np.nan, np.float32))
 
     def __len__(self) -> int:
         return len(self.face_id)
@@ -114,6 +131,14 @@ class Result:
         if threshold is None:
             return None
         return (self.expression_probs.max(axis=1) < threshold).astype(np.int64)
+
+    @property
+    def au_presence(self) -> np.ndarray:
+        """(N, len(AUS)) int: 1 where the AU probability reaches its threshold, 0 below, -1 when not measured."""
+        thresholds = np.asarray(self.metadata.get("au_thresholds", [0.5] * len(AUS)), np.float32)
+        presence = (self.au_probs >= thresholds).astype(np.int64)
+        presence[np.isnan(self.au_probs)] = -1
+        return presence
 
     @property
     def errors(self) -> list[str]:
@@ -168,6 +193,7 @@ class Result:
         expressions = self.expressions
         uncertain = self.uncertain
         face_size = self.face_size
+        presence = self.au_presence
         extra = [k for k in self.data if k not in COLUMNS]
         for frame in range(len(self.frames)):
             base = {
@@ -194,6 +220,10 @@ class Result:
                               expression=expressions[face],
                               uncertain=None if uncertain is None else int(uncertain[face]))
                 record.update(zip(EXPRESSION_COLUMNS, (float(p) for p in self.expression_probs[face])))
+                record.update(valence=_plain(float(self.valence[face])), arousal=_plain(float(self.arousal[face])))
+                record.update(zip(POSE_COLUMNS, (_plain(float(v)) for v in self.head_pose[face])))
+                record.update(zip(AU_PROBABILITY_COLUMNS, (_plain(float(p)) for p in self.au_probs[face])))
+                record.update(zip(AU_PRESENCE_COLUMNS, (int(c) if c >= 0 else None for c in presence[face])))
                 for key in extra:
                     record[key] = _plain(self.data[key][face])
                 yield record

@@ -18,6 +18,18 @@ LANDMARK_COLUMNS: tuple[str, ...] = tuple(
     f"lm5_{axis}_{i}" for i in range(len(LANDMARK_NAMES)) for axis in ("x", "y")
 )
 
+# Facial action units (FACS numbers and names) that the shipped model detects.
+ACTION_UNITS: dict[int, str] = {
+    1: "inner brow raiser", 2: "outer brow raiser", 4: "brow lowerer", 5: "upper lid raiser",
+    6: "cheek raiser", 7: "lid tightener", 9: "nose wrinkler", 12: "lip corner puller", 14: "dimpler",
+    15: "lip corner depressor", 17: "chin raiser", 20: "lip stretcher", 23: "lip tightener",
+    24: "lip pressor", 25: "lips part", 26: "jaw drop", 27: "mouth stretch",
+}
+AUS: tuple[int, ...] = tuple(ACTION_UNITS)
+AU_PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"AU{au:02d}_p" for au in AUS)
+AU_PRESENCE_COLUMNS: tuple[str, ...] = tuple(f"AU{au:02d}_c" for au in AUS)
+POSE_COLUMNS: tuple[str, ...] = ("pose_pitch", "pose_yaw", "pose_roll")
+
 # (column, type, meaning). The README's schema table is generated from this list.
 COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("input", "str", "path of the image or video (or `<array>` / `<array:i>` for in-memory inputs)"),
@@ -48,6 +60,24 @@ COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
         (col, "float", f"probability of {name} in [0, 1] (temperature-scaled when the model carries a "
          "calibration, as the shipped one does); the 8 sum to 1")
         for col, name in zip(EXPRESSION_COLUMNS, EXPRESSIONS)
+    ),
+    ("valence", "float", "pleasantness in [-1, 1], estimated by projecting the 8 expression probabilities onto "
+     "Russell's circumplex (method `circumplex-projection-v1`, see the README: an estimate, not a measurement)"),
+    ("arousal", "float", "activation in [-1, 1], from the same projection; never below about -0.5 (no basic "
+     "expression is calm)"),
+    ("pose_pitch", "float", "head pitch in degrees, positive = chin up; from the eye and nose-tip landmarks by perspective-n-point "
+     "on an average 3D face (a few degrees of bias); empty without landmarks"),
+    ("pose_yaw", "float", "head yaw in degrees, positive = face turned towards the image's right (the person's left)"),
+    ("pose_roll", "float", "head roll in degrees, positive = head tilted clockwise in the image"),
+    *(
+        (col, "float", f"probability in [0, 1] that AU{au} ({ACTION_UNITS[au]}) is present; trained on CK+ peak "
+         "frames (posed), see the AU model card")
+        for col, au in zip(AU_PROBABILITY_COLUMNS, AUS)
+    ),
+    *(
+        (col, "int", f"1 when AU{au} ({ACTION_UNITS[au]}) is present: `AU{au:02d}_p` is at least the model's "
+         "threshold for it (in the output metadata, 0.5 unless the model card says otherwise), else 0")
+        for col, au in zip(AU_PRESENCE_COLUMNS, AUS)
     ),
 )
 

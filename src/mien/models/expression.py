@@ -14,7 +14,7 @@ import numpy as np
 
 from mien.align.similarity import CropSpec
 from mien.models.runtime import create_session, session_metadata, softmax
-from mien.schema import EXPRESSIONS
+from mien.schema import AUS, EXPRESSIONS
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -43,6 +43,22 @@ def read_expression_spec(metadata: dict[str, str], name: str) -> tuple[CropSpec,
     return CropSpec(size, template), colour
 
 
+def read_au_spec(metadata: dict[str, str], outputs: list[str], name: str) -> list[float] | None:
+    """Per-AU presence thresholds when the file has an AU head (second output ``au_logits`` whose AUs,
+    ``mien.aus``, must be mien's :data:`~mien.schema.AUS`); None for an expression-only model."""
+    if "mien.aus" not in metadata:
+        return None
+    aus = tuple(json.loads(metadata["mien.aus"]))
+    if aus != AUS:
+        raise ModelFormatError(f"{name}: AUs {aus} differ from mien's {AUS}")
+    if len(outputs) < 2 or outputs[1] != "au_logits":
+        raise ModelFormatError(f"{name}: metadata names AUs but the second output is not 'au_logits' ({outputs})")
+    thresholds = json.loads(metadata.get("mien.au_thresholds", json.dumps([0.5] * len(AUS))))
+    if len(thresholds) != len(AUS):
+        raise ModelFormatError(f"{name}: {len(thresholds)} AU thresholds for {len(AUS)} AUs")
+    return [float(t) for t in thresholds]
+
+
 class ExpressionModel:
     """Probabilities of :data:`mien.schema.EXPRESSIONS` for aligned RGB face crops.
 
@@ -67,6 +83,11 @@ class ExpressionModel:
         self.uncertain_below = float(threshold) if threshold is not None else None
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
+        self.au_thresholds = read_au_spec(self.metadata, [o.name for o in self.session.get_outputs()], str(path))
+
+    @property
+    def has_aus(self) -> bool:
+        return self.au_thresholds is not None
 
     def prepare(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 RGB crops -> the network's float32 input."""
@@ -77,13 +98,24 @@ class ExpressionModel:
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, 8)`` for ``(N, S, S, 3)`` uint8 RGB crops aligned with :attr:`crop`."""
+        return self.predict_all(crops)[0]
+
+    def predict_all(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Expression probabilities ``(N, 8)`` and AU presence probabilities ``(N, len(AUS))`` from one
+        forward pass; the AU array is NaN when the model has no AU head."""
+        aus = np.full((len(crops), len(AUS)), np.nan, np.float32)
         if len(crops) == 0:
-            return np.zeros((0, len(EXPRESSIONS)), np.float32)
-        outputs = []
+            return np.zeros((0, len(EXPRESSIONS)), np.float32), aus
+        logits, au_logits = [], []
         for start in range(0, len(crops), self.batch_size):
             batch = self.prepare(crops[start:start + self.batch_size])
-            outputs.append(self.session.run(None, {self.input_name: batch})[0])
-        return softmax(np.concatenate(outputs).astype(np.float32) / self.temperature)
+            outputs = self.session.run(None, {self.input_name: batch})
+            logits.append(outputs[0])
+            if self.has_aus:
+                au_logits.append(outputs[1])
+        if self.has_aus:
+            aus = (1.0 / (1.0 + np.exp(-np.concatenate(au_logits)))).astype(np.float32)
+        return softmax(np.concatenate(logits).astype(np.float32) / self.temperature), aus
 
 
 def shipped_model(model: str, **options) -> ExpressionModel:

@@ -1,0 +1,135 @@
+"""Head pose (pitch, yaw, roll in degrees) from facial landmarks, by perspective-n-point on a 3D face model.
+
+Conventions (the person's own directions; the camera sees them mirrored):
+    pitch: rotation about the ear-to-ear axis; positive = chin up (looking up), negative = looking down.
+    yaw:   rotation about the vertical axis; positive = face turned towards the IMAGE's right (the
+           person's left), negative = towards the image's left.
+    roll:  in-plane tilt; positive = the head tilts clockwise in the image (towards the image's right
+           at the top: the person's left ear towards their left shoulder).
+All three are 0 for a face looking straight into the camera; values are about ±90 at most.
+
+The 3D model is an average adult face in millimetres (x right, y down, z away from the camera, origin
+between the eyes). Its frontal 2D proportions equal the ArcFace 5-point template that mien aligns to,
+so a face the detector sees frontally gets pitch ~0. Depths follow anthropometric averages (nose tip
+about 25 mm in front of the eyes). With only 5 points the pose is a coarse estimate (a few degrees of
+bias for unusual face shapes).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+POSE_METHOD = "eyes-nose-pnp-v1"
+
+# left eye, right eye (image left/right), nose tip, left and right mouth corner; millimetres
+FACE_MODEL_5 = np.array([
+    [-31.5, 0.0, 0.0],
+    [31.5, 0.0, 0.0],
+    [0.0, 36.0, -25.0],
+    [-26.0, 73.0, -6.0],
+    [26.0, 73.0, -6.0],
+], np.float64)
+
+
+def camera_matrix(width: int, height: int) -> np.ndarray:
+    """A pinhole camera with focal length = the image's longer side (about a 53-degree field of view)."""
+    focal = float(max(width, height))
+    return np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], np.float64)
+
+
+def rotation_from_angles(pitch: float, yaw: float, roll: float) -> np.ndarray:
+    """The rotation (model -> camera) of a head at the given pose in degrees (conventions above)."""
+    p, y, r = np.radians([pitch, yaw, roll])
+    # camera axes: x right, y down, z forward. Chin up moves the chin (+y) towards the camera (-z):
+    # a rotation of -pitch about x. Turning towards the image's right moves the nose (-z) to +x:
+    # a rotation of -yaw about y. Clockwise tilt in the image is +roll about z (y down).
+    rx = np.array([[1, 0, 0], [0, np.cos(-p), -np.sin(-p)], [0, np.sin(-p), np.cos(-p)]])
+    ry = np.array([[np.cos(-y), 0, np.sin(-y)], [0, 1, 0], [-np.sin(-y), 0, np.cos(-y)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def angles_from_rotation(rotation: np.ndarray) -> tuple[float, float, float]:
+    """Inverse of :func:`rotation_from_angles`: (pitch, yaw, roll) in degrees."""
+    # R = Rz(r) Ry(-y) Rx(-p): R[2,0] = sin(y); R[2,1] = sin(-p)cos(y)... solved in the usual way
+    yaw = np.degrees(np.arcsin(np.clip(rotation[2, 0], -1.0, 1.0)))
+    pitch = -np.degrees(np.arctan2(rotation[2, 1], rotation[2, 2]))
+    roll = np.degrees(np.arctan2(rotation[1, 0], rotation[0, 0]))
+    return float(pitch), float(yaw), float(roll)
+
+
+def project(model: np.ndarray, rotation: np.ndarray, translation: np.ndarray, camera: np.ndarray) -> np.ndarray:
+    """Pixel positions of 3D model points under a pose (used by tests and for drawing axes)."""
+    points = model @ rotation.T + translation
+    pixels = points @ camera.T
+    return pixels[:, :2] / pixels[:, 2:3]
+
+
+EYE_DISTANCE_MM = 63.0
+NOSE_BELOW_EYES_MM = float(FACE_MODEL_5[2, 1])
+NOSE_DEPTH_MM = float(-FACE_MODEL_5[2, 2])
+_NOSE_RADIUS = float(np.hypot(NOSE_BELOW_EYES_MM, NOSE_DEPTH_MM))
+_NOSE_ANGLE = float(np.arctan2(NOSE_DEPTH_MM, NOSE_BELOW_EYES_MM))
+MIN_PITCH = -float(np.degrees(_NOSE_ANGLE))  # below this the 3-point geometry is ambiguous
+
+
+def initial_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """Closed-form (pitch, yaw, roll) in degrees from the eyes and nose tip under weak perspective.
+
+    Roll is the angle of the eye line; after removing it, yaw follows from the nose's sideways offset
+    against the eye distance and pitch from its drop below the eye line. Exact for frontal faces, off by
+    up to ~15 degrees when pitch and yaw combine; :func:`estimate_pose` refines it.
+    """
+    points = np.asarray(landmarks, np.float64)
+    if points.shape[0] < 3 or not np.isfinite(points[:3]).all():
+        return (float("nan"),) * 3
+    left_eye, right_eye, nose = points[0], points[1], points[2]
+    eye_line = right_eye - left_eye
+    eye_distance = float(np.hypot(*eye_line))
+    if eye_distance < 1e-6:
+        return (float("nan"),) * 3
+    roll = float(np.arctan2(eye_line[1], eye_line[0]))
+    cos_r, sin_r = np.cos(-roll), np.sin(-roll)
+    offset = nose - (left_eye + right_eye) / 2
+    dx = cos_r * offset[0] - sin_r * offset[1]
+    dy = sin_r * offset[0] + cos_r * offset[1]
+    yaw = float(np.arctan2(dx * EYE_DISTANCE_MM, eye_distance * NOSE_DEPTH_MM))
+    pixels_per_mm = eye_distance / (EYE_DISTANCE_MM * max(np.cos(yaw), 0.2))
+    drop = float(np.clip(dy / (pixels_per_mm * _NOSE_RADIUS), -1.0, 1.0))
+    pitch = float(np.arccos(drop)) - _NOSE_ANGLE
+    return float(np.degrees(pitch)), float(np.degrees(yaw)), float(np.degrees(roll))
+
+
+def estimate_pose(landmarks: np.ndarray, width: int, height: int) -> tuple[float, float, float]:
+    """(pitch, yaw, roll) in degrees for one face's 5 landmarks in a ``width x height`` image (NaN when missing).
+
+    Uses the eyes and the nose tip only: the mouth corners move with the expression (a smile raises
+    them, which a 5-point fit reads as the head tilting down, by up to 30 degrees on real photos). The
+    closed-form estimate is refined by Levenberg-Marquardt on the full perspective projection of the 3D
+    model's three points (6 equations, 6 unknowns: exact on synthetic projections). Pitch is reliable from
+    about -35 degrees (looking down; the nose then hides its own drop) to +60, yaw to about +-60.
+    """
+    points = np.asarray(landmarks, np.float64)
+    pitch, yaw, roll = initial_pose(points)
+    if not np.isfinite([pitch, yaw, roll]).all():
+        return pitch, yaw, roll
+    camera = camera_matrix(width, height)
+    eye_distance = float(np.linalg.norm(points[1] - points[0]))
+    depth = camera[0, 0] * EYE_DISTANCE_MM / eye_distance
+    centre = np.linalg.solve(camera, np.array([*points[:2].mean(0), 1.0])) * depth
+    rvec = cv2.Rodrigues(rotation_from_angles(pitch, yaw, roll))[0]
+    try:
+        rvec, tvec = cv2.solvePnPRefineLM(FACE_MODEL_5[:3], points[:3].copy(), camera, None, rvec, centre.reshape(3, 1))
+    except cv2.error:
+        return pitch, yaw, roll
+    if tvec[2, 0] <= 0 or not np.isfinite(rvec).all():
+        return pitch, yaw, roll
+    return angles_from_rotation(cv2.Rodrigues(rvec)[0])
+
+
+def estimate_poses(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N, 3) float32 pitch, yaw, roll for (N, 5, 2) landmarks of faces in one image."""
+    if len(landmarks) == 0:
+        return np.zeros((0, 3), np.float32)
+    return np.array([estimate_pose(points, width, height) for points in landmarks], np.float32)
