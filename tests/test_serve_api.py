@@ -10,16 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient  # the serve and serve-test extras: `make test` installs them
 
-pytest.importorskip("fastapi", reason="the serve extra is installed by `make test`")
+from mien.serve.app import ServeConfig, create_app
+from mien.serve.jobs import MAX_ATTEMPTS, JobStore
+from mien.serve.limits import Limits, display_name, sniff, valid_job_id
 
-from fastapi.testclient import TestClient  # noqa: E402
-
-from mien.serve.app import ServeConfig, create_app  # noqa: E402
-from mien.serve.jobs import MAX_ATTEMPTS, JobStore  # noqa: E402
-from mien.serve.limits import Limits, display_name, sniff, valid_job_id  # noqa: E402
-
-from conftest import png_claiming  # noqa: E402
+from conftest import png_claiming
 
 KEY = "test-key-0123456789"
 

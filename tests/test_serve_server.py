@@ -11,16 +11,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx  # the serve and serve-test extras: `make test` installs them
 import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("fastapi", reason="the serve extra is installed by `make test`")
-httpx = pytest.importorskip("httpx")
+from mien.serve.local import LocalServer
 
-from mien.serve.local import LocalServer  # noqa: E402
-
-from conftest import REPO, png_claiming  # noqa: E402
+from conftest import REPO, png_claiming
 
 ARTIFACTS = Path(os.environ.get("MIEN_TEST_ARTIFACTS", REPO / "build" / "test-artifacts"))
 
@@ -138,7 +136,7 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 @pytest.fixture()
 def browser(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     for program in (CHROMIUM, CHROMEDRIVER):

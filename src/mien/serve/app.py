@@ -354,8 +354,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             from mien.io.writers import write_table
 
             return PlainTextResponse(write_table(result, None, "csv"), media_type="text/csv")
-        return {"input": shown, "faces": len(result), "columns": result.columns(), "records": result_records(result),
-                "metadata": result.metadata}
+        return JSONResponse({"input": shown, "faces": len(result), "columns": result.columns(),
+                             "records": result_records(result), "metadata": result.metadata})
 
     @app.post("/v1/videos", dependencies=keyed, status_code=202, openapi_extra=_body_doc("video"),
               summary="start a video job; poll its status, then fetch the result")
@@ -374,7 +374,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         target = store.upload_path(job_id)
         part = target.with_name(target.name + ".part")
         try:
-            shown = await _receive_video(request, part, name)
+            shown = await _receive_video(request, part, name, limits.request_timeout)
             with open(part, "rb") as handle:
                 require_kind(handle.read(SNIFF_BYTES), "video", shown)
             os.replace(part, target)
@@ -433,7 +433,7 @@ async def _read_image(request: Request, name: str | None) -> tuple[bytes, str]:
     return await request.body(), display_name(name, "<upload>")
 
 
-async def _receive_video(request: Request, part: Path, name: str | None) -> str:
+async def _receive_video(request: Request, part: Path, name: str | None, idle_timeout: float) -> str:
     """Stream the video body into ``part`` (the Guard enforces the size limit); returns its shown name."""
     if is_multipart(request):
         upload = await uploaded_file(request)
@@ -443,8 +443,16 @@ async def _receive_video(request: Request, part: Path, name: str | None) -> str:
             return display_name(name or upload.filename, "<upload>")
         finally:
             await upload.close()
+    chunks = request.stream().__aiter__()
     with open(part, "wb") as handle:
-        async for chunk in request.stream():
+        while True:
+            try:
+                with anyio.fail_after(idle_timeout):  # a client that stops sending does not hold the slot
+                    chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise HTTPException(408, f"upload stalled: nothing received for {idle_timeout:g} s") from None
             handle.write(chunk)
     return display_name(name, "<upload>")
 

@@ -43,7 +43,7 @@ class Limits:
     max_image_bytes: int = 20 * MB
     max_video_bytes: int = 500 * MB
     max_pixels: int = 50_000_000  # decoded image size refused from the header (decompression-bomb guard)
-    request_timeout: float = 30.0  # one /v1/analyze request, waiting included
+    request_timeout: float = 30.0  # one /v1/analyze request, waiting included; also the longest pause in an upload
     analyze_concurrency: int = 2  # images analysed at once (threads)
     max_waiting: int = 64  # /v1/analyze requests waiting for a thread before 429
     max_queued_jobs: int = 16  # video jobs queued or running before 429
