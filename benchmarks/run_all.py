@@ -12,9 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench_batch import batch_section
 from common import OUT, REPO
 
-SCRIPTS = ["bench_detection.py", "bench_accuracy.py", "bench_speed.py", "bench_video.py", "bench_serve.py"]
+SCRIPTS = ["bench_detection.py", "bench_accuracy.py", "bench_speed.py", "bench_video.py", "bench_serve.py",
+           "bench_batch.py"]
 
 
 def load(name: str) -> dict:
@@ -149,6 +151,7 @@ def render() -> str:
         "after N frames: " + ", ".join(f"{n}: {v:.0f}" for n, v in video["memory"]["rss_mb"].items()) + ".",
         "",
         *serve_section(load("serve")),
+        *batch_section(load("batch")),
         "## Targets",
         "",
         "| target | measured | verdict |",

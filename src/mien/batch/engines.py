@@ -12,6 +12,7 @@ few lines, where Ray Data would add its own retries and output files to reconcil
 from __future__ import annotations
 
 import os
+import pickle
 from collections import deque
 from dataclasses import dataclass
 from typing import Iterator, Sequence
@@ -136,7 +137,7 @@ class LocalEngine:
                     process, unit = busy.pop(connection)
                     try:
                         outcome = connection.recv()
-                    except (EOFError, OSError):  # the process died before answering
+                    except (EOFError, OSError, pickle.UnpicklingError):  # it died before answering in full
                         process.join(timeout=5)
                         connection.close()
                         given_up = scheduler.lost(unit, f"exit code {process.exitcode}")
@@ -184,8 +185,12 @@ class RayEngine:
         self.max_attempts = settings.max_attempts
         self._started_here = False
         if not ray.is_initialized():
-            ray.init(address=settings.address, include_dashboard=False, log_to_driver=False,
-                     logging_level="ERROR")
+            try:
+                ray.init(address=settings.address, include_dashboard=False, log_to_driver=False,
+                         logging_level="ERROR")
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                where = settings.address or "a new local Ray"
+                raise ValueError(f"cannot start or reach Ray at {where}: {error}") from None
             self._started_here = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers, self.threads = split_cores(cpus, settings.num_workers, settings.threads)
@@ -205,7 +210,7 @@ class RayEngine:
 
     def run(self, units: Sequence[Unit]) -> Iterator[tuple[Unit, UnitOutcome, int]]:
         ray = ray_module()
-        from ray.exceptions import RayActorError, WorkerCrashedError
+        from ray.exceptions import RayError
 
         scheduler = _Scheduler(units, self.max_attempts)
         idle = [self._actor_class.remote(self.options, self.threads) for _ in range(min(self.workers, len(units)))]
@@ -219,7 +224,7 @@ class RayEngine:
                 actor, unit = busy.pop(ready[0])
                 try:
                     outcome = ray.get(ready[0])
-                except (RayActorError, WorkerCrashedError) as error:
+                except RayError as error:  # the actor died (killed, out of memory, node lost)
                     ray.kill(actor, no_restart=True)
                     given_up = scheduler.lost(unit, type(error).__name__)
                     if given_up:

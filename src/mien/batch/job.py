@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -95,7 +96,29 @@ def run_batch(inputs: Sequence[str | Path], output: str | Path, options: BatchOp
     output = Path(output)
     started = time.perf_counter()
     check_models(options)
+    with exclusive(output):
+        return _run_locked(inputs, output, options, settings, progress, started)
+
+
+@contextmanager
+def exclusive(output: Path):
+    """Hold ``output/.lock`` for the whole run: two drivers must never commit into one output."""
+    import fcntl
+
+    output.mkdir(parents=True, exist_ok=True)
+    with open(output / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{output}: another mien batch is writing there") from None
+        yield
+
+
+def _run_locked(inputs, output: Path, options: BatchOptions, settings: EngineSettings, progress,
+                started: float) -> BatchReport:
     plan = load_or_create_plan(output, inputs, options)
+    if not plan.units:
+        raise ValueError("no input files found")
     log = CommitLog.open(output / "commits.jsonl")
     remove_uncommitted(output, log)
     todo = [unit for unit in plan.units if not log.done(unit.key)]

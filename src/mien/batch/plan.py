@@ -202,7 +202,7 @@ def load_or_create_plan(output: Path, inputs: Sequence[str | Path], options: Bat
             raise ValueError(f"{output} was written with other options ({differences}); rerun with those, "
                              "or give a new --output")
     else:
-        if output.exists() and any(output.iterdir()):
+        if output.exists() and any(p.name != ".lock" for p in output.iterdir()):
             raise ValueError(f"{output} is not empty and holds no plan.json: not a mien batch output")
         plan = Plan(options, [])
     if plan.extend(expand_corpus(inputs)) or not path.exists():
