@@ -82,6 +82,18 @@ def test_a_job_killed_with_the_server_resumes_and_matches_an_uninterrupted_run(t
     assert not (data_dir / "uploads" / f"{job_id}.video").exists()  # deleted once done
 
 
+def test_two_worker_processes_share_the_queue_without_running_a_job_twice(tmp_path, pyfeat_media):
+    clip = (pyfeat_media / "single_face.mp4").read_bytes()
+    with LocalServer(tmp_path / "data", ["--workers", "2"], threads=1) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as client:
+        ids = [client.post("/v1/videos?every=4", content=clip).json()["id"] for _ in range(4)]
+        finished = [wait_for(lambda job_id=job_id: (s := job_status(client, job_id))["status"] in ("done", "failed")
+                             and s, 120, "the jobs") for job_id in ids]
+        frames = {len(client.get(f"/v1/videos/{job_id}/result").json()["rows"]) for job_id in ids}
+    assert [job["status"] for job in finished] == ["done"] * 4 and frames == {18}
+    assert all(job["attempts"] == 1 for job in finished)  # each claimed exactly once
+
+
 # ------------------------------------------------------------------ load
 GOOD = ("single_face.jpg", "0-f15-hao-ph.jpg", "45-m7-di-ph.jpg", "multi_face.jpg")
 
@@ -190,6 +202,14 @@ def test_web_page_shows_an_analysed_photo_and_a_video(tmp_path, browser, analyze
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "serve_page.png"))
         assert not browser.find_element(By.ID, "downloads").get_attribute("hidden")
+        # AU bars and the valence/arousal point appear only for results that carry those columns
+        count = "return ['au-bars', 'va-plot'].map((k) => document.querySelectorAll('#extras canvas.' + k).length);"
+        if not any(c.startswith("AU") for c in expected.columns()) and "valence" not in expected.columns():
+            assert browser.execute_script(count) == [0, 0]
+        browser.execute_script(
+            "showExtras({columns: ['AU06_p', 'AU12_p', 'AU12_c', 'valence', 'arousal'], records: [{success: 1,"
+            " face_id: 0, expression: 'happy', AU06_p: 0.7, AU12_p: 0.9, AU12_c: 1, valence: 0.6, arousal: 0.2}]});")
+        assert browser.execute_script(count) == [1, 1]
 
         upload(browser, pyfeat_media / "single_face.mp4")
         track_rows = WebDriverWait(browser, 90).until(

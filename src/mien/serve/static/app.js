@@ -87,13 +87,17 @@ function probabilityBar(p) {
   return span;
 }
 
-// Optional columns added by other heads: render only when present in the rows.
-function auColumns(columns) {
-  return columns.filter((c) => /^AU\d+(_r)?$/.test(c));
+// Optional columns from further heads: rendered only when present and filled in for some face.
+const measured = (faces, column) => faces.some((f) => f[column] !== null && f[column] !== undefined);
+
+function auColumns(columns, faces) {
+  // AU probabilities (AU12_p, 0..1) when the result has them, else intensities (AU12_r / AU12, 0..5)
+  const family = columns.some((c) => /^AU\d+_p$/.test(c)) ? /^AU\d+_p$/ : /^AU\d+(_r)?$/;
+  return columns.filter((c) => family.test(c) && measured(faces, c));
 }
 
-function hasValenceArousal(columns) {
-  return columns.includes("valence") && columns.includes("arousal");
+function hasValenceArousal(columns, faces) {
+  return columns.includes("valence") && columns.includes("arousal") && measured(faces, "valence");
 }
 
 // ------------------------------------------------------------------ images
@@ -184,7 +188,7 @@ function showExtras(data) {
   const box = $("extras");
   box.replaceChildren();
   const faces = data.records.filter((r) => r.success === 1);
-  const aus = auColumns(data.columns);
+  const aus = auColumns(data.columns, faces);
   if (aus.length) {
     faces.forEach((face) => {
       const title = document.createElement("h3");
@@ -193,7 +197,7 @@ function showExtras(data) {
       box.appendChild(auBars(face, aus));
     });
   }
-  if (hasValenceArousal(data.columns) && faces.length) {
+  if (hasValenceArousal(data.columns, faces)) {
     const title = document.createElement("h3");
     title.textContent = "Valence / arousal";
     box.appendChild(title);
