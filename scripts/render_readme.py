@@ -13,12 +13,13 @@ import json
 import re
 from pathlib import Path
 
-from mien.schema import COLUMN_DOCS, SUMMARY_COLUMN_DOCS, VIDEO_COLUMN_DOCS, markdown_table
+from mien.schema import COLUMN_DOCS, LANDMARK68_COLUMN_DOCS, SUMMARY_COLUMN_DOCS, VIDEO_COLUMN_DOCS, markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 BENCH = REPO / "benchmarks" / "out"
-TABLES = {"image": COLUMN_DOCS, "video": VIDEO_COLUMN_DOCS, "summary": SUMMARY_COLUMN_DOCS}
+TABLES = {"image": COLUMN_DOCS, "video": VIDEO_COLUMN_DOCS, "summary": SUMMARY_COLUMN_DOCS,
+          "landmarks68": LANDMARK68_COLUMN_DOCS}
 
 
 def _bench(name: str) -> dict:

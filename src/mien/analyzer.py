@@ -56,6 +56,7 @@ class FrameFaces:
     crops: np.ndarray  # (k, S, S, 3) uint8
     blur: np.ndarray  # (k,)
     outside: np.ndarray  # (k,)
+    dense: np.ndarray | None = None  # (k, 68, 2) landmarks when the analyzer has a landmark model
 
 
 class Analyzer:
@@ -71,6 +72,8 @@ class Analyzer:
         batch_size: inputs whose faces are classified together.
         max_pixels: refuse images above this many pixels (decompression-bomb guard).
         pages: multi-page TIFF: ``"first"`` page only, or ``"all"`` pages as frames 0, 1, ...
+        landmarks: ``"dlib68"`` adds the 68 iBUG landmarks and eye openness per face (and head pose uses
+            them); needs ``pip install 'mien[landmarks]'``.
         detector_options: passed to the detector, e.g. ``{"score_threshold": 0.9, "max_size": 1280}``.
     """
 
@@ -86,6 +89,7 @@ class Analyzer:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         pages: str = "first",
         detector_options: dict[str, Any] | None = None,
+        landmarks: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -102,6 +106,14 @@ class Analyzer:
         self.max_pixels = max_pixels
         self.pages = pages
         self.detector_options = dict(detector_options or {})
+        if landmarks not in (None, "dlib68"):
+            raise ValueError(f"landmarks must be None or 'dlib68', got {landmarks!r}")
+        self.landmarks = landmarks
+        self.dense_model = None
+        if landmarks == "dlib68":
+            from mien.models.dlib68 import Dlib68Landmarks
+
+            self.dense_model = Dlib68Landmarks()
         self.timings: dict[str, float] = defaultdict(float)  # seconds per stage, accumulated
 
     @property
@@ -118,7 +130,10 @@ class Analyzer:
     @property
     def columns(self) -> list[str]:
         """The columns of every table this analyzer produces."""
-        return Result().columns()
+        from mien.schema import DENSE_LANDMARK_COLUMNS, EYE_OPENNESS_COLUMNS
+
+        extra = list(DENSE_LANDMARK_COLUMNS + EYE_OPENNESS_COLUMNS) if self.dense_model is not None else []
+        return Result().columns() + extra
 
     # ------------------------------------------------------------------ public API
     def analyze(self, inputs: Any, overlay: str | Path | None = None) -> Result:
@@ -254,13 +269,18 @@ class Analyzer:
                 blur.append(sharpness(crop))
                 outside.append(outside_fraction(matrix, size, height, width))
             self.timings["align"] += time.perf_counter() - started
+            dense = None
+            if self.dense_model is not None and len(detections):
+                started = time.perf_counter()
+                dense = self.dense_model.predict(image, detections.boxes)
+                self.timings["landmarks"] += time.perf_counter() - started
         except Exception as error:  # one bad frame must not end the run
             frame.error = f"{frame.source}: analysis failed ({type(error).__name__}: {error})"
             return no_faces
         if not crops:
             return FrameFaces(frame, width, height, detections, no_faces.crops, no_faces.blur, no_faces.outside)
         return FrameFaces(frame, width, height, detections, np.stack(crops), np.asarray(blur, np.float32),
-                           np.asarray(outside, np.float32))
+                           np.asarray(outside, np.float32), dense)
 
     def classify(self, prepared: list[FrameFaces]) -> Result:
         """Run the heads on the aligned faces of prepared frames; one Result row block per frame."""
@@ -278,9 +298,11 @@ class Analyzer:
         self.timings["expression"] += time.perf_counter() - started
         started = time.perf_counter()
         result.valence, result.arousal = valence_arousal(result.expression_probs)
-        result.head_pose = np.concatenate([estimate_poses(item.detections.landmarks, item.width, item.height)
+        result.head_pose = np.concatenate([estimate_poses(self._pose_landmarks(item), item.width, item.height)
                                            for _, item in with_faces])
         self.timings["pose"] += time.perf_counter() - started
+        if self.dense_model is not None:
+            result.data.update(dense_landmark_columns(np.concatenate([item.dense for _, item in with_faces])))
         result.frame_index = np.concatenate([np.full(len(item.detections), row) for row, item in with_faces])
         result.face_id = np.concatenate([np.arange(len(item.detections)) for _, item in with_faces])
         result.boxes = np.concatenate([item.detections.boxes for _, item in with_faces])
@@ -290,6 +312,15 @@ class Analyzer:
         result.outside = np.concatenate([item.outside for _, item in with_faces])
         return result
 
+    @staticmethod
+    def _pose_landmarks(item: FrameFaces) -> np.ndarray:
+        """The 68-point eye centres and nose tip when measured (more precise), else the detector's 5 points."""
+        if item.dense is None:
+            return item.detections.landmarks
+        from mien.models.dlib68 import pose_points
+
+        return np.stack([pose_points(points) for points in item.dense]) if len(item.dense) else item.detections.landmarks
+
     def _finish(self, chunk: list[list[FrameFaces]]) -> Iterator[tuple[Result, list[Frame]]]:
         combined = self.classify([item for prepared in chunk for item in prepared])
         start = 0
@@ -297,6 +328,17 @@ class Analyzer:
             rows = range(start, start + len(prepared))
             yield combined.frames_slice(rows), [item.frame for item in prepared]
             start += len(prepared)
+
+
+def dense_landmark_columns(points: np.ndarray) -> dict[str, np.ndarray]:
+    """``x_i``, ``y_i`` and eye-openness columns for (N, 68, 2) landmarks (schema: LANDMARK68_COLUMN_DOCS)."""
+    from mien.models.dlib68 import eye_openness
+
+    columns = {f"x_{i}": points[:, i, 0] for i in range(68)}
+    columns.update({f"y_{i}": points[:, i, 1] for i in range(68)})
+    openness = np.array([eye_openness(p) for p in points], np.float32).reshape(-1, 2)
+    columns["eye_open_left"], columns["eye_open_right"] = openness[:, 0], openness[:, 1]
+    return columns
 
 
 def analyze(inputs: Any, overlay: str | Path | None = None, **options: Any) -> Result:

@@ -34,6 +34,8 @@ def _add_analyze_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--det-threshold", type=float, help="minimum face score in [0, 1] (default 0.8)")
     parser.add_argument("--det-max-size", type=int, help="long side images are shrunk to for detection (default 640)")
     parser.add_argument("--expression", default="mnv2-ferplus", help="registered expression model or .onnx path")
+    parser.add_argument("--landmarks", choices=["dlib68"],
+                        help="add 68 iBUG landmarks and eye openness (needs: pip install 'mien[landmarks]')")
     parser.add_argument("--batch-size", type=int, default=16, help="images whose faces are classified together (default 16)")
     parser.add_argument("--threads", type=int, help="CPU threads per model (default: all cores, at most 8)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -162,7 +164,8 @@ def make_analyzer(args: argparse.Namespace):
                                                       ("max_size", args.det_max_size)) if value is not None}
     return Analyzer(detector=args.detector, expression=args.expression, whole_image=args.whole_image,
                     threads=args.threads, device=args.device, batch_size=args.batch_size,
-                    max_pixels=args.max_pixels, pages=args.pages, detector_options=detector_options)
+                    max_pixels=args.max_pixels, pages=args.pages, detector_options=detector_options,
+                    landmarks=args.landmarks)
 
 
 class _Rows:
@@ -276,7 +279,7 @@ def run_video(args: argparse.Namespace, paths: list[str]) -> int:
     plan = plan_resume(args.output, args.format, args.schema) if args.resume else None
     summary = args.summary or (args.output.with_name(f"{args.output.stem}_summary.csv") if args.output else None)
     analyzer = make_analyzer(args)
-    rows = _Rows(args.output, args.format, args.schema, video_columns(), append=args.resume)
+    rows = _Rows(args.output, args.format, args.schema, video_columns(analyzer), append=args.resume)
     outputs = VideoOutputs(rows_callback=rows.write, summary=summary, overlay=args.overlay, plots=args.plots,
                            anonymize=args.anonymize)
     total = _frame_estimate(paths, options) if _shows_progress(args.quiet) else 0

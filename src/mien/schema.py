@@ -110,11 +110,24 @@ SUMMARY_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
       for name in EXPRESSIONS),
 )
 
+# Optional columns with ``landmarks="dlib68"`` (``mien analyze --landmarks dlib68``; the landmarks extra).
+DENSE_LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"x_{i}" for i in range(68)) + tuple(f"y_{i}" for i in range(68))
+EYE_OPENNESS_COLUMNS: tuple[str, ...] = ("eye_open_left", "eye_open_right")
+LANDMARK68_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
+    ("x_0 .. x_67", "float", "x of the 68 iBUG 300-W landmarks (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, "
+     "mouth 48-67; OpenFace's names), pixels; dlib's shape predictor inside the face box"),
+    ("y_0 .. y_67", "float", "y of the same points, pixels"),
+    ("eye_open_left", "float", "eye aspect ratio of the image-left eye (points 36-41): about 0.25-0.35 open, "
+     "below about 0.15 closed"),
+    ("eye_open_right", "float", "eye aspect ratio of the image-right eye (points 42-47)"),
+)
+
 COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in COLUMN_DOCS)
 VIDEO_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in VIDEO_COLUMN_DOCS)
 SUMMARY_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in SUMMARY_COLUMN_DOCS)
 COLUMN_TYPES: dict[str, str] = {name: kind for name, kind, _ in
                                 (*COLUMN_DOCS, *VIDEO_COLUMN_DOCS, *SUMMARY_COLUMN_DOCS)}
+COLUMN_TYPES.update(dict.fromkeys(DENSE_LANDMARK_COLUMNS + EYE_OPENNESS_COLUMNS, "float"))
 
 
 def markdown_table(docs: tuple[tuple[str, str, str], ...] = COLUMN_DOCS) -> str:
@@ -127,5 +140,6 @@ def markdown_table(docs: tuple[tuple[str, str, str], ...] = COLUMN_DOCS) -> str:
 if __name__ == "__main__":
     import sys
 
-    tables = {"image": COLUMN_DOCS, "video": VIDEO_COLUMN_DOCS, "summary": SUMMARY_COLUMN_DOCS}
+    tables = {"image": COLUMN_DOCS, "video": VIDEO_COLUMN_DOCS, "summary": SUMMARY_COLUMN_DOCS,
+              "landmarks68": LANDMARK68_COLUMN_DOCS}
     print(markdown_table(tables[sys.argv[1] if len(sys.argv) > 1 else "image"]))

@@ -31,9 +31,8 @@ from torch import nn
 
 from mien.align.similarity import CropSpec, estimate_similarity
 from mien.eval.metrics import auroc
+from mien.schema import AUS  # the shipped AUs: the 14 the issue names plus CK+'s with >= 27 positive sequences
 
-# Shipped AUs: the 14 the issue names plus those CK+ has at least 27 positive sequences for.
-AUS = (1, 2, 4, 5, 6, 7, 9, 12, 14, 15, 17, 20, 23, 24, 25, 26, 27)
 REQUIRED_AUS = (1, 2, 4, 5, 6, 7, 9, 12, 15, 17, 23, 24, 25, 26)
 
 
@@ -104,16 +103,13 @@ def align_gray_crops(images: list[np.ndarray], crop: CropSpec, detector) -> tupl
 
 
 @torch.no_grad()
-def backbone_features(model, crops: np.ndarray, mode: str, batch_size: int = 256) -> np.ndarray:
-    """(N, D) features of (N, S, S) uint8 crops, averaged with the mirrored crop's (features are
-    mirrored back first, so left/right stay aligned in "map" mode)."""
+def backbone_maps(model, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N, C*h*w) flattened last feature maps of (N, S, S) uint8 crops, exactly as the exported graph
+    computes them (one pass, no test-time mirroring: inference must stay one forward pass)."""
     outputs = []
     for start in range(0, len(crops), batch_size):
         x = torch.from_numpy(crops[start:start + batch_size]).float()[:, None]
-        maps = model.backbone.forward_features(model.normalise(x))
-        mirrored = model.backbone.forward_features(model.normalise(x.flip(-1))).flip(-1)
-        features = (maps + mirrored) / 2
-        outputs.append(features.mean(dim=(2, 3)) if mode == "pooled" else features.flatten(1))
+        outputs.append(model.backbone.forward_features(model.normalise(x)).flatten(1))
     return torch.cat(outputs).numpy()
 
 
@@ -197,10 +193,10 @@ def prepare_features(args: argparse.Namespace, config: AuConfig, cache: Path) ->
     rng = np.random.default_rng(0)
     neutral_names = sorted(rng.choice(neutral_names, size=min(len(neutral_names), args.max_neutral), replace=False))
     neutral_crops, _ = align_gray_crops([ferplus.load_gray(args.ferplus, n) for n in neutral_names], crop, detector)
-    data = {
-        "ck_map": backbone_features(model, ck_crops, "map"), "ck_labels": labels, "ck_folds": folds,
-        "ck_found": ck_found, "ck_names": np.array([p.name for p in paths]),
-        "neutral_map": backbone_features(model, neutral_crops, "map"),
+    data = {  # mirrored crops are training augmentation (AU labels are bilateral)
+        "ck_map": backbone_maps(model, ck_crops), "ck_map_mirrored": backbone_maps(model, ck_crops[:, :, ::-1].copy()),
+        "ck_labels": labels, "ck_folds": folds, "ck_found": ck_found, "ck_names": np.array([p.name for p in paths]),
+        "neutral_map": backbone_maps(model, neutral_crops),
     }
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(cache, **data)
@@ -213,24 +209,98 @@ def select_features(maps: np.ndarray, mode: str, channels: int = 1280) -> np.nda
     return maps.reshape(len(maps), channels, -1).mean(axis=2)
 
 
+def training_set(ck: np.ndarray, mirrored: np.ndarray, labels: np.ndarray, neutral: np.ndarray, config: AuConfig,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """CK+ faces and their mirror images with their AUs, plus neutral faces with none."""
+    count = min(int(config.neutral_share * 2 * len(ck)), len(neutral))
+    extra = neutral[rng.choice(len(neutral), size=count, replace=False)]
+    x = np.concatenate([ck, mirrored, extra])
+    y = np.concatenate([labels, labels, np.zeros((len(extra), labels.shape[1]), np.float32)])
+    return x, y
+
+
 def cross_validate(data: dict, config: AuConfig) -> dict:
     """Out-of-fold AU probabilities over CK+'s 10 subject-grouped folds and their scores."""
     ck = select_features(data["ck_map"], config.features)
+    mirrored = select_features(data["ck_map_mirrored"], config.features)
     neutral = select_features(data["neutral_map"], config.features)
     labels, folds = data["ck_labels"], data["ck_folds"]
     probabilities = np.zeros_like(labels)
     rng = np.random.default_rng(config.seed)
     for fold in range(10):
         train = folds != fold
-        count = int(config.neutral_share * train.sum())
-        extra = neutral[rng.choice(len(neutral), size=min(count, len(neutral)), replace=False)]
-        x = np.concatenate([ck[train], extra])
-        y = np.concatenate([labels[train], np.zeros((len(extra), labels.shape[1]), np.float32)])
+        x, y = training_set(ck[train], mirrored[train], labels[train], neutral, config, rng)
         head, mean, std = train_head(x, y, config)
         probabilities[~train] = head_probabilities(head, ck[~train], mean, std)
     scores = au_scores(labels, probabilities)
     scores["neutral_false_positive_rate"] = None  # measured on held-out neutrals in the final report
     return {"scores": scores, "probabilities": probabilities}
+
+
+class MultiTaskNet(nn.Module):
+    """Backbone -> (expression logits, AU logits) in one pass; the shipped ONNX graph.
+
+    Input: (N, 1, S, S) float32 grayscale in [0, 255], as the expression model's.
+    """
+
+    def __init__(self, expression_model, head: AuHead, mean: np.ndarray, std: np.ndarray, features: str) -> None:
+        super().__init__()
+        self.expression_model, self.head, self.features = expression_model, head, features
+        self.register_buffer("mean", torch.from_numpy(mean.astype(np.float32)))
+        self.register_buffer("std", torch.from_numpy(std.astype(np.float32)))
+
+    def forward(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        backbone = self.expression_model.backbone
+        maps = backbone.forward_features(self.expression_model.normalise(gray))
+        pooled = maps.mean(dim=(2, 3))
+        logits = backbone.classifier(pooled) if hasattr(backbone, "classifier") else backbone._fc(pooled)
+        features = maps.flatten(1) if self.features == "map" else pooled
+        return logits, self.head((features - self.mean) / self.std)
+
+
+def export_multitask(checkpoint: Path, head: AuHead, mean: np.ndarray, std: np.ndarray, config: AuConfig,
+                     base_model: Path, out: Path, extra_metadata: dict[str, str]) -> Path:
+    """ONNX with outputs ``logits`` and ``au_logits``. The expression half must reproduce ``base_model``
+    (the shipped expression-only file) and inherits all of its metadata (calibration included)."""
+    import onnx
+    import onnxruntime as ort
+
+    expression_model, expression_config = load_expression_model(checkpoint)
+    net = MultiTaskNet(expression_model, head, mean, std, config.features).eval()
+    size = int(expression_config["size"])
+    example = torch.rand(4, 1, size, size) * 255
+    tmp = out.with_suffix(".onnx.tmp")
+    torch.onnx.export(net, (example,), str(tmp), input_names=["face"], output_names=["logits", "au_logits"],
+                      dynamic_axes={"face": {0: "batch"}, "logits": {0: "batch"}, "au_logits": {0: "batch"}},
+                      opset_version=17, dynamo=False)
+    graph = onnx.load(str(tmp))
+    metadata = {p.key: p.value for p in onnx.load(str(base_model)).metadata_props}
+    metadata.update(extra_metadata)
+    for key, value in metadata.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(tmp))
+    session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    base = ort.InferenceSession(str(base_model), providers=["CPUExecutionProvider"])
+    logits, au_logits = session.run(None, {"face": example.numpy()})
+    with torch.no_grad():
+        expected_logits, expected_aus = net(example)
+    if not np.allclose(logits, base.run(None, {"face": example.numpy()})[0], atol=1e-4):
+        raise RuntimeError("the multi-task file's expression output differs from the shipped expression model")
+    if not np.allclose(au_logits, expected_aus.numpy(), atol=1e-3):
+        raise RuntimeError("ONNX AU output differs from PyTorch")
+    tmp.replace(out)
+    return out
+
+
+def train_final(data: dict, config: AuConfig) -> tuple[AuHead, np.ndarray, np.ndarray]:
+    """The shipped head: every CK+ image (and mirror) plus neutral faces, same recipe as the folds."""
+    ck = select_features(data["ck_map"], config.features)
+    mirrored = select_features(data["ck_map_mirrored"], config.features)
+    neutral = select_features(data["neutral_map"], config.features)
+    x, y = training_set(ck, mirrored, data["ck_labels"], neutral, config, np.random.default_rng(config.seed))
+    return train_head(x, y, config)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -242,6 +312,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--max-neutral", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--export", type=Path, help="also train on everything and write the multi-task ONNX here")
+    parser.add_argument("--base-model", type=Path, help="the shipped expression-only ONNX (metadata and check)")
     for field, value in asdict(AuConfig()).items():
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
@@ -257,6 +329,18 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name}: F1 {row['f1']:.3f}  AUROC {row['auroc']}  n={row['support']}")
     print(f"mean F1 {scores['mean_f1']:.4f} (required 14: {scores['mean_f1_required']:.4f})")
     (args.out / "cv.json").write_text(json.dumps({"config": asdict(config), "scores": scores}, indent=1))
+    if args.export:
+        head, mean, std = train_final(data, config)
+        metadata = {
+            "mien.aus": json.dumps(list(AUS)),
+            "mien.au_thresholds": json.dumps([0.5] * len(AUS)),
+            "mien.au_training_data": "CK+ peak frames (327 sequences, 118 subjects, FACS occurrence) + "
+                                     f"{len(data['neutral_map'])} FER+ training faces with >= 9/10 neutral votes",
+            "mien.au_cv_mean_f1": str(scores["mean_f1"]),
+            "mien.au_config": json.dumps(asdict(config)),
+        }
+        path = export_multitask(args.checkpoint, head, mean, std, config, args.base_model, args.export, metadata)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

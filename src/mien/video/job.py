@@ -19,9 +19,10 @@ from mien.video.pipeline import TrackSeed, VideoAnalysis, VideoOptions
 from mien.video.summary import TrackSummary
 
 
-def video_columns() -> list[str]:
-    """Columns of a video frame table: the image columns, then the video ones (see mien.schema)."""
-    return list(COLUMNS) + list(VIDEO_COLUMNS)
+def video_columns(analyzer=None) -> list[str]:
+    """Columns of a video frame table: the image columns (``analyzer.columns``: with its optional ones),
+    then the video ones (see mien.schema)."""
+    return list(analyzer.columns if analyzer is not None else COLUMNS) + list(VIDEO_COLUMNS)
 
 
 @dataclass
