@@ -169,6 +169,8 @@ def test_video_job_runs_and_its_upload_is_deleted(client, pyfeat_media):
     assert summary[0].startswith("input,track_id") and len(summary) == 2
     store = client.app.state.store
     wait_for(lambda: not store.upload_path(job["id"]).exists(), 10, "the upload to be deleted")
+    assert client.delete(f"/v1/videos/{job['id']}").status_code == 204
+    assert client.get(f"/v1/videos/{job['id']}").status_code == 404 and not store.result_dir(job["id"]).exists()
 
 
 def test_unreadable_video_fails_with_its_reason(client, pyfeat_media):
@@ -186,6 +188,9 @@ def test_the_video_queue_is_bounded(tmp_path, pyfeat_media):
     with TestClient(create_app(config)) as test_client:
         codes = [test_client.post("/v1/videos", content=data).status_code for _ in range(3)]
     assert codes == [202, 202, 429]
+    queued = JobStore(tmp_path)._execute("SELECT id FROM jobs")[0]["id"]
+    with TestClient(create_app(config)) as test_client:
+        assert test_client.delete(f"/v1/videos/{queued}").status_code == 409  # not finished: kept
     assert sorted(p.name for p in (tmp_path / "uploads").iterdir() if not p.name.endswith(".video")) == []
 
 
@@ -294,3 +299,20 @@ def test_a_graceful_stop_requeues_the_running_job_and_the_next_start_finishes_it
         rows = test_client.get(f"/v1/videos/{job_id}/result").json()["rows"]
     assert done["status"] == "done" and done["attempts"] == 2 and done["faces"] == 72
     assert [r["frame"] for r in rows] == list(range(72)) and {r["track_id"] for r in rows} == {0}
+
+
+def test_cors_only_for_the_origins_named(tmp_path):
+    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, cors_origins=("http://lab.example",))
+    with TestClient(create_app(config)) as test_client:
+        allowed = test_client.get("/healthz", headers={"Origin": "http://lab.example"})
+        other = test_client.get("/healthz", headers={"Origin": "http://elsewhere.example"})
+    assert allowed.headers["access-control-allow-origin"] == "http://lab.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("option", [["--workers", "0"], ["--concurrency", "0"], ["--timeout", "-1"]])
+def test_serve_usage_errors_exit_2(tmp_path, option, capsys):
+    from mien.cli import main
+
+    assert main(["serve", "--data-dir", str(tmp_path), *option]) == 2
+    assert "must be" in capsys.readouterr().err

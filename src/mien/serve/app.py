@@ -4,6 +4,7 @@
     POST /v1/videos               a video -> 202 and a job id; the job runs in the background
     GET  /v1/videos/{id}          the job's status and progress
     GET  /v1/videos/{id}/result   its frame rows and per-track summary (JSON, or CSV with ?format=csv)
+    DELETE /v1/videos/{id}        forget a finished job and delete its files
     GET  /v1/models, /healthz, /docs (OpenAPI), /  (the web page)
 
 One Analyzer per server process, created at start-up; images are analysed in a bounded thread pool off the
@@ -28,7 +29,7 @@ from typing import Any, AsyncIterator, Iterator, Literal
 import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -415,6 +416,14 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                                      headers={"Content-Disposition": f'attachment; filename="{filename}"'})
         return {**job.public(), "columns": video_columns(), "rows": list(stored_rows(frames, job.name)),
                 "summary_columns": list(SUMMARY_COLUMNS), "summary": list(stored_rows(summary, job.name))}
+
+    @app.delete("/v1/videos/{job_id}", dependencies=keyed, status_code=204,
+                summary="delete a finished job: its row, upload and results")
+    def delete_video(request: Request, job_id: str) -> Response:
+        job = known_job(request, job_id)
+        if not request.app.state.store.delete(job.id):
+            raise HTTPException(409, f"job is {job.status}; only a done or failed job can be deleted")
+        return Response(status_code=204)
 
     return app
 

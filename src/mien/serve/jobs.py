@@ -214,3 +214,13 @@ class JobStore:
 
     def mark_upload_deleted(self, job_id: str) -> None:
         self._execute("UPDATE jobs SET upload_deleted = 1 WHERE id = ?", (job_id,))
+
+    def delete(self, job_id: str) -> bool:
+        """Forget a finished (done or failed) job and delete its files; False if it is queued or running."""
+        import shutil
+
+        if not self._execute("DELETE FROM jobs WHERE id = ? AND status IN ('done', 'failed') RETURNING id", (job_id,)):
+            return False
+        self.upload_path(job_id).unlink(missing_ok=True)
+        shutil.rmtree(self.result_dir(job_id), ignore_errors=True)
+        return True
