@@ -29,7 +29,7 @@ KEY = ["input", "frame", "face_id"]
 
 
 def make_corpus(root: Path, media: Path) -> Path:
-    """A folder of real photos, two bad files and a real video."""
+    """A folder of real photos and two bad files, a real video and a broken one."""
     photos = root / "corpus" / "photos"
     photos.mkdir(parents=True)
     for name in IMAGES:
@@ -37,6 +37,7 @@ def make_corpus(root: Path, media: Path) -> Path:
     (photos / "not_an_image.jpg").write_text("plain text, not a JPEG\n")
     (photos / "empty.png").write_bytes(b"")
     (root / "corpus" / VIDEO).write_bytes((media / VIDEO).read_bytes())
+    (root / "corpus" / "broken.mp4").write_text("not a video\n")
     return root / "corpus"
 
 
@@ -92,6 +93,7 @@ def test_plan_is_stable_and_refuses_other_options(tmp_path, corpus):
     plan = load_or_create_plan(output, [corpus], OPTIONS)
     kinds = [(u.kind, len(u.paths), u.start, u.end, u.warmup) for u in plan.units]
     assert kinds == [("images", 3, 0.0, None, 0.0), ("images", 3, 0.0, None, 0.0),
+                     ("video", 1, 0.0, None, 0.0),  # broken.mp4: no duration, one unit
                      ("video", 1, 0.0, 1.0, 0.0), ("video", 1, 1.0, 2.0, 0.5), ("video", 1, 2.0, None, 0.5)]
     assert load_or_create_plan(output, [corpus], OPTIONS).units == plan.units
     with pytest.raises(ValueError, match="other options.*segment_seconds=1.0"):
@@ -112,12 +114,13 @@ def test_commit_log_ignores_a_torn_last_line(tmp_path):
 # ---------------------------------------------------------------------------------------- end to end
 def test_clean_run_rows_status_and_track_ids(clean, corpus, analyzer):
     output, report, rows = clean
-    assert report.units_run == 5 and report.units_failed == 0 and not report.interrupted
+    assert report.units_run == 6 and report.units_failed == 0 and not report.interrupted
     status = pd.read_csv(output / "manifest.csv", keep_default_na=False).set_index("input")
-    bad = str(corpus / "photos" / "not_an_image.jpg")
+    bad, empty, broken = (str(corpus / name) for name in ("photos/not_an_image.jpg", "photos/empty.png", "broken.mp4"))
     assert status.loc[bad, "status"] == "failed" and "not a recognised image" in status.loc[bad, "error"]
-    assert status.loc[str(corpus / "photos" / "empty.png"), "status"] == "failed"
-    assert (status.drop([bad, str(corpus / "photos" / "empty.png")])["status"] == "done").all()
+    assert status.loc[empty, "status"] == "failed" and "empty file" in status.loc[empty, "error"]
+    assert status.loc[broken, "status"] == "failed" and "cannot open video" in status.loc[broken, "error"]
+    assert (status.drop([bad, empty, broken])["status"] == "done").all()
     assert status.loc[str(corpus / "photos" / "multi_face.jpg"), "faces"] == 5
     # the same rows as the single-process API
     images = rows[rows["segment"].isna()]
@@ -137,7 +140,7 @@ def test_clean_run_rows_status_and_track_ids(clean, corpus, analyzer):
 def test_rerun_skips_everything_committed(clean, corpus, tmp_path):
     output, _, rows = clean
     again = run_batch([corpus], output, OPTIONS, EngineSettings(num_workers=2))
-    assert again.units_run == 0 and again.units_skipped == 5
+    assert again.units_run == 0 and again.units_skipped == 6
     assert_same_rows(read_batch(output), rows)
 
 
@@ -162,11 +165,11 @@ def test_killed_driver_then_rerun_equals_a_clean_run(clean, corpus, tmp_path):
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and job.poll() is None:
-            if log_path.exists() and len(CommitLog.open(log_path).units) >= 4:
+            if log_path.exists() and len(CommitLog.open(log_path).units) >= 5:
                 break
             time.sleep(0.1)
         assert job.poll() is None, "the job ended before it could be killed"
-        assert len(CommitLog.open(log_path).units) == 4
+        assert len(CommitLog.open(log_path).units) == 5
     finally:
         os.killpg(job.pid, signal.SIGKILL)
         job.wait()
@@ -176,7 +179,7 @@ def test_killed_driver_then_rerun_equals_a_clean_run(clean, corpus, tmp_path):
     with open(log_path, "a") as handle:
         handle.write('{"unit": "torn')
     report = run_batch([corpus], output, OPTIONS, EngineSettings(num_workers=2))
-    assert report.units_skipped == 4 and report.units_run == 1
+    assert report.units_skipped == 5 and report.units_run == 1
     assert not garbage.exists()
     assert_same_rows(read_batch(output), clean[2])
     status = json.loads(pd.read_csv(output / "manifest.csv").to_json(orient="records"))

@@ -38,7 +38,7 @@ def test_ray_gives_the_local_rows_although_an_actor_is_killed(cluster, corpus, l
     report = run_batch([corpus], output, OPTIONS, EngineSettings("ray", num_workers=2))
     assert marker.exists() and report.retries >= 1
     assert report.engine.startswith("ray: 2 actor(s) x 1 thread(s)")
-    assert report.units_failed == 0 and report.units_run == 5
+    assert report.units_failed == 0 and report.units_run == 6
     assert_same_rows(read_batch(output), local_rows)
 
 
@@ -47,11 +47,11 @@ def test_ray_rerun_redoes_a_unit_whose_actor_died(cluster, corpus, local_rows, t
     monkeypatch.setenv("MIEN_BATCH_TEST_KILL", "/unit-00002@always")  # the last video segment
     first = run_batch([corpus], output, OPTIONS, EngineSettings("ray", num_workers=2, max_attempts=1))
     assert first.units_failed == 1 and not first.interrupted
-    video = next(row for row in first.status if row["kind"] == "video")
+    video = next(row for row in first.status if row["input"].endswith("single_face.mp4"))
     assert video["status"] == "failed" and "worker died 1 time" in video["error"] and video["units_done"] == 2
     monkeypatch.delenv("MIEN_BATCH_TEST_KILL")
     second = run_batch([corpus], output, OPTIONS, EngineSettings("ray", num_workers=2))
-    assert second.units_run == 1 and second.units_skipped == 4
+    assert second.units_run == 1 and second.units_skipped == 5
     assert_same_rows(read_batch(output), local_rows)
     status = pd.read_csv(output / "manifest.csv", keep_default_na=False)
-    assert status.loc[status["kind"] == "video", "status"].tolist() == ["done"]
+    assert status.loc[status["input"].str.endswith("single_face.mp4"), "status"].tolist() == ["done"]
