@@ -211,6 +211,10 @@ def test_models_health_docs_page_and_no_cors_by_default(client):
     assert client.get("/healthz").json()["status"] == "ok"
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/analyze", "/v1/videos", "/v1/videos/{job_id}", "/v1/videos/{job_id}/result", "/v1/models"} <= set(paths)
+    docs = client.get("/docs")  # Swagger UI from the swagger-ui-bundle package: nothing from a CDN
+    assert docs.status_code == 200 and "https://" not in docs.text
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs/openapi.json").json()["paths"].keys() == paths.keys()
     page = client.get("/")
     assert page.status_code == 200 and "/static/app.js" in page.text and "http" not in page.text.split("<body>")[1]
     reply = client.get("/healthz", headers={"Origin": "https://elsewhere.example"})

@@ -219,6 +219,13 @@ def test_web_page_shows_an_analysed_photo_and_a_video(tmp_path, browser, analyze
         assert browser.find_element(By.ID, "progress").get_attribute("value") == "1"
         assert len(browser.find_elements(By.CSS_SELECTOR, "#timelines canvas")) == 1
         browser.save_screenshot(str(ARTIFACTS / "serve_page_video.png"))
+
+        browser.get(server.url + "/docs")  # the API docs, served offline
+        operations = WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"))
+        paths = {o.find_element(By.CSS_SELECTOR, ".opblock-summary-path").text for o in operations}
+        assert {"/v1/analyze", "/v1/videos", "/v1/videos/{job_id}/result", "/healthz"} <= paths, paths
+        logs = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not logs, logs
         logs = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert not logs, logs
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)

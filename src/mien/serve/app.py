@@ -308,7 +308,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             app.state.pool.shutdown()
 
     app = FastAPI(title="mien", summary="Facial expression analysis: faces, landmarks and expressions.",
-                  version=_version(), lifespan=lifespan)
+                  version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.config = config
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -320,6 +320,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                            allow_headers=["X-API-Key", "Content-Type", "Authorization"])
     app.add_middleware(Guard, limits=limits)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_offline_docs(app)
     keyed = [Depends(require_key)]
 
     @app.get("/", include_in_schema=False)
@@ -426,6 +427,29 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         return Response(status_code=204)
 
     return app
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the ``swagger-ui-bundle`` package (served here, no CDN), or a pointer to
+    ``/openapi.json`` without it."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        @app.get("/docs", include_in_schema=False)
+        def docs_missing() -> PlainTextResponse:
+            return PlainTextResponse("The API description is at /openapi.json (pip install swagger-ui-bundle "
+                                     "for an interactive page here).")
+        return
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html", media_type="text/html")
+
+    @app.get("/docs/openapi.json", include_in_schema=False)
+    def docs_schema() -> JSONResponse:
+        # The bundled Swagger UI (4.x) only renders documents that say 3.0; the schema itself is unchanged.
+        return JSONResponse({**app.openapi(), "openapi": "3.0.3"})
 
 
 def _queue_full() -> HTTPException:
