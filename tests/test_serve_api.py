@@ -320,3 +320,25 @@ def test_serve_usage_errors_exit_2(tmp_path, option, capsys):
 
     assert main(["serve", "--data-dir", str(tmp_path), *option]) == 2
     assert "must be" in capsys.readouterr().err
+
+
+def test_images_beyond_the_waiting_room_get_429_and_the_others_200(tmp_path, pyfeat_media):
+    from concurrent.futures import ThreadPoolExecutor
+
+    limits = Limits(analyze_concurrency=1, max_waiting=1)
+    data = (pyfeat_media / "single_face.jpg").read_bytes()
+    with TestClient(create_app(ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=limits))) as c:
+        pool, release = c.app.state.pool, threading.Event()
+        analyze = pool.analyze
+
+        def held(*args):  # the first image holds the only analysis thread until released
+            release.wait(30)
+            return analyze(*args)
+        pool.analyze = held
+        with ThreadPoolExecutor(2) as senders:
+            admitted = [senders.submit(c.post, "/v1/analyze", content=data) for _ in range(2)]
+            wait_for(lambda: pool.in_flight == 2, 10, "one image running and one waiting")
+            refused = c.post("/v1/analyze", content=data)
+            release.set()
+            codes = [reply.result().status_code for reply in admitted]
+    assert refused.status_code == 429 and "busy" in refused.json()["message"] and codes == [200, 200]
