@@ -82,10 +82,21 @@ def test_a_job_killed_with_the_server_resumes_and_matches_an_uninterrupted_run(t
     assert not (data_dir / "uploads" / f"{job_id}.video").exists()  # deleted once done
 
 
+def stalled_upload_answer(port: int) -> str:
+    """Start a raw video upload, send part of it, stop sending: the server's first answer line."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(b"POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
+                           b"\x00\x00\x00\x20ftypisom")
+        return connection.recv(4096).decode("latin-1").splitlines()[0]
+
+
 def test_two_worker_processes_share_the_queue_without_running_a_job_twice(tmp_path, pyfeat_media):
     clip = (pyfeat_media / "single_face.mp4").read_bytes()
-    with LocalServer(tmp_path / "data", ["--workers", "2"], threads=1) as server, \
+    with LocalServer(tmp_path / "data", ["--workers", "2", "--timeout", "2"], threads=1) as server, \
             httpx.Client(base_url=server.url, timeout=30) as client:
+        assert stalled_upload_answer(server.port).startswith("HTTP/1.1 408")
         ids = [client.post("/v1/videos?every=4", content=clip).json()["id"] for _ in range(4)]
         finished = [wait_for(lambda job_id=job_id: (s := job_status(client, job_id))["status"] in ("done", "failed")
                              and s, 120, "the jobs") for job_id in ids]
