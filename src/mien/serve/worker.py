@@ -127,16 +127,16 @@ class VideoWorker(threading.Thread):
             self.store.finish(job.id, self.owner, "failed", "the uploaded video is gone (deleted before the job ran)")
             return
         table = table_path(self.store, job.id)
-        table.parent.mkdir(parents=True, exist_ok=True)
-        started_before = table.exists() or table.with_name(table.name + ".part").exists()
-        plan = plan_resume(table, "jsonl") if started_before else None
         opts = job.options
-        options = VideoOptions(Sampling(opts.get("every", 1), opts.get("fps")), opts.get("detect_every", 1),
-                               opts.get("smooth", 0.3))
-        already = sum(frame + 1 for frame in plan.unfinished.values()) // opts.get("every", 1) if plan else 0
-        total = expected_frames(upload, opts.get("every", 1), opts.get("fps"))
-        progress = Progress(self.store, job, self.owner, already, total, self._stop_event)
-        try:
+        every = opts.get("every", 1)
+        options = VideoOptions(Sampling(every, opts.get("fps")), opts.get("detect_every", 1), opts.get("smooth", 0.3))
+        try:  # everything that reads or writes the job's files: any failure fails the job with its reason
+            table.parent.mkdir(parents=True, exist_ok=True)
+            started_before = table.exists() or table.with_name(table.name + ".part").exists()
+            plan = plan_resume(table, "jsonl") if started_before else None
+            already = sum(frame + 1 for frame in plan.unfinished.values()) // every if plan else 0
+            progress = Progress(self.store, job, self.owner, already, expected_frames(upload, every, opts.get("fps")),
+                                self._stop_event)
             with TableWriter(table, video_columns(), "jsonl", append=started_before) as writer:
                 report = run_videos(self.analyzer, [str(upload)], options,
                                     VideoOutputs(table=writer, summary=summary_path(self.store, job.id)),
@@ -146,9 +146,14 @@ class VideoWorker(threading.Thread):
             return
         except Exception as error:
             log.exception("job %s failed", job.id)
-            self.store.finish(job.id, self.owner, "failed", f"{type(error).__name__}: {error}")
+            self.store.finish(job.id, self.owner, "failed", self.public(f"{type(error).__name__}: {error}", job))
             return
-        message = next(iter(report.failed.values()), "").replace(str(upload), job.name)
+        message = self.public(next(iter(report.failed.values()), ""), job)
         unreadable = bool(report.failed) and writer.rows <= 1 and not started_before
         self.store.finish(job.id, self.owner, "failed" if unreadable else "done", message,
                           frames_done=progress.done, faces=count_faces(table))
+
+    def public(self, message: str, job: Job) -> str:
+        """A message for the client: the upload's path shown as its file name, no server folders."""
+        return message.replace(str(self.store.upload_path(job.id)), job.name).replace(str(self.store.data_dir),
+                                                                                       "<data-dir>")
