@@ -22,7 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 from bench_speed import PHOTOS, letterbox_640x480
 from common import REPO, data_root, save
 
@@ -99,8 +99,11 @@ def screenshot() -> str:
                         str(REPO / "tests" / "test_serve_server.py"), "-k", "web_page"], check=True, env=env, cwd=REPO)
         target = REPO / "docs" / "serve_page.png"
         target.parent.mkdir(parents=True, exist_ok=True)
+        page = Image.open(Path(artifacts) / "serve_page.png").convert("RGB")
+        content = ImageChops.difference(page, Image.new("RGB", page.size, "white")).getbbox()
+        page = page.crop((0, 0, page.width, min(page.height, content[3] + 20)))  # no empty window below
         # 256 colours: a third of the size, same look (the page is mostly flat colour)
-        Image.open(Path(artifacts) / "serve_page.png").convert("RGB").quantize(256).save(target, optimize=True)
+        page.quantize(256, method=Image.Quantize.FASTOCTREE).save(target, optimize=True)
     return str(target.relative_to(REPO))
 
 

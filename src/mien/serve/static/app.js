@@ -233,7 +233,7 @@ function valenceArousalPlot(faces) {
   canvas.width = size;
   canvas.height = size;
   const ctx = canvas.getContext("2d");
-  const toPixel = (v) => (v + 1) / 2 * (size - 20) + 10; // valence/arousal in [-1, 1]
+  const toPixel = (v) => (v + 1) / 2 * (size - 40) + 20; // valence/arousal in [-1, 1], inside the frame
   ctx.strokeStyle = "#999999";
   ctx.strokeRect(10, 10, size - 20, size - 20);
   ctx.beginPath();
@@ -242,8 +242,9 @@ function valenceArousalPlot(faces) {
   ctx.stroke();
   ctx.font = "11px system-ui, sans-serif";
   ctx.fillStyle = "#555555";
-  ctx.fillText("valence", size - 52, size / 2 - 4);
+  ctx.fillText("valence", size - 52, size / 2 + 14);
   ctx.fillText("arousal", size / 2 + 4, 22);
+  ctx.fillText("-1", 12, size / 2 + 14);
   faces.forEach((f) => {
     if (f.valence === null || f.arousal === null) return;
     ctx.fillStyle = COLOURS[f.expression] || "#000000";
