@@ -214,3 +214,15 @@ def test_usage_errors_name_the_problem(tmp_path, corpus, capsys):
     with exclusive(tmp_path / "d"):  # another driver holds the output
         assert main(["batch", str(corpus), "--output", str(tmp_path / "d")]) == 2
     assert "another mien batch is writing there" in capsys.readouterr().err
+
+
+def test_workers_that_cannot_load_the_models_stop_the_run_with_the_reason(corpus, tmp_path, capsys):
+    from mien.cli import main
+
+    broken_model = tmp_path / "broken.onnx"
+    broken_model.write_bytes(b"not an onnx model")
+    code = main(["batch", str(corpus / "photos"), "--output", str(tmp_path / "out"), "--expression",
+                 str(broken_model), "--num-workers", "1", "-q"])
+    assert code == 3
+    error = capsys.readouterr().err
+    assert "a worker could not start" in error and "broken.onnx" in error

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_INPUT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_INPUT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 def add_parser(verbs) -> None:
@@ -70,7 +70,13 @@ def run(args: argparse.Namespace) -> int:
             state = "ok" if outcome.ok else f"FAILED: {outcome.error}"
             print(f"{unit.key}: {state} ({outcome.seconds:.1f} s)", file=sys.stderr)
 
-    report = run_batch(args.paths, args.output, options, settings, progress)
+    from mien.batch.engines import WorkersFailing
+
+    try:
+        report = run_batch(args.paths, args.output, options, settings, progress)
+    except WorkersFailing as error:
+        print(f"mien batch: {error}; committed units are kept", file=sys.stderr)
+        return EXIT_ERROR
     for row in report.status:
         if row["status"] == "failed":
             print(f"error: {row['error']}", file=sys.stderr)

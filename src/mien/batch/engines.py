@@ -88,12 +88,21 @@ def _local_worker(connection, options: BatchOptions, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     from mien.batch.worker import UnitRunner
 
-    runner = UnitRunner(options, threads)
+    try:
+        runner = UnitRunner(options, threads)
+    except Exception as error:  # e.g. --device cuda without a CUDA build: every worker would fail alike
+        connection.send(("failed", f"{type(error).__name__}: {error}"))
+        return
+    connection.send(("ready", runner.name))
     while True:
         unit = connection.recv()
         if unit is None:
             return
         connection.send(runner.run(unit))
+
+
+class WorkersFailing(RuntimeError):
+    """Workers cannot start (models cannot be loaded, mien missing on a node): the run stops."""
 
 
 class LocalEngine:
@@ -117,23 +126,41 @@ class LocalEngine:
         process.start()
         child.close()
         self._processes.append(process)
-        return process, parent
+        return parent, process
+
+    @staticmethod
+    def _started(connection, process) -> None:
+        """Read a new worker's first message; raise when it could not load its models."""
+        try:
+            state, detail = connection.recv()
+        except (EOFError, OSError):
+            process.join(timeout=5)
+            state, detail = "failed", f"exit code {process.exitcode} while loading the models"
+        if state != "ready":
+            raise WorkersFailing(f"a worker could not start: {detail}")
 
     def run(self, units: Sequence[Unit]) -> Iterator[tuple[Unit, UnitOutcome, int]]:
         from multiprocessing.connection import wait
 
         scheduler = _Scheduler(units, self.max_attempts)
+        starting = dict(self._start() for _ in range(min(self.workers, len(units))))  # connection -> process
+        idle: list = []  # (connection, process)
         busy: dict = {}  # connection -> (process, unit)
-        idle = [self._start() for _ in range(min(self.workers, len(units)))]
         try:
             while scheduler.queue or busy:
                 while idle and scheduler.queue:
-                    process, connection = idle.pop()
+                    connection, process = idle.pop()
                     unit = scheduler.next()
                     connection.send(unit)
                     busy[connection] = (process, unit)
-                ready = wait(list(busy) + [process.sentinel for process, _ in busy.values()])
-                for connection in [c for c in list(busy) if c in ready or busy[c][0].sentinel in ready]:
+                watched = {**starting, **{c: p for c, (p, _) in busy.items()}}
+                ready = wait(list(watched) + [process.sentinel for process in watched.values()])
+                for connection in [c for c, p in watched.items() if c in ready or p.sentinel in ready]:
+                    if connection in starting:
+                        process = starting.pop(connection)
+                        self._started(connection, process)
+                        idle.append((connection, process))
+                        continue
                     process, unit = busy.pop(connection)
                     try:
                         outcome = connection.recv()
@@ -143,13 +170,14 @@ class LocalEngine:
                         given_up = scheduler.lost(unit, f"exit code {process.exitcode}")
                         if given_up:
                             yield given_up
-                        if scheduler.queue:
-                            idle.append(self._start())
+                        if scheduler.queue and len(busy) + len(idle) + len(starting) < self.workers:
+                            connection, process = self._start()
+                            starting[connection] = process
                         continue
-                    idle.append((process, connection))
+                    idle.append((connection, process))
                     yield unit, outcome, scheduler.attempts[unit.key]
         finally:
-            for _, connection in idle:
+            for connection, _ in idle:
                 try:
                     connection.send(None)
                 except OSError:
@@ -166,6 +194,13 @@ class LocalEngine:
 
 
 # ---------------------------------------------------------------------------------------- Ray actors
+def short_reason(error: Exception, limit: int = 300) -> str:
+    """The telling line of a Ray error (they carry whole remote tracebacks)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    telling = [line for line in lines if "Error" in line.split(":")[0]] or lines or [type(error).__name__]
+    return telling[-1][:limit]
+
+
 def ray_module():
     try:
         import ray
@@ -214,6 +249,12 @@ class RayEngine:
 
         scheduler = _Scheduler(units, self.max_attempts)
         idle = [self._actor_class.remote(self.options, self.threads) for _ in range(min(self.workers, len(units)))]
+        try:
+            ray.get([actor.ping.remote() for actor in idle])
+        except RayError as error:
+            for actor in idle:
+                ray.kill(actor, no_restart=True)
+            raise WorkersFailing(f"a Ray actor could not start: {short_reason(error)}") from None
         busy: dict = {}  # object ref -> (actor, unit)
         try:
             while scheduler.queue or busy:
@@ -226,7 +267,7 @@ class RayEngine:
                     outcome = ray.get(ready[0])
                 except RayError as error:  # the actor died (killed, out of memory, node lost)
                     ray.kill(actor, no_restart=True)
-                    given_up = scheduler.lost(unit, type(error).__name__)
+                    given_up = scheduler.lost(unit, short_reason(error))
                     if given_up:
                         yield given_up
                     if scheduler.queue:
