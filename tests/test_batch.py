@@ -226,3 +226,12 @@ def test_workers_that_cannot_load_the_models_stop_the_run_with_the_reason(corpus
     assert code == 3
     error = capsys.readouterr().err
     assert "a worker could not start" in error and "broken.onnx" in error
+
+
+@pytest.mark.parametrize("cores, workers, threads, expected", [
+    (2, None, None, (2, 1)), (16, 4, None, (4, 4)), (16, None, 4, (4, 4)), (16, 3, None, (3, 5)), (1, 4, None, (4, 1)),
+])
+def test_workers_share_the_cores_without_oversubscribing(cores, workers, threads, expected):
+    from mien.batch.engines import split_cores
+
+    assert split_cores(cores, workers, threads) == expected

@@ -46,9 +46,14 @@ class BatchReport:
         return sum(row["status"] == status for row in self.status)
 
 
-def check_models(options: BatchOptions) -> None:
-    """Fail before starting workers when a model name is wrong (a worker would only die)."""
+def check_ready(options: BatchOptions) -> None:
+    """Fail before starting workers when Parquet cannot be written or a model name is wrong."""
     from mien.registry import get_spec
+
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise ImportError("mien batch writes Parquet: pip install 'mien[parquet]'") from None
 
     if not options.whole_image:
         get_spec(options.detector, "detector")
@@ -95,7 +100,7 @@ def run_batch(inputs: Sequence[str | Path], output: str | Path, options: BatchOp
     """
     output = Path(output)
     started = time.perf_counter()
-    check_models(options)
+    check_ready(options)
     with exclusive(output):
         return _run_locked(inputs, output, options, settings, progress, started)
 
@@ -114,8 +119,8 @@ def exclusive(output: Path):
         yield
 
 
-def _run_locked(inputs, output: Path, options: BatchOptions, settings: EngineSettings, progress,
-                started: float) -> BatchReport:
+def _run_locked(inputs: Sequence[str | Path], output: Path, options: BatchOptions, settings: EngineSettings,
+                progress: Callable[[Unit, object], None] | None, started: float) -> BatchReport:
     plan = load_or_create_plan(output, inputs, options)
     if not plan.units:
         raise ValueError("no input files found")
