@@ -55,7 +55,8 @@ class BatchOptions:
         if self.segment_seconds <= 0:
             raise ValueError(f"segment_seconds must be positive, got {self.segment_seconds}")
         if not 0 <= self.overlap < self.segment_seconds:
-            raise ValueError(f"overlap must be in [0, segment_seconds), got {self.overlap}")
+            raise ValueError(f"overlap ({self.overlap:g} s) must be at least 0 and shorter than a segment "
+                             f"({self.segment_seconds:g} s): lower --overlap or raise --segment-seconds")
 
     def analyzer_kwargs(self) -> dict[str, Any]:
         return {"detector": self.detector, "expression": self.expression, "whole_image": self.whole_image,
