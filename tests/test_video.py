@@ -259,4 +259,4 @@ def test_videos_with_the_same_name_keep_separate_overlays_and_plots(tmp_path, py
                  "--overlay", str(tmp_path / "ov"), "--plots", str(tmp_path / "plots"), "--threads", "2", "-q"]) == 0
     assert sorted(p.relative_to(tmp_path / "ov").as_posix() for p in (tmp_path / "ov").rglob("*.mp4")) == \
         ["a/clip.mp4", "b/clip.mp4"]
-    assert len(list((tmp_path / "plots").rglob("*.png"))) == 2
+    assert len(list((tmp_path / "plots").rglob("*_track0.png"))) == 2  # one timeline each (beside affect plots)

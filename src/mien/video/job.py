@@ -14,7 +14,8 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from mien.io.writers import TableWriter, format_for, prepare_resume
-from mien.schema import COLUMNS, EXPRESSION_COLUMNS, SMOOTH_COLUMNS, SUMMARY_COLUMNS, VIDEO_COLUMNS
+from mien.schema import (AU_PROBABILITY_COLUMNS, COLUMNS, EXPRESSION_COLUMNS, SMOOTH_COLUMNS, SUMMARY_COLUMNS,
+                         VIDEO_COLUMNS)
 from mien.video.pipeline import TrackSeed, VideoAnalysis, VideoOptions
 from mien.video.summary import TrackSummary
 
@@ -111,7 +112,7 @@ def run_videos(analyzer, paths: Sequence[str], options: VideoOptions, outputs: V
             after_frame = resume.unfinished.get(path, -1)
             first_track_id, seed = (replay(resume.rows(path), summary, options.max_missed) if after_frame >= 0
                                     else (0, []))
-            overlay = None
+            overlay, au_thresholds = None, None
             if outputs.overlay is not None:
                 single = len(paths) == 1 and outputs.overlay.suffix.lower() in (".mp4", ".mov", ".m4v")
                 target = outputs.overlay if single else outputs.overlay / f"{stems[path]}.mp4"
@@ -120,6 +121,7 @@ def run_videos(analyzer, paths: Sequence[str], options: VideoOptions, outputs: V
                 for result, frame in VideoAnalysis(analyzer, options).frames(path, summary, first_track_id,
                                                                              after_frame, seed):
                     records = list(result.to_records())
+                    au_thresholds = result.metadata.get("au_thresholds", au_thresholds)
                     if outputs.table is not None:
                         outputs.table.write(records)
                     elif outputs.rows_callback is not None:
@@ -136,9 +138,11 @@ def run_videos(analyzer, paths: Sequence[str], options: VideoOptions, outputs: V
                 if overlay is not None:
                     overlay.close(commit=overlay.frames > 0)
             if outputs.plots is not None and summary.tracks:
+                from mien.viz.affect import plot_track_figures
                 from mien.viz.timeline import plot_track_timelines
 
                 plot_track_timelines(summary, outputs.plots, stem=stems[path])
+                plot_track_figures(summary, outputs.plots, stem=stems[path], thresholds=au_thresholds)
     finally:
         if outputs.summary is not None:
             write_summary(outputs.summary, paths, summaries, resume, options.max_missed)
@@ -175,12 +179,21 @@ def replay(chunks, summary: TrackSummary, max_missed: float) -> tuple[int, list[
         tracks = faces["track_id"].to_numpy(int)
         raw = faces[list(EXPRESSION_COLUMNS)].to_numpy(float)
         smoothed = faces[list(SMOOTH_COLUMNS)].to_numpy(float)
+        affect = affect_columns(faces)
         # copy: with pandas copy-on-write the array can be a read-only view (JSON-lines tables)
         boxes = faces[["face_x", "face_y", "face_width", "face_height"]].to_numpy(float, copy=True)
         boxes[:, 2:] += boxes[:, :2]
         for i, (track, frame, time) in enumerate(zip(tracks, faces["frame"].to_numpy(int),
                                                      faces["timestamp"].to_numpy(float))):
-            summary.add(np.array([track]), int(frame), float(time), raw[i:i + 1], smoothed[i:i + 1])
+            summary.add(np.array([track]), int(frame), float(time), raw[i:i + 1], smoothed[i:i + 1],
+                        **{name: values[i:i + 1] for name, values in affect.items()})
             last[int(track)] = TrackSeed(int(track), boxes[i], float(time), smoothed[i])
     alive = [seed for seed in last.values() if end - seed.time <= max_missed]
     return (max(last) + 1 if last else 0), alive
+
+
+def affect_columns(faces) -> dict[str, np.ndarray]:
+    """The AU probabilities, valence and arousal of rows already written (those the table has), as
+    ``TrackSummary.add`` keywords: resumed plots keep the series of the frames before the interruption."""
+    wanted = {"au_probs": list(AU_PROBABILITY_COLUMNS), "valence": ["valence"], "arousal": ["arousal"]}
+    return {name: faces[columns].to_numpy(float) for name, columns in wanted.items() if set(columns) <= set(faces)}

@@ -112,7 +112,8 @@ class VideoAnalysis:
             for column, values in zip(SMOOTH_COLUMNS, smoothed.T):
                 result.data[column] = values
             if summary is not None:
-                summary.add(track_ids, frame.index, frame.timestamp, result.expression_probs, smoothed)
+                summary.add(track_ids, frame.index, frame.timestamp, result.expression_probs, smoothed,
+                            au_probs=result.au_probs, valence=result.valence, arousal=result.arousal)
             yield result, frame
 
     def _redetect(self, frame: Frame, tracker: IouTracker) -> Detections:

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from mien.schema import EXPRESSIONS, SUMMARY_COLUMNS
+from mien.schema import AUS, EXPRESSIONS, SUMMARY_COLUMNS
+
+AFFECT_WIDTH = 2 + len(AUS)  # per frame in the affect series: valence, arousal, then the AU probabilities
 
 
 @dataclass
@@ -22,6 +24,7 @@ class _TrackStats:
     peak: np.ndarray = field(default_factory=lambda: np.zeros(len(EXPRESSIONS)))
     label_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(EXPRESSIONS), np.int64))
     series: array = field(default_factory=lambda: array("f"))  # per frame: time, 8 smoothed probabilities
+    affect: array = field(default_factory=lambda: array("f"))  # per frame: valence, arousal, 17 AU probabilities
 
 
 class TrackSummary:
@@ -29,12 +32,17 @@ class TrackSummary:
 
     def __init__(self, source: str, keep_series: bool = False) -> None:
         self.source = source
-        self.keep_series = keep_series  # for timeline plots: 9 float32 = 36 bytes per face per frame
+        # for plots: (1 + 8) + (2 + 17) float32 = 112 bytes per face per frame (timeline, then affect series)
+        self.keep_series = keep_series
         self.tracks: dict[int, _TrackStats] = {}
 
     def add(self, track_ids: np.ndarray, frame: int, time: float, probabilities: np.ndarray,
-            smoothed: np.ndarray) -> None:
-        for track, raw, smooth in zip(np.asarray(track_ids).tolist(), probabilities, smoothed):
+            smoothed: np.ndarray, au_probs: np.ndarray | None = None, valence: np.ndarray | None = None,
+            arousal: np.ndarray | None = None) -> None:
+        """One frame's faces. ``au_probs`` (N, 17), ``valence`` and ``arousal`` (N,) are kept in the series
+        only (``keep_series``); left out or NaN they are "not measured"."""
+        affect = _affect_rows(len(smoothed), au_probs, valence, arousal) if self.keep_series else None
+        for k, (track, raw, smooth) in enumerate(zip(np.asarray(track_ids).tolist(), probabilities, smoothed)):
             stats = self.tracks.get(track)
             if stats is None:
                 stats = self.tracks[track] = _TrackStats(frame, time)
@@ -46,10 +54,27 @@ class TrackSummary:
             if self.keep_series:
                 stats.series.append(time)
                 stats.series.extend(float(v) for v in smooth)
+                stats.affect.extend(affect[k].tolist())
 
     def series(self, track: int) -> np.ndarray:
         """(frames, 1 + 8): timestamp then smoothed probabilities, for a track (needs ``keep_series``)."""
         return np.frombuffer(self.tracks[track].series, np.float32).reshape(-1, 1 + len(EXPRESSIONS))
+
+    def times(self, track: int) -> np.ndarray:
+        """(frames,) timestamps in seconds of a track's series (needs ``keep_series``)."""
+        return self.series(track)[:, 0]
+
+    def au_series(self, track: int) -> np.ndarray:
+        """(frames, 17) AU presence probabilities in [0, 1] (mien.schema.AUS order) of a track, raw (not
+        smoothed); NaN where not measured (needs ``keep_series``)."""
+        return self._affect(track)[:, 2:]
+
+    def valence_arousal(self, track: int) -> np.ndarray:
+        """(frames, 2) valence and arousal in [-1, 1] of a track, raw; NaN where not measured."""
+        return self._affect(track)[:, :2]
+
+    def _affect(self, track: int) -> np.ndarray:
+        return np.frombuffer(self.tracks[track].affect, np.float32).reshape(-1, AFFECT_WIDTH)
 
     def records(self) -> list[dict[str, Any]]:
         rows = []
@@ -65,3 +90,12 @@ class TrackSummary:
             assert list(row) == list(SUMMARY_COLUMNS)
             rows.append(row)
         return rows
+
+
+def _affect_rows(faces: int, au_probs, valence, arousal) -> np.ndarray:
+    """(faces, 2 + 17) float32: valence, arousal, AU probabilities; NaN for what was not given."""
+    rows = np.full((faces, AFFECT_WIDTH), np.nan, np.float32)
+    for columns, values in ((slice(0, 1), valence), (slice(1, 2), arousal), (slice(2, None), au_probs)):
+        if values is not None:
+            rows[:, columns] = np.asarray(values, np.float32).reshape(faces, -1)
+    return rows

@@ -1,0 +1,116 @@
+"""Valence/arousal on Russell's circumplex, and the per-track affect figures ``mien video --plots`` writes.
+
+Valence and arousal are in [-1, 1] (see :mod:`mien.tasks.valence`: a projection of the expression
+probabilities, not a measurement). NaN samples are left out; when none is left the plot raises a
+``ValueError``. Needs matplotlib (``pip install 'mien[plots]'``); Agg canvas, atomic PNG writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mien.video.summary import TrackSummary
+from mien.viz.au import agg_figure, mean_probabilities, plot_au_face, plot_au_heatmap, plot_track_au_series, write_png
+from mien.viz.timeline import check_plotting
+
+# Russell (1980), J. Pers. Soc. Psychol. 39:1161: the eight anchor words and their angles in degrees.
+RUSSELL_ANCHORS: dict[str, float] = {
+    "pleasure": 0, "excitement": 45, "arousal": 90, "distress": 135,
+    "displeasure": 180, "depression": 225, "sleepiness": 270, "relaxation": 315,
+}
+
+
+def plot_circumplex(valence, arousal, path: str | Path, times=None, title: str | None = None) -> Path:
+    """Write a PNG: the (valence, arousal) trajectory inside the unit circle, points coloured by time (with
+    a colour bar), start and end marked, Russell's anchor words at their angles.
+
+    ``valence``, ``arousal``: same-length sequences in [-1, 1]; ``times``: seconds per sample (default: the
+    sample index). NaN samples are skipped; raises ValueError when the lengths differ or nothing is left."""
+    check_plotting()
+    valence, arousal, times, unit = _finite_samples(valence, arousal, times)
+    figure, (axis,) = agg_figure((7.2, 6.4), 1, 1)
+    _draw_circumplex_frame(axis)
+    if len(valence) > 1:
+        axis.plot(valence, arousal, color="0.6", linewidth=0.8, zorder=2)
+    points = axis.scatter(valence, arousal, c=times, cmap="viridis", s=22, zorder=3, edgecolors="none")
+    axis.plot(valence[0], arousal[0], marker="o", markersize=11, markerfacecolor="none", markeredgecolor="#1a9641",
+              markeredgewidth=2.2, linestyle="none", zorder=4, label="start")
+    axis.plot(valence[-1], arousal[-1], marker="s", markersize=11, markerfacecolor="none", markeredgecolor="#d7191c",
+              markeredgewidth=2.2, linestyle="none", zorder=4, label="end")
+    axis.legend(loc="lower left", fontsize=8, frameon=False, borderaxespad=0)
+    figure.colorbar(points, ax=axis, fraction=0.04, pad=0.02, label=unit)
+    axis.set_title(title or f"Valence and arousal ({len(valence)} samples)")
+    figure.tight_layout()
+    return write_png(figure, path)
+
+
+def plot_track_figures(summary: TrackSummary, folder: str | Path, stem: str | None = None, thresholds=None,
+                       min_frames: int = 2) -> list[Path]:
+    """Per track with at least ``min_frames`` frames, write ``<stem>_track<id>_circumplex.png`` and, when its
+    AUs were measured, ``<stem>_track<id>_au.png`` (AU time series) and ``<stem>_track<id>_au_face.png``
+    (mean AU map); with two or more such tracks also ``<stem>_au_tracks.png`` (AU x track heat map).
+    Needs a summary built with ``keep_series=True``. Returns the paths written."""
+    folder = Path(folder)
+    stem = stem or Path(summary.source).stem
+    name = Path(summary.source).name
+    written, means = [], {}
+    for track in sorted(summary.tracks):
+        times = summary.times(track)
+        if len(times) < min_frames:
+            continue
+        va = summary.valence_arousal(track)
+        if np.isfinite(va).all(axis=1).any():
+            written.append(plot_circumplex(va[:, 0], va[:, 1], folder / f"{stem}_track{track}_circumplex.png",
+                                           times=times, title=f"{name}, track {track}: valence and arousal"))
+        aus = summary.au_series(track)
+        if not np.isfinite(aus).any():
+            continue  # the model has no AU head
+        means[track] = mean_probabilities(aus.astype(np.float64))
+        written.append(plot_track_au_series(summary, track, folder / f"{stem}_track{track}_au.png",
+                                            thresholds=thresholds))
+        written.append(plot_au_face(aus, folder / f"{stem}_track{track}_au_face.png",
+                                    title=f"{name}, track {track}", thresholds=thresholds))
+    if len(means) >= 2:
+        written.append(plot_au_heatmap(np.stack(list(means.values())), [f"track {t}" for t in means],
+                                       folder / f"{stem}_au_tracks.png", title=f"{name}: mean AU probability per track"))
+    return written
+
+
+def _finite_samples(valence, arousal, times):
+    valence = np.asarray(valence, np.float64).ravel()
+    arousal = np.asarray(arousal, np.float64).ravel()
+    unit = "time (s)" if times is not None else "sample"
+    times = np.arange(len(valence), dtype=np.float64) if times is None else np.asarray(times, np.float64).ravel()
+    if not len(valence) == len(arousal) == len(times):
+        raise ValueError(f"valence, arousal and times differ in length: {len(valence)}, {len(arousal)}, {len(times)}")
+    keep = np.isfinite(valence) & np.isfinite(arousal) & np.isfinite(times)
+    if not keep.any():
+        raise ValueError("valence/arousal not measured: no sample with finite valence and arousal")
+    return valence[keep], arousal[keep], times[keep], unit
+
+
+def _draw_circumplex_frame(axis) -> None:
+    from matplotlib.patches import Circle
+
+    axis.add_patch(Circle((0, 0), 1, facecolor="#fafafa", edgecolor="0.3", linewidth=1.4, zorder=0))
+    axis.add_patch(Circle((0, 0), 0.5, facecolor="none", edgecolor="0.8", linewidth=0.8, linestyle=":"))
+    axis.plot([-1, 1], [0, 0], color="0.55", linewidth=0.8, zorder=1)
+    axis.plot([0, 0], [-1, 1], color="0.55", linewidth=0.8, zorder=1)
+    for word, degrees in RUSSELL_ANCHORS.items():
+        angle = np.radians(degrees)
+        x, y = np.cos(angle), np.sin(angle)
+        axis.plot(x, y, marker="o", markersize=3.5, color="0.3", zorder=2)
+        side = "left" if x > 0.3 else "right" if x < -0.3 else "center"
+        axis.text(1.06 * x, 1.07 * y, word, ha=side, va="center", fontsize=9, style="italic", color="0.2")
+    axis.set_xlim(-1.45, 1.45)
+    axis.set_ylim(-1.32, 1.32)
+    axis.set_aspect("equal")
+    axis.set_xticks([-1, -0.5, 0, 0.5, 1])
+    axis.set_yticks([-1, -0.5, 0, 0.5, 1])
+    axis.tick_params(labelsize=8)
+    axis.set_xlabel("valence: unpleasant (-1) to pleasant (+1)")
+    axis.set_ylabel("arousal: deactivated (-1) to activated (+1)")
+    for side in ("top", "right"):
+        axis.spines[side].set_visible(False)

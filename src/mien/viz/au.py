@@ -1,0 +1,312 @@
+"""Action-unit figures for papers: an activation map on a face schematic, an AU x condition heat map and
+per-track AU time series.
+
+Probabilities are AU presence probabilities in [0, 1], one per AU of :data:`mien.schema.AUS`. NaN means
+"not measured" (the expression model has no AU head): a figure whose AUs are all NaN raises a
+``ValueError`` saying so instead of drawing an empty face; a partly measured input draws the measured AUs
+and marks the others "n/a". Needs matplotlib (``pip install 'mien[plots]'``); figures are drawn with the
+object API on an Agg canvas (pyplot's state is untouched) and written atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mien.schema import ACTION_UNITS, AUS
+from mien.video.summary import TrackSummary
+from mien.viz.timeline import check_plotting
+
+AU_COLORMAP = "YlOrRd"  # sequential: an inactive AU stays pale, an active one stands out
+DEFAULT_THRESHOLD = 0.5
+
+# Centre(s) of each AU's marker on the schematic face (x right, y up, face about 1.8 wide and 2.3 high);
+# symmetric AUs appear on both sides.
+AU_LOCATIONS: dict[int, tuple[tuple[float, float], ...]] = {
+    1: ((-0.2, 0.61), (0.2, 0.61)),       # inner brow
+    2: ((-0.56, 0.59), (0.56, 0.59)),     # outer brow
+    4: ((0.0, 0.52),),                    # between the brows (glabella)
+    5: ((-0.38, 0.44), (0.38, 0.44)),     # upper lids
+    6: ((-0.52, 0.0), (0.52, 0.0)),       # cheeks
+    7: ((-0.38, 0.2), (0.38, 0.2)),       # lower lids
+    9: ((0.0, 0.18),),                    # root of the nose
+    12: ((-0.38, -0.41), (0.38, -0.41)),  # lip corners, pulled up
+    14: ((-0.6, -0.46), (0.6, -0.46)),    # dimples beside the lip corners
+    15: ((-0.36, -0.65), (0.36, -0.65)),  # lip corners, pulled down
+    17: ((0.0, -0.95),),                  # chin boss
+    20: ((-0.46, -0.53), (0.46, -0.53)),  # lips stretched sideways
+    23: ((-0.14, -0.41), (0.14, -0.41)),  # upper lip (tightened)
+    24: ((-0.14, -0.61), (0.14, -0.61)),  # lower lip (pressed)
+    25: ((0.0, -0.51),),                  # between the lips (parted)
+    26: ((-0.48, -0.85), (0.48, -0.85)),  # jaw (dropped)
+    27: ((0.0, -0.73),),                  # below the mouth (stretched open)
+}
+MARKER_RADIUS = 0.06  # face units
+
+
+def au_label(au: int) -> str:
+    """``"AU12 lip corner puller"``."""
+    return f"AU{au} {ACTION_UNITS[au]}"
+
+
+def au_matrix(probabilities) -> np.ndarray:
+    """(N, len(AUS)) float probabilities from a Result (its ``au_probs``), a ``(len(AUS),)`` or
+    ``(N, len(AUS))`` array, or a mapping ``{12: 0.8, "AU06": 0.4, "AU04_p": 0.1, ...}`` (missing AUs: NaN)."""
+    if hasattr(probabilities, "au_probs"):
+        probabilities = probabilities.au_probs
+    if isinstance(probabilities, Mapping):
+        row = np.full(len(AUS), np.nan)
+        for key, value in probabilities.items():
+            row[AUS.index(_au_number(key))] = float(value)
+        return row[None]
+    matrix = np.asarray(probabilities, np.float64)
+    if matrix.ndim == 1:
+        matrix = matrix[None]
+    if matrix.ndim != 2 or matrix.shape[1] != len(AUS):
+        raise ValueError(f"expected {len(AUS)} AU probabilities per face (mien.schema.AUS), got shape {matrix.shape}")
+    return matrix
+
+
+def _au_number(key) -> int:
+    text = str(key).upper().removeprefix("AU").removesuffix("_P")
+    if not text.isdigit() or int(text) not in ACTION_UNITS:
+        raise ValueError(f"unknown action unit {key!r}; known: {', '.join(f'AU{au:02d}' for au in AUS)}")
+    return int(text)
+
+
+def mean_probabilities(matrix: np.ndarray) -> np.ndarray:
+    """(len(AUS),) mean over the measured faces; raises ValueError when no AU was measured at all."""
+    measured = np.isfinite(matrix)
+    if not measured.any():
+        raise ValueError("AU not measured: the probabilities are empty or all NaN (the expression model "
+                         "has no AU head)")
+    counts = measured.sum(axis=0)
+    sums = np.where(measured, matrix, 0.0).sum(axis=0)
+    return np.divide(sums, counts, out=np.full(len(AUS), np.nan), where=counts > 0)
+
+
+def threshold_vector(thresholds, source=None) -> np.ndarray:
+    """(len(AUS),) presence thresholds: given (scalar, sequence or mapping like probabilities), else the
+    Result's ``metadata["au_thresholds"]``, else 0.5."""
+    if thresholds is None and source is not None and hasattr(source, "metadata"):
+        thresholds = source.metadata.get("au_thresholds")
+    if thresholds is None:
+        return np.full(len(AUS), DEFAULT_THRESHOLD)
+    if np.isscalar(thresholds):
+        return np.full(len(AUS), float(thresholds))
+    vector = au_matrix(thresholds)[0]
+    return np.where(np.isnan(vector), DEFAULT_THRESHOLD, vector)
+
+
+def plot_au_face(probabilities, path: str | Path, title: str | None = None, thresholds=None) -> Path:
+    """Write a PNG: AU probabilities drawn at their places on a face schematic (fill colour = probability,
+    heavy outline = at or above threshold) beside a bar chart of the 17 probabilities with the thresholds.
+
+    ``probabilities``: one face (a Result row, a ``(17,)`` array, a mapping) or many faces (a Result, an
+    ``(N, 17)`` array), drawn as their mean over the measured faces. ``thresholds``: scalar, 17 values or a
+    mapping; default the Result's ``metadata["au_thresholds"]`` or 0.5. Raises ValueError when no AU was
+    measured."""
+    check_plotting()
+    matrix = au_matrix(probabilities)
+    mean = mean_probabilities(matrix)
+    limits = threshold_vector(thresholds, probabilities)
+    faces = int(np.isfinite(matrix).any(axis=1).sum())
+    figure, canvas_axes = agg_figure((11, 5.2), 1, 2, width_ratios=[1, 1.15])
+    face_axis, bar_axis = canvas_axes
+    colours = _colour_map()
+    _draw_face_schematic(face_axis)
+    _draw_au_markers(face_axis, mean, limits, colours)
+    _add_colorbar(figure, colours, face_axis, "AU probability")
+    _draw_probability_bars(bar_axis, mean, limits, colours)
+    subtitle = f"mean of {faces} faces" if faces > 1 else "one face"
+    figure.suptitle(f"{title} ({subtitle})" if title else f"Action units ({subtitle})")
+    figure.tight_layout()
+    return write_png(figure, path)
+
+
+def plot_au_heatmap(matrix, row_labels: Sequence[str], path: str | Path, title: str | None = None) -> Path:
+    """Write a PNG: an AU x condition (or track) heat map. ``matrix``: (rows, 17) probabilities in [0, 1],
+    one row per label in ``row_labels`` (e.g. the mean per condition); NaN cells are grey ("n/a").
+    Raises ValueError on a shape mismatch or when nothing was measured."""
+    check_plotting()
+    matrix = au_matrix(matrix)
+    if len(row_labels) != len(matrix):
+        raise ValueError(f"{len(row_labels)} row labels for {len(matrix)} rows")
+    mean_probabilities(matrix)  # raises when nothing was measured
+    rows = len(matrix)
+    figure, (axis,) = agg_figure((11, 1.6 + 0.38 * rows), 1, 1)
+    colours = _colour_map()
+    image = axis.imshow(np.ma.masked_invalid(matrix), cmap=colours, vmin=0, vmax=1, aspect="auto")
+    if rows * len(AUS) <= 600:  # values stay legible up to ~35 rows
+        for (row, column), value in np.ndenumerate(matrix):
+            text = "n/a" if np.isnan(value) else f"{value:.2f}"
+            axis.text(column, row, text, ha="center", va="center", fontsize=7,
+                      color="white" if value > 0.6 else "black")
+    axis.set_xticks(range(len(AUS)), [f"AU{au}\n{_short_name(au)}" for au in AUS], fontsize=7)
+    axis.set_yticks(range(rows), list(row_labels), fontsize=8)
+    axis.set_facecolor("0.85")
+    figure.colorbar(image, ax=axis, fraction=0.03, pad=0.01, label="AU probability")
+    axis.set_title(title or "Action unit probability")
+    figure.tight_layout()
+    return write_png(figure, path)
+
+
+def plot_track_au_series(summary: TrackSummary, track: int, path: str | Path, aus: Sequence[int] | None = None,
+                         thresholds=None, title: str | None = None) -> Path:
+    """Write a PNG of one track's AU probabilities over time (x = seconds): a heat strip of all 17 AUs,
+    then one line per AU in ``aus`` (default: the 5 with the highest mean) with its threshold dashed.
+    Needs a summary built with ``keep_series=True``; raises ValueError when the track's AUs were not
+    measured."""
+    check_plotting()
+    times = summary.times(track)
+    matrix = summary.au_series(track).astype(np.float64)
+    mean = mean_probabilities(matrix)
+    limits = threshold_vector(thresholds)
+    chosen = list(aus) if aus is not None else _most_active(mean, 5)
+    for au in chosen:
+        _au_number(au)
+    figure, (strip, lines) = agg_figure((11, 6.2), 2, 1, height_ratios=[1.25, 1], sharex=True)
+    colours = _colour_map()
+    edges = _time_edges(times)
+    image = strip.pcolormesh(edges, np.arange(len(AUS) + 1) - 0.5, np.ma.masked_invalid(matrix.T), cmap=colours,
+                             vmin=0, vmax=1, shading="flat")
+    strip.set_yticks(range(len(AUS)), [f"AU{au}" for au in AUS], fontsize=7)
+    strip.invert_yaxis()
+    strip.set_facecolor("0.85")
+    # an inset colour bar keeps the strip as wide as the line panel below it, so their time axes align
+    figure.colorbar(image, cax=strip.inset_axes([1.01, 0.0, 0.015, 1.0]), label="probability")
+    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
+    for k, au in enumerate(chosen):
+        index = AUS.index(_au_number(au))
+        colour = palette[k % len(palette)]
+        lines.plot(times, matrix[:, index], color=colour, linewidth=1.5, label=au_label(AUS[index]))
+        lines.axhline(limits[index], color=colour, linestyle="--", linewidth=0.8, alpha=0.7)
+    lines.set_ylim(0, 1)
+    lines.set_ylabel("probability")
+    lines.set_xlabel("time (s)")
+    lines.grid(alpha=0.3)
+    lines.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+                 title="dashed: threshold", title_fontsize=7)
+    strip.set_xlim(edges[0], edges[-1])
+    strip.set_title(title or f"{Path(summary.source).name}, track {track}: action units over {len(times)} frames")
+    figure.tight_layout()
+    return write_png(figure, path)
+
+
+# ----------------------------------------------------------------- drawing helpers
+def write_png(figure, path: str | Path) -> Path:
+    """Save ``figure`` as a PNG at ``path`` atomically (``.part`` then rename); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    figure.savefig(tmp, format="png")
+    tmp.replace(path)
+    return path
+
+
+def agg_figure(size: tuple[float, float], rows: int, columns: int, **grid):
+    """A Figure on its own Agg canvas and its axes (rows x columns, flattened); ``grid``: gridspec options
+    and ``sharex``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=100)
+    FigureCanvasAgg(figure)
+    sharex = grid.pop("sharex", False)
+    axes = figure.subplots(rows, columns, squeeze=False, sharex=sharex, gridspec_kw=grid or None)
+    return figure, list(axes.ravel())
+
+
+def _colour_map():
+    import matplotlib
+
+    return matplotlib.colormaps[AU_COLORMAP]
+
+
+def _add_colorbar(figure, colours, axis, label: str) -> None:
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    figure.colorbar(ScalarMappable(Normalize(0, 1), colours), ax=axis, fraction=0.04, pad=0.02, label=label)
+
+
+def _short_name(au: int) -> str:
+    """Two-line-friendly AU name for tick labels ("lip corner\npuller")."""
+    words = ACTION_UNITS[au].split()
+    return " ".join(words[:-1]) + "\n" + words[-1] if len(words) > 2 else ACTION_UNITS[au]
+
+
+def _most_active(mean: np.ndarray, count: int) -> list[int]:
+    order = np.argsort(np.where(np.isnan(mean), -1, mean))[::-1]
+    return [AUS[i] for i in order[:count] if not np.isnan(mean[i])]
+
+
+def _time_edges(times: np.ndarray) -> np.ndarray:
+    """Cell edges around each sample time (half-way between neighbours) for a heat strip."""
+    times = np.asarray(times, np.float64)
+    if len(times) == 1:
+        return np.array([times[0] - 0.5, times[0] + 0.5])
+    middle = (times[:-1] + times[1:]) / 2
+    return np.concatenate([[2 * times[0] - middle[0]], middle, [2 * times[-1] - middle[-1]]])
+
+
+def _draw_face_schematic(axis) -> None:
+    from matplotlib.patches import Circle, Ellipse
+
+    line = {"color": "0.35", "linewidth": 1.6, "solid_capstyle": "round"}
+    axis.add_patch(Ellipse((0, -0.05), 1.8, 2.3, facecolor="#f7f3ee", edgecolor="0.35", linewidth=2))
+    for side in (-1, 1):
+        brow_x = np.linspace(0.14, 0.62, 20)
+        axis.plot(side * brow_x, 0.62 - 1.0 * (brow_x - 0.38) ** 2, **line)
+        axis.add_patch(Ellipse((side * 0.38, 0.33), 0.3, 0.13, facecolor="white", edgecolor="0.35", linewidth=1.4))
+        axis.add_patch(Circle((side * 0.38, 0.33), 0.035, color="0.3"))
+        axis.plot([side * 0.05, side * 0.09], [0.27, -0.06], **line)  # nose bridge
+    axis.plot([-0.09, -0.15, -0.06, 0, 0.06, 0.15, 0.09], [-0.06, -0.16, -0.2, -0.17, -0.2, -0.16, -0.06], **line)
+    lip_x = np.linspace(-0.3, 0.3, 40)
+    axis.plot(lip_x, -0.5 + 0.07 * (1 - (lip_x / 0.3) ** 2) * (1 - 0.6 * np.cos(np.pi * lip_x / 0.15) ** 2), **line)
+    axis.plot(lip_x, -0.5 - 0.1 * (1 - (lip_x / 0.3) ** 2), **line)
+    axis.plot(lip_x, -0.5 - 0.01 * (1 - (lip_x / 0.3) ** 2), color="0.35", linewidth=1)
+    axis.set_xlim(-1.05, 1.05)
+    axis.set_ylim(-1.3, 1.15)
+    axis.set_aspect("equal")
+    axis.axis("off")
+
+
+def _draw_au_markers(axis, mean: np.ndarray, limits: np.ndarray, colours) -> None:
+    from matplotlib.patches import Circle
+
+    for index, au in enumerate(AUS):
+        value = mean[index]
+        active = not np.isnan(value) and value >= limits[index]
+        fill = "0.8" if np.isnan(value) else colours(value)
+        for x, y in AU_LOCATIONS[au]:
+            axis.add_patch(Circle((x, y), MARKER_RADIUS, facecolor=fill, zorder=3,
+                                  edgecolor="black" if active else "0.45", linewidth=2.2 if active else 0.7))
+            axis.text(x, y, "n/a" if np.isnan(value) else str(au), ha="center", va="center", zorder=4,
+                      fontsize=6.5 if np.isnan(value) else 7.5, fontweight="bold" if active else "normal",
+                      color="white" if not np.isnan(value) and value > 0.65 else "black")
+    axis.text(0, -1.28, "number = AU; heavy outline = at or above threshold", ha="center", va="bottom",
+              fontsize=8, color="0.3")
+
+
+def _draw_probability_bars(axis, mean: np.ndarray, limits: np.ndarray, colours) -> None:
+    rows = np.arange(len(AUS))
+    values = np.nan_to_num(mean, nan=0.0)
+    axis.barh(rows, values, color=[colours(v) for v in values], edgecolor="0.4", linewidth=0.5)
+    if np.all(limits == limits[0]):
+        axis.axvline(limits[0], color="black", linestyle="--", linewidth=1.2)
+    for row, (value, limit) in enumerate(zip(mean, limits)):
+        if not np.all(limits == limits[0]):
+            axis.plot([limit, limit], [row - 0.42, row + 0.42], color="black", linewidth=1.4)
+        if np.isnan(value):
+            axis.text(0.01, row, "n/a (not measured)", va="center", fontsize=7, color="0.4")
+        elif value >= limit:
+            axis.text(value + 0.01, row, f"{value:.2f}", va="center", fontsize=7, fontweight="bold")
+    axis.set_yticks(rows, [au_label(au) for au in AUS], fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlim(0, 1.08)
+    axis.set_xticks(np.linspace(0, 1, 6))
+    axis.set_xlabel("probability (black: presence threshold)")
+    axis.grid(axis="x", alpha=0.3)
