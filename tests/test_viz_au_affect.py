@@ -133,6 +133,10 @@ def test_track_au_series_and_its_choice_of_aus(tmp_path):
         plot_track_au_series(summary, 0, tmp_path / "bad.png", aus=[3])
     with pytest.raises(ValueError, match="AU not measured"):
         plot_track_au_series(synthetic_summary(tracks=1, with_aus=False), 0, tmp_path / "none.png")
+    plain = TrackSummary("x.mp4")
+    plain.add(np.array([0]), 0, 0.0, np.full((1, 8), 1 / 8), np.full((1, 8), 1 / 8), np.full((1, len(AUS)), 0.5))
+    with pytest.raises(ValueError, match="keep_series=True"):
+        plot_track_au_series(plain, 0, tmp_path / "plain.png")
 
 
 def test_track_figures_per_track_and_without_aus(tmp_path):

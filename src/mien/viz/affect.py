@@ -103,7 +103,7 @@ def _draw_circumplex_frame(axis) -> None:
         x, y = np.cos(angle), np.sin(angle)
         axis.plot(x, y, marker="o", markersize=3.5, color="0.3", zorder=2)
         side = "left" if x > 0.3 else "right" if x < -0.3 else "center"
-        axis.text(1.06 * x, 1.07 * y, word, ha=side, va="center", fontsize=9, style="italic", color="0.2")
+        axis.text(1.08 * x, 1.07 * y, word, ha=side, va="center", fontsize=9, style="italic", color="0.2")
     axis.set_xlim(-1.45, 1.45)
     axis.set_ylim(-1.32, 1.32)
     axis.set_aspect("equal")

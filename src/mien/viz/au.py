@@ -10,6 +10,7 @@ object API on an Agg canvas (pyplot's state is untouched) and written atomically
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -161,6 +162,8 @@ def plot_track_au_series(summary: TrackSummary, track: int, path: str | Path, au
     measured."""
     check_plotting()
     times = summary.times(track)
+    if not len(times):
+        raise ValueError(f"track {track} has no series: build the TrackSummary with keep_series=True")
     matrix = summary.au_series(track).astype(np.float64)
     mean = mean_probabilities(matrix)
     limits = threshold_vector(thresholds)
@@ -233,9 +236,8 @@ def _add_colorbar(figure, colours, axis, label: str) -> None:
 
 
 def _short_name(au: int) -> str:
-    """Two-line-friendly AU name for tick labels ("lip corner\npuller")."""
-    words = ACTION_UNITS[au].split()
-    return " ".join(words[:-1]) + "\n" + words[-1] if len(words) > 2 else ACTION_UNITS[au]
+    """The AU's name wrapped to fit under a heat-map column ("lip corner\npuller")."""
+    return textwrap.fill(ACTION_UNITS[au], 10)
 
 
 def _most_active(mean: np.ndarray, count: int) -> list[int]:
