@@ -1,5 +1,5 @@
 """Write the README's example figures from a real clip: the mean AU map of its main track, its AU time
-series and its valence/arousal trajectory on the circumplex.
+series, its valence/arousal trajectory on the circumplex and its mean AUs per leading expression.
 
     python scripts/example_plots.py ../shared/datasets/media/pyfeat/WolfgangLanger_Pexels.mp4 --out docs/
 
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-FIGURES = ("example_au_face.png", "example_au_series.png", "example_circumplex.png")
+FIGURES = ("example_au_face.png", "example_au_series.png", "example_circumplex.png", "example_au_heatmap.png")
+MIN_FRAMES_PER_EXPRESSION = 10  # rows of the heat map: expressions that lead in at least this many frames
 
 
 def main() -> int:
@@ -46,9 +47,9 @@ def analyse(video: Path, threads: int):
 
 def write_figures(summary, track: int, thresholds, folder: Path) -> int:
     from mien.viz.affect import plot_circumplex
-    from mien.viz.au import plot_au_face, plot_track_au_series
+    from mien.viz.au import plot_au_face, plot_au_heatmap, plot_track_au_series
 
-    au_face, au_series, circumplex = (folder / name for name in FIGURES)
+    au_face, au_series, circumplex, heatmap = (folder / name for name in FIGURES)
     name = Path(summary.source).name
     frames = summary.tracks[track].frames
     va = summary.valence_arousal(track)
@@ -59,7 +60,24 @@ def write_figures(summary, track: int, thresholds, folder: Path) -> int:
         return 1
     print(plot_au_face(summary.au_series(track), au_face, title=f"{name}, track {track}", thresholds=thresholds))
     print(plot_track_au_series(summary, track, au_series, thresholds=thresholds))
+    labels, rows = mean_aus_per_expression(summary, track)
+    print(plot_au_heatmap(rows, labels, heatmap, title=f"{name}: mean AU probability by (smoothed) expression"))
     return 0
+
+
+def mean_aus_per_expression(summary, track: int) -> tuple[list[str], np.ndarray]:
+    """Mean AU probabilities over the frames where each expression leads (after smoothing)."""
+    from mien.schema import EXPRESSIONS
+
+    leading = summary.series(track)[:, 1:].argmax(axis=1)
+    aus = summary.au_series(track)
+    labels, rows = [], []
+    for index, expression in enumerate(EXPRESSIONS):
+        frames = leading == index
+        if frames.sum() >= MIN_FRAMES_PER_EXPRESSION:
+            labels.append(f"{expression} ({frames.sum()} frames)")
+            rows.append(np.nanmean(aus[frames], axis=0))
+    return labels, np.array(rows)
 
 
 if __name__ == "__main__":
