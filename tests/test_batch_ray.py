@@ -66,3 +66,53 @@ def test_ray_actors_that_cannot_load_the_models_stop_the_run(cluster, corpus, tm
     with pytest.raises(WorkersFailing, match="a Ray actor could not start"):
         run_batch([corpus / "photos"], tmp_path / "out", BatchOptions(expression=str(broken_model)),
                   EngineSettings("ray", num_workers=1))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_cli_joins_an_existing_cluster_through_ray_client(corpus, tmp_path):
+    """`ray start --head` in its own process group, then `mien batch --address ray://...` from outside."""
+    import os
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    gcs, client = free_port(), free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # Ray's token authentication is not what is tested here
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    sessions = tempfile.mkdtemp(prefix="mien-ray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    head = subprocess.Popen([ray_cli, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(gcs),
+                             "--ray-client-server-port", str(client), "--num-cpus", "1", "--include-dashboard", "false",
+                             "--disable-usage-stats", "--temp-dir", sessions],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", client)) == 0:
+                    break
+            assert head.poll() is None, "ray start --head exited"
+            time.sleep(0.2)
+        output = tmp_path / "out"
+        done = subprocess.run([sys.executable, "-m", "mien.cli", "batch", str(corpus / "photos"), "--output", str(output),
+                               "--engine", "ray", "--address", f"ray://127.0.0.1:{client}"],
+                              env=env, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 1, done.stderr  # 1: the two bad files
+        assert "ray: 1 actor(s) x 1 thread(s)" in done.stderr
+        status = pd.read_csv(output / "manifest.csv")
+        assert sorted(status["status"]) == ["done"] * 4 + ["failed"] * 2
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)  # the head and every Ray process it started share its group
+        head.wait()
+        shutil.rmtree(sessions, ignore_errors=True)
