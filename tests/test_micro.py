@@ -200,7 +200,6 @@ def test_megc2019_reader_names_a_missing_file(tmp_path):
 
 
 # ------------------------------------------------------------------------------------- recognition
-@pytest.mark.skip(reason="TEMP: model being trained")
 def test_shipped_model_reproduces_its_training_labels_and_metadata(datasets):
     """The ONNX file must be the trained network: it fits its own training data far above chance."""
     from mien.datasets.megc2019 import load_flows, read_labels
@@ -216,7 +215,6 @@ def test_shipped_model_reproduces_its_training_labels_and_metadata(datasets):
     assert report["uar"] > 0.8
 
 
-@pytest.mark.skip(reason="TEMP: model being trained")
 def test_recognize_a_pair_of_real_frames(media):
     from mien.io.images import read_image
     from mien.micro.recognize import MICRO_CLASSES, MicroRecognizer

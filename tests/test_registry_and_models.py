@@ -26,6 +26,11 @@ def test_every_registered_backend_loads_and_runs(spec, pyfeat_media):
         assert probabilities.shape == (3, len(EXPRESSIONS))
         np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
         assert spec.labels == EXPRESSIONS
+    elif spec.task == "micro":
+        flows = np.random.default_rng(0).integers(0, 256, (2, *spec.input_size, 3), dtype=np.uint8)
+        probabilities = backend.predict(flows)
+        assert probabilities.shape == (2, len(spec.labels))
+        np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
     else:
         pytest.fail(f"no test for task {spec.task}")
     assert spec.licence and spec.source and spec.size_mb >= 0

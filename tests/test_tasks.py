@@ -128,3 +128,48 @@ def test_dense_landmarks_eye_openness_and_columns(pyfeat_media):
     assert "x_0" not in Analyzer(threads=1).columns
     with pytest.raises(ValueError, match="landmarks"):
         Analyzer(threads=1, landmarks="dlib5")
+
+
+def test_au_head_graph_surgery_keeps_expressions_and_computes_the_head():
+    """Attaching (and re-attaching) an AU head to the shipped file: expression logits bit-identical,
+    au_logits exactly the standardised linear map of the exposed features."""
+    import onnx
+
+    from mien.models.expression import WEIGHTS_DIR
+    from mien.models.heads import expression_only, session_from_model, with_au_head, with_features_output
+    from mien.schema import AUS
+
+    shipped = onnx.load(str(WEIGHTS_DIR / "mnv2-ferplus.onnx"))
+    faces = (np.random.default_rng(0).random((3, 1, 64, 64)) * 255).astype(np.float32)
+    logits, features = session_from_model(with_features_output(shipped), 1).run(None, {"face": faces})
+    rng = np.random.default_rng(1)
+    weight = rng.normal(0, 0.01, (len(AUS), features.shape[1])).astype(np.float32)
+    bias, mean, std = rng.normal(size=len(AUS)), features.mean(0), features.std(0) + 1
+    model = with_au_head(shipped, weight, bias, mean, std, list(AUS), [0.4] * len(AUS), {"mien.note": "test"})
+    new_logits, au_logits = session_from_model(model, 1).run(None, {"face": faces})
+    assert np.array_equal(new_logits, logits)
+    assert np.allclose(au_logits, ((features - mean) / std) @ weight.T + bias, atol=1e-4)
+    metadata = {p.key: p.value for p in model.metadata_props}
+    assert metadata["mien.au_thresholds"] == "[0.4" + ", 0.4" * (len(AUS) - 1) + "]"
+    again = with_au_head(model, weight, bias, mean, std, list(AUS), [0.5] * len(AUS), {})
+    assert [o.name for o in again.graph.output] == ["logits", "au_logits"]
+    assert len(again.graph.node) == len(model.graph.node)
+    assert [o.name for o in expression_only(model).graph.output] == ["logits"]
+
+
+def test_ckplus_au_table_and_au_scores_by_hand(datasets):
+    from mien.schema import AUS
+    from mien.train.au import au_scores, read_ckplus_aus
+
+    table = read_ckplus_aus(datasets / "ckplus")
+    assert len(table) == 327
+    s005 = table["S005_001"]  # "9_17": AU9 and AU17
+    assert [AUS[k] for k in np.flatnonzero(s005)] == [9, 17]
+    labels = np.zeros((4, len(AUS)), np.float32)
+    labels[:2, 0] = 1                                  # AU1 present in the first two faces
+    probabilities = np.zeros_like(labels)
+    probabilities[[0, 2], 0] = 0.9                     # one hit, one false alarm, one miss
+    scores = au_scores(labels, probabilities)
+    assert scores["per_au"]["AU01"]["f1"] == pytest.approx(0.5)
+    assert scores["per_au"]["AU01"]["auroc"] == pytest.approx(0.5)
+    assert scores["per_au"]["AU02"]["support"] == 0

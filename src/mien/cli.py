@@ -339,10 +339,12 @@ def run_training_verb(verb: str, rest: list[str]) -> int:
     own command lines (they need the ``train`` extra)."""
     try:
         if verb == "train":
-            if not rest or rest[0] not in ("expression", "micro"):
-                raise ValueError("usage: mien train expression|micro --root DATASET --out RUN_DIR [options]")
+            if not rest or rest[0] not in ("expression", "micro", "au"):
+                raise ValueError("usage: mien train expression|au|micro ... --out RUN_DIR [options]")
             if rest[0] == "micro":
                 from mien.train.micro import main as entry
+            elif rest[0] == "au":
+                from mien.train.au import main as entry
             else:
                 from mien.train.expression import main as entry
 

@@ -39,3 +39,15 @@ register(ModelSpec(
     labels=EXPRESSIONS,
     options={"model": "mnv2-ferplus.onnx"},
 ))
+
+register(ModelSpec(
+    name="micro-megc2019",
+    task="micro",
+    entry="mien.micro.recognize:MicroModel",
+    input_size=(28, 28),
+    licence="MIT (weights); trained on CASME II, SAMM, SMIC-HS (research use only)",
+    source="mien, trained on all 442 MEGC2019 composite samples (model card: models/weights/micro-megc2019.md)",
+    size_mb=0.04,
+    description="small CNN on onset-to-apex flow (u, v, strain, 28x28); negative / positive / surprise",
+    labels=("negative", "positive", "surprise"),
+))

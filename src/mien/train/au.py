@@ -2,16 +2,17 @@
 
 The expression backbone (trained on FER+) is kept frozen: its last feature map already encodes the
 facial configuration, and freezing it leaves the shipped expression outputs bit-identical. An AU head
-(one logistic output per AU) reads the (C, h, w) feature map; the exported ONNX file runs backbone,
-expression head and AU head in ONE forward pass.
+(one logistic output per AU) reads the flattened (C, h, w) feature map, taken from the ONNX file itself
+(no PyTorch checkpoint needed); the exported file runs backbone, expression head and AU head in ONE
+forward pass (:mod:`mien.models.heads`).
 
 Data: CK+48 peak frames with their sequence's FACS codes (``au_emotion_labels.csv``: occurrence at the
 peak), plus FER+ training faces that 9 or 10 of 10 annotators called neutral as all-AUs-absent examples
 (CK+48 has no neutral frames, and without them a head learns that every face shows some AU). Evaluation
 is subject-independent: CK+'s 10 subject-grouped folds; neutral FER+ faces are only ever training data.
 
-    python -m mien.train.au --checkpoint runs/expr_mnv2_64/best.pt --ckplus ../shared/datasets/ckplus \\
-        --ferplus ../shared/datasets/ferplus --out runs/au
+    mien train au --ckplus ../shared/datasets/ckplus --ferplus ../shared/datasets/ferplus --out runs/au \\
+        [--export model.onnx]        # = python -m mien.train.au ...
 """
 
 from __future__ import annotations
@@ -102,15 +103,39 @@ def align_gray_crops(images: list[np.ndarray], crop: CropSpec, detector) -> tupl
     return out, found
 
 
-@torch.no_grad()
-def backbone_maps(model, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """(N, C*h*w) flattened last feature maps of (N, S, S) uint8 crops, exactly as the exported graph
-    computes them (one pass, no test-time mirroring: inference must stay one forward pass)."""
+def onnx_features(session, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N, D) flattened feature maps of (N, S, S) uint8 gray crops, from a :func:`with_features_output` session."""
     outputs = []
     for start in range(0, len(crops), batch_size):
-        x = torch.from_numpy(crops[start:start + batch_size]).float()[:, None]
-        outputs.append(model.backbone.forward_features(model.normalise(x)).flatten(1))
-    return torch.cat(outputs).numpy()
+        batch = crops[start:start + batch_size][:, None].astype(np.float32)
+        outputs.append(session.run(["au_features"], {"face": batch})[0])
+    return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
+
+
+def onnx_feature_data(model_path: Path, ckplus: Path, ferplus: Path, threads: int = 2, max_neutral: int = 3000) -> dict:
+    """Aligned CK+ crops (and their mirror images) and confidently neutral FER+ faces -> the frozen
+    features of a mien expression ONNX file (the shipped one by default)."""
+    import onnx
+
+    from mien.datasets import ferplus as ferplus_data
+    from mien.detect.retinaface import RetinaFaceDetector
+    from mien.models.expression import read_expression_spec
+    from mien.models.heads import session_from_model, with_features_output
+
+    model = onnx.load(str(model_path))
+    crop, _ = read_expression_spec({p.key: p.value for p in model.metadata_props}, str(model_path))
+    session = session_from_model(with_features_output(model), threads)
+    detector = RetinaFaceDetector(threads=threads, score_threshold=0.5, min_size=64)
+    paths, labels, folds = ckplus_au_samples(ckplus)
+    ck_crops, ck_found = align_gray_crops([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths], crop, detector)
+    names = confident_neutral_ferplus(ferplus)
+    names = sorted(np.random.default_rng(0).choice(names, size=min(len(names), max_neutral), replace=False))
+    neutral_crops, _ = align_gray_crops([ferplus_data.load_gray(ferplus, n) for n in names], crop, detector)
+    return {  # mirrored crops are training augmentation (AU labels are bilateral)
+        "ck_map": onnx_features(session, ck_crops), "ck_map_mirrored": onnx_features(session, ck_crops[:, :, ::-1].copy()),
+        "ck_labels": labels, "ck_folds": folds, "ck_found": ck_found, "ck_names": np.array([p.name for p in paths]),
+        "neutral_map": onnx_features(session, neutral_crops),
+    }
 
 
 # ------------------------------------------------------------------------------------------- head
@@ -170,39 +195,6 @@ def au_scores(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 
 
 
 # ------------------------------------------------------------------------------------------- main
-def load_expression_model(checkpoint: Path):
-    from mien.train.export import load_checkpoint_model
-
-    model, saved = load_checkpoint_model(checkpoint)
-    return model, saved["config"]
-
-
-def prepare_features(args: argparse.Namespace, config: AuConfig, cache: Path) -> dict:
-    """Aligned crops -> frozen features for CK+ and neutral FER+ faces, cached in ``cache`` (npz)."""
-    if cache.is_file():
-        return dict(np.load(cache, allow_pickle=False))
-    from mien.detect.retinaface import RetinaFaceDetector
-    from mien.datasets import ferplus
-
-    model, expression_config = load_expression_model(args.checkpoint)
-    crop = CropSpec(int(expression_config["size"]), np.asarray(expression_config["template"]))
-    detector = RetinaFaceDetector(threads=args.threads, score_threshold=0.5, min_size=64)
-    paths, labels, folds = ckplus_au_samples(args.ckplus)
-    ck_crops, ck_found = align_gray_crops([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths], crop, detector)
-    neutral_names = confident_neutral_ferplus(args.ferplus)
-    rng = np.random.default_rng(0)
-    neutral_names = sorted(rng.choice(neutral_names, size=min(len(neutral_names), args.max_neutral), replace=False))
-    neutral_crops, _ = align_gray_crops([ferplus.load_gray(args.ferplus, n) for n in neutral_names], crop, detector)
-    data = {  # mirrored crops are training augmentation (AU labels are bilateral)
-        "ck_map": backbone_maps(model, ck_crops), "ck_map_mirrored": backbone_maps(model, ck_crops[:, :, ::-1].copy()),
-        "ck_labels": labels, "ck_folds": folds, "ck_found": ck_found, "ck_names": np.array([p.name for p in paths]),
-        "neutral_map": backbone_maps(model, neutral_crops),
-    }
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(cache, **data)
-    return data
-
-
 def select_features(maps: np.ndarray, mode: str, channels: int = 1280) -> np.ndarray:
     if mode == "map":
         return maps
@@ -237,59 +229,24 @@ def cross_validate(data: dict, config: AuConfig) -> dict:
     return {"scores": scores, "probabilities": probabilities}
 
 
-class MultiTaskNet(nn.Module):
-    """Backbone -> (expression logits, AU logits) in one pass; the shipped ONNX graph.
-
-    Input: (N, 1, S, S) float32 grayscale in [0, 255], as the expression model's.
-    """
-
-    def __init__(self, expression_model, head: AuHead, mean: np.ndarray, std: np.ndarray, features: str) -> None:
-        super().__init__()
-        self.expression_model, self.head, self.features = expression_model, head, features
-        self.register_buffer("mean", torch.from_numpy(mean.astype(np.float32)))
-        self.register_buffer("std", torch.from_numpy(std.astype(np.float32)))
-
-    def forward(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        backbone = self.expression_model.backbone
-        maps = backbone.forward_features(self.expression_model.normalise(gray))
-        pooled = maps.mean(dim=(2, 3))
-        logits = backbone.classifier(pooled) if hasattr(backbone, "classifier") else backbone._fc(pooled)
-        features = maps.flatten(1) if self.features == "map" else pooled
-        return logits, self.head((features - self.mean) / self.std)
-
-
-def export_multitask(checkpoint: Path, head: AuHead, mean: np.ndarray, std: np.ndarray, config: AuConfig,
-                     base_model: Path, out: Path, extra_metadata: dict[str, str]) -> Path:
-    """ONNX with outputs ``logits`` and ``au_logits``. The expression half must reproduce ``base_model``
-    (the shipped expression-only file) and inherits all of its metadata (calibration included)."""
+def export_with_head(base_model: Path, head: AuHead, mean: np.ndarray, std: np.ndarray, out: Path,
+                     metadata: dict[str, str], thresholds: list[float] | None = None) -> Path:
+    """``base_model`` (any mien expression file, the shipped multi-task one included) with this AU head
+    attached as its ``au_logits`` output; expression outputs unchanged (checked)."""
     import onnx
-    import onnxruntime as ort
 
-    expression_model, expression_config = load_expression_model(checkpoint)
-    net = MultiTaskNet(expression_model, head, mean, std, config.features).eval()
-    size = int(expression_config["size"])
-    example = torch.rand(4, 1, size, size) * 255
-    tmp = out.with_suffix(".onnx.tmp")
-    torch.onnx.export(net, (example,), str(tmp), input_names=["face"], output_names=["logits", "au_logits"],
-                      dynamic_axes={"face": {0: "batch"}, "logits": {0: "batch"}, "au_logits": {0: "batch"}},
-                      opset_version=17, dynamo=False)
-    graph = onnx.load(str(tmp))
-    metadata = {p.key: p.value for p in onnx.load(str(base_model)).metadata_props}
-    metadata.update(extra_metadata)
-    for key, value in metadata.items():
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(graph)
-    onnx.save(graph, str(tmp))
-    session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-    base = ort.InferenceSession(str(base_model), providers=["CPUExecutionProvider"])
-    logits, au_logits = session.run(None, {"face": example.numpy()})
-    with torch.no_grad():
-        expected_logits, expected_aus = net(example)
-    if not np.allclose(logits, base.run(None, {"face": example.numpy()})[0], atol=1e-4):
-        raise RuntimeError("the multi-task file's expression output differs from the shipped expression model")
-    if not np.allclose(au_logits, expected_aus.numpy(), atol=1e-3):
-        raise RuntimeError("ONNX AU output differs from PyTorch")
+    from mien.models.heads import session_from_model, with_au_head
+
+    base = onnx.load(str(base_model))
+    model = with_au_head(base, head.linear.weight.detach().numpy(), head.linear.bias.detach().numpy(), mean, std,
+                         list(AUS), thresholds or [0.5] * len(AUS), metadata)
+    size = int({p.key: p.value for p in base.metadata_props}["mien.crop_size"])
+    example = (np.random.default_rng(0).random((4, 1, size, size)) * 255).astype(np.float32)
+    new, old = session_from_model(model, 1), session_from_model(base, 1)
+    if not np.allclose(new.run(["logits"], {"face": example})[0], old.run(["logits"], {"face": example})[0], atol=1e-5):
+        raise RuntimeError("attaching the AU head changed the expression output")
+    tmp = out.with_name(out.name + ".part")
+    onnx.save(model, str(tmp))
     tmp.replace(out)
     return out
 
@@ -304,43 +261,49 @@ def train_final(data: dict, config: AuConfig) -> tuple[AuHead, np.ndarray, np.nd
 
 
 def main(argv: list[str] | None = None) -> None:
+    from mien.models.expression import WEIGHTS_DIR
+
     parser = argparse.ArgumentParser(prog="mien train au", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, required=True, help="expression training checkpoint (best.pt)")
-    parser.add_argument("--ckplus", type=Path, required=True)
-    parser.add_argument("--ferplus", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--ckplus", type=Path, required=True, help="CK+ folder (CK+48/, au_emotion_labels.csv, folds_10.txt)")
+    parser.add_argument("--ferplus", type=Path, required=True, help="FER+ folder (neutral faces as AU-free examples)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder: features cache, cv.json")
+    parser.add_argument("--base-model", type=Path, default=WEIGHTS_DIR / "mnv2-ferplus.onnx",
+                        help="expression ONNX whose frozen features the head reads (default: the shipped one)")
+    parser.add_argument("--export", type=Path, help="also train on everything and write BASE + this head here")
     parser.add_argument("--max-neutral", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--export", type=Path, help="also train on everything and write the multi-task ONNX here")
-    parser.add_argument("--base-model", type=Path, help="the shipped expression-only ONNX (metadata and check)")
     for field, value in asdict(AuConfig()).items():
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = AuConfig(**{f: getattr(args, f) for f in asdict(AuConfig())})
     started = time.time()
-    data = prepare_features(args, config, args.out / "features.npz")
+    cache = args.out / "features.npz"
+    if cache.is_file():
+        data = dict(np.load(cache))
+    else:
+        data = onnx_feature_data(args.base_model, args.ckplus, args.ferplus, args.threads, args.max_neutral)
+        args.out.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **data)
     print(f"features ready ({time.time() - started:.0f} s): CK+ {data['ck_map'].shape}, neutral {data['neutral_map'].shape}; "
           f"faces found in {data['ck_found'].mean():.3f} of CK+", flush=True)
-    result = cross_validate(data, config)
-    scores = result["scores"]
+    scores = cross_validate(data, config)["scores"]
     for name, row in scores["per_au"].items():
         print(f"  {name}: F1 {row['f1']:.3f}  AUROC {row['auroc']}  n={row['support']}")
-    print(f"mean F1 {scores['mean_f1']:.4f} (required 14: {scores['mean_f1_required']:.4f})")
+    print(f"mean F1 {scores['mean_f1']:.4f} (the 14 required: {scores['mean_f1_required']:.4f})", flush=True)
     (args.out / "cv.json").write_text(json.dumps({"config": asdict(config), "scores": scores}, indent=1))
     if args.export:
         head, mean, std = train_final(data, config)
         metadata = {
-            "mien.aus": json.dumps(list(AUS)),
-            "mien.au_thresholds": json.dumps([0.5] * len(AUS)),
-            "mien.au_training_data": "CK+ peak frames (327 sequences, 118 subjects, FACS occurrence) + "
-                                     f"{len(data['neutral_map'])} FER+ training faces with >= 9/10 neutral votes",
+            "mien.au_training_data": "CK+ peak frames (327 sequences, 118 subjects; FACS occurrence) and their "
+                                     f"mirror images + {len(data['neutral_map'])} FER+ training faces with >= 9/10 "
+                                     "neutral votes as AU-free examples",
+            "mien.au_protocol": "linear head on the frozen flattened feature map; CK+ 10 subject-grouped folds",
             "mien.au_cv_mean_f1": str(scores["mean_f1"]),
             "mien.au_config": json.dumps(asdict(config)),
         }
-        path = export_multitask(args.checkpoint, head, mean, std, config, args.base_model, args.export, metadata)
-        print(f"wrote {path}")
+        print(f"wrote {export_with_head(args.base_model, head, mean, std, args.export, metadata)}")
 
 
 if __name__ == "__main__":
