@@ -128,7 +128,8 @@ def _run_locked(inputs: Sequence[str | Path], output: Path, options: BatchOption
     remove_uncommitted(output, log)
     todo = [unit for unit in plan.units if not log.done(unit.key)]
     report = BatchReport(output, units_total=len(plan.units), units_skipped=len(plan.units) - len(todo))
-    reconcile_videos(output, plan, log)  # videos a killed run finished but did not reconcile
+    videos = split_videos(plan)
+    reconcile_videos(output, videos, log)  # videos a killed run finished but did not reconcile
     engine = make_engine(options, settings) if todo else None
     report.engine = engine.describe() if engine else "nothing to do"
     try:
@@ -141,8 +142,8 @@ def _run_locked(inputs: Sequence[str | Path], output: Path, options: BatchOption
             log.append(unit_record(unit, outcome, attempts))
             report.units_run += 1
             report.retries += attempts - 1
-            if unit.kind == "video":
-                reconcile_videos(output, plan, log, only=unit.partition)
+            if unit.partition in videos:
+                reconcile_videos(output, {unit.partition: videos[unit.partition]}, log)
             if progress is not None:
                 progress(unit, outcome)
     except KeyboardInterrupt:
@@ -157,19 +158,25 @@ def _run_locked(inputs: Sequence[str | Path], output: Path, options: BatchOption
 
 
 # ---------------------------------------------------------------------------------------- video track ids
-def reconcile_videos(output: Path, plan: Plan, log: CommitLog, only: str | None = None) -> None:
-    """Give every video whose units are all settled (committed or failed) one set of track ids."""
-    by_video: dict[str, list[Unit]] = {}
+def split_videos(plan: Plan) -> dict[str, list[Unit]]:
+    """The segments of each video, in order (videos of one segment need no reconciling)."""
+    videos: dict[str, list[Unit]] = {}
     for unit in plan.units:
-        if unit.kind == "video" and unit.segments > 1 and (only is None or unit.partition == only):
-            by_video.setdefault(unit.partition, []).append(unit)
-    for partition, units in by_video.items():
+        if unit.kind == "video":
+            videos.setdefault(unit.partition, []).append(unit)
+    return {partition: sorted(units, key=lambda u: u.index) for partition, units in videos.items()
+            if len(units) > 1}
+
+
+def reconcile_videos(output: Path, videos: dict[str, list[Unit]], log: CommitLog) -> None:
+    """Give every video whose units are all settled (committed or failed) one set of track ids."""
+    for partition, units in videos.items():
         if any(unit.key not in log.units for unit in units):
             continue  # not settled yet
         committed = [unit.key for unit in units if log.done(unit.key)]
         if log.reconciled.get(partition) == committed:
             continue
-        _rewrite_track_ids(output, sorted(units, key=lambda u: u.index), log)
+        _rewrite_track_ids(output, units, log)
         log.append({"reconciled": partition, "units": committed})
 
 
