@@ -98,7 +98,8 @@ def test_micro_loso_smoke_and_export(tmp_path, datasets):
 def test_au_head_training_smoke(tmp_path):
     """The AU head trains on features and beats chance on a separable synthetic problem."""
     from mien.schema import AUS
-    from mien.train.au import AuConfig, au_scores, head_probabilities, train_head
+    from mien.eval.au import au_scores
+    from mien.train.au import AuConfig, head_probabilities, train_head
 
     rng = np.random.default_rng(0)
     features = rng.normal(size=(300, 20)).astype(np.float32)

@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     me_sheet.add_argument("--layout", choices=["rawpic", "selectedpic", "cropped"], help="CAS(ME)^2 frame layout")
 
     evaluate = verbs.add_parser("evaluate", help="measure a model on a labelled dataset")
-    evaluate.add_argument("task", choices=["expression", "micro"],
-                          help="micro: leave-one-subject-out training and scoring on MEGC2019 (train extra)")
+    evaluate.add_argument("task", choices=["expression", "au", "micro"],
+                          help="au: AU detection on DISFA or BP4D frames; micro: leave-one-subject-out training "
+                               "and scoring on MEGC2019 (train extra)")
     evaluate.add_argument("--dataset",
                           help="ferplus, fer2013-csv, fer2013-folders, ckplus, rafdb, affectnet or imagefolder; "
                                "megc2019 for micro")
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="only the first N samples (quick checks)")
     evaluate.add_argument("--threads", type=int)
     evaluate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="micro: repeat LOSO per seed")
+    evaluate.add_argument("--fold", type=int, choices=[1, 2, 3], help="au: the 3-fold protocol's test subjects")
 
     for verb, help_text in (("train", "train a model (PyTorch; see python -m mien.train.expression --help)"),
                             ("export", "export a training checkpoint to ONNX"),
@@ -359,6 +361,17 @@ def run_training_verb(verb: str, rest: list[str]) -> int:
     return EXIT_OK
 
 
+def run_evaluate_au(args: argparse.Namespace) -> int:
+    """``mien evaluate au``: :func:`mien.eval.au.run_evaluate_au` (DISFA / BP4D official layouts)."""
+    if args.dataset not in ("disfa", "bp4d"):
+        raise ValueError("evaluate au needs --dataset disfa or bp4d (CK+ AU scores: benchmarks/bench_au.py, "
+                         "subject-grouped folds, since the shipped AU head was trained on all of CK+)")
+    from mien.eval.au import run_evaluate_au as evaluate
+
+    evaluate(args.dataset, args.root, args.fold, args.expression, args.threads, args.limit, args.output)
+    return EXIT_OK
+
+
 def run_evaluate_micro(args: argparse.Namespace) -> int:
     """``mien evaluate micro``: :func:`mien.train.micro.evaluate_loso` (MEGC2019 composite protocol)."""
     if args.dataset not in (None, "megc2019"):
@@ -575,6 +588,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb == "me-sheet":
             return run_me_sheet(args)
         if args.verb == "evaluate":
+            if args.task == "au":
+                return run_evaluate_au(args)
             return run_evaluate_micro(args) if args.task == "micro" else run_evaluate(args)
         if args.verb == "micro":
             from mien.micro.command import run as run_micro_verb

@@ -71,36 +71,22 @@ def frame_face(gray: np.ndarray, background: np.ndarray, rng: np.random.Generato
     return frame
 
 
-def predictions_for(result, n_inputs: int, class_names: list[str]) -> np.ndarray:
-    """Predicted class per input from its highest-scoring face (-1 when none); 7-class sets ignore contempt."""
-    columns = [EXPRESSIONS.index(name) for name in class_names]
-    predicted = np.full(n_inputs, -1)
-    for face in range(len(result)):
-        frame = result.frame_index[face]
-        if result.face_id[face] == 0:
-            predicted[frame] = int(np.argmax(result.expression_probs[face, columns]))
-    return predicted
-
-
 def evaluate(analyzer, root: Path, test_set: ExpressionTestSet, mode: str, background: np.ndarray | None = None,
              seed: int = 0, batch: int = 64) -> dict:
-    """Run ``analyzer`` on every test image (``mode`` "whole-image" or "detected"); returns the report."""
+    """Run ``analyzer`` on every test image (``mode`` "whole-image" or "detected"); returns the report.
+
+    The FER+ protocols of the benchmarks, on the same code path as ``mien evaluate`` (:func:`predict_samples`,
+    :func:`expression_report`): "detected" is the "framed" input mode.
+    """
+    from mien.datasets.layouts import Sample
+
     if mode not in ("whole-image", "detected"):
         raise ValueError(f"mode must be 'whole-image' or 'detected', got {mode!r}")
-    if mode == "detected" and background is None:
-        raise ValueError("the detected protocol needs a background image")
-    if mode == "detected":
-        background = cv2.resize(background, FRAME_SIZE[::-1], interpolation=cv2.INTER_AREA)
-    rng = np.random.default_rng(seed)
-    predictions = []
-    for start in range(0, len(test_set.names), batch):
-        images = []
-        for name in test_set.names[start:start + batch]:
-            gray = ferplus.load_gray(root, name)
-            images.append(np.repeat(gray[..., None], 3, 2) if mode == "whole-image" else frame_face(gray, background, rng))
-        result = analyzer.analyze(images)
-        predictions.append(predictions_for(result, len(images), test_set.class_names))
-    report = classification_report(test_set.labels, np.concatenate(predictions), test_set.class_names)
+    samples = [Sample(str(Path(root) / name), int(label), pixels=lambda name=name: ferplus.load_gray(root, name))
+               for name, label in zip(test_set.names, test_set.labels)]
+    probabilities = predict_samples(analyzer, samples, "framed" if mode == "detected" else "whole-image",
+                                    background, seed, batch)
+    report = expression_report(probabilities, test_set.labels, test_set.class_names)
     report["mode"] = mode
     return report
 

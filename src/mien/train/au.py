@@ -31,10 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mien.align.similarity import CropSpec, estimate_similarity
-from mien.eval.metrics import auroc
+from mien.eval.au import au_scores
 from mien.schema import AUS  # the shipped AUs: the 14 the issue names plus CK+'s with >= 27 positive sequences
-
-REQUIRED_AUS = (1, 2, 4, 5, 6, 7, 9, 12, 15, 17, 23, 24, 25, 26)
 
 
 @dataclass
@@ -173,25 +171,6 @@ def train_head(features: np.ndarray, labels: np.ndarray, config: AuConfig,
 @torch.no_grad()
 def head_probabilities(head: AuHead, features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return torch.sigmoid(head(torch.from_numpy((features - mean) / std).float())).numpy()
-
-
-def au_scores(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict:
-    """Per-AU F1 (at ``threshold``), precision, recall, AUROC and support; mean F1 over all and the required AUs."""
-    per_au = {}
-    for k, au in enumerate(AUS):
-        truth, predicted = labels[:, k] > 0.5, probabilities[:, k] >= threshold
-        tp = int((truth & predicted).sum())
-        fp, fn = int((~truth & predicted).sum()), int((truth & ~predicted).sum())
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-        per_au[f"AU{au:02d}"] = {
-            "f1": round(f1, 4), "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
-            "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
-            "auroc": round(auroc(probabilities[:, k], truth), 4) if 0 < truth.sum() < len(truth) else None,
-            "support": int(truth.sum()),
-        }
-    required = [per_au[f"AU{au:02d}"]["f1"] for au in REQUIRED_AUS]
-    return {"per_au": per_au, "mean_f1": round(float(np.mean([v["f1"] for v in per_au.values()])), 4),
-            "mean_f1_required": round(float(np.mean(required)), 4), "threshold": threshold}
 
 
 # ------------------------------------------------------------------------------------------- main
