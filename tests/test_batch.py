@@ -3,7 +3,6 @@ exactly-once output through worker deaths, a killed driver and reruns (real medi
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -182,8 +181,7 @@ def test_killed_driver_then_rerun_equals_a_clean_run(clean, corpus, tmp_path):
     assert report.units_skipped == 5 and report.units_run == 1
     assert not garbage.exists()
     assert_same_rows(read_batch(output), clean[2])
-    status = json.loads(pd.read_csv(output / "manifest.csv").to_json(orient="records"))
-    assert {row["status"] for row in status} == {"done", "failed"}
+    assert set(pd.read_csv(output / "manifest.csv")["status"]) == {"done", "failed"}
 
 
 def test_a_unit_that_always_kills_its_worker_fails_and_the_job_finishes(corpus, tmp_path, monkeypatch):
