@@ -12,11 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench_au import au_section
 from bench_batch import batch_section
+from bench_micro import micro_section
 from common import OUT, REPO
 
 SCRIPTS = ["bench_detection.py", "bench_accuracy.py", "bench_speed.py", "bench_video.py", "bench_serve.py",
-           "bench_batch.py"]
+           "bench_batch.py", "bench_au.py", "bench_micro.py"]
 
 
 def load(name: str) -> dict:
@@ -152,6 +154,8 @@ def render() -> str:
         "",
         *serve_section(load("serve")),
         *batch_section(load("batch")),
+        *(au_section(load("au")) if (OUT / "au.json").exists() else []),
+        *micro_section(load("micro")),
         "## Targets",
         "",
         "| target | measured | verdict |",

@@ -84,7 +84,8 @@ class MicroRecognizer:
         model: path of a mien micro ONNX file (default: the shipped MEGC2019 model).
         detector: registered detector name used on the onset frame; "whole-image" treats both frames as
             already-cropped faces (e.g. CASME II's cropped frames).
-        flow: "farneback" (default, measured best on synthetic motion) or "dis".
+        flow: "farneback" (default: what the published MEGC preprocessing used) or "dis" (about as accurate
+            on known motion and faster; see BENCHMARKS.md).
     """
 
     def __init__(self, model: str | Path | None = None, detector: str = "retinaface", threads: int | None = None,
