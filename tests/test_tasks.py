@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mien.schema import AUS as AUS_
 from mien.schema import EXPRESSIONS
 from mien.tasks.pose import (FACE_MODEL_5, angles_from_rotation, camera_matrix, estimate_pose, estimate_poses,
                              project, rotation_from_angles)
@@ -87,7 +88,6 @@ def test_every_negative_expression_has_negative_valence():
             assert np.cos(np.radians(angle)) < 0, name
 
 
-@pytest.mark.skip(reason="TEMP: AU head being trained")
 def test_result_columns_carry_pose_valence_and_aus(analyzer, pyfeat_media):
     from mien.schema import AU_PRESENCE_COLUMNS, AU_PROBABILITY_COLUMNS, COLUMNS
 
@@ -176,7 +176,6 @@ def test_ckplus_au_table_and_au_scores_by_hand(datasets):
     assert scores["per_au"]["AU02"]["support"] == 0
 
 
-@pytest.mark.skip(reason="TEMP: AU head being trained")
 def test_evaluate_au_on_a_disfa_replica_of_real_faces(tmp_path, pyfeat_media):
     """`mien evaluate au` on an exact DISFA layout whose video holds real posed faces: two smiling frames
     coded AU6 + AU12, two surprised frames coded AU1 + AU2 + AU26 (intensity 3)."""
@@ -211,3 +210,34 @@ def test_evaluate_au_on_a_disfa_replica_of_real_faces(tmp_path, pyfeat_media):
     assert per_au["AU12"]["support"] == 2 and per_au["AU12"]["recall"] == 1.0 and per_au["AU12"]["precision"] == 1.0
     assert per_au["AU26"]["support"] == 2 and per_au["AU01"]["auroc"] == 1.0
     assert main(["evaluate", "au", "--dataset", "ckplus", "--root", str(tmp_path)]) == 2  # refused, says why
+
+
+def test_aus_on_real_posed_faces(analyzer, pyfeat_media):
+    """Meaning-based checks: a broad smile shows AU6 + AU12 and positive valence; the surprise photo shows
+    AU1, AU2 and AU26 (and AU5, AU25) above threshold; the anger photo lowers its brows (AU4)."""
+    table = analyzer.analyze([pyfeat_media / n for n in ("0-f15-hao-ph.jpg", "0-f1-su-ph.jpg", "15-f13-anc-ph.jpg")])
+    happy, surprise, anger = (table[table.frame_index == k] for k in range(3))
+    presence = {name: dict(zip([f"AU{au:02d}" for au in AUS_], part.au_presence[0]))
+                for name, part in (("happy", happy), ("surprise", surprise), ("anger", anger))}
+    assert presence["happy"]["AU06"] == 1 and presence["happy"]["AU12"] == 1 and happy.valence[0] > 0.5
+    assert presence["happy"]["AU01"] == 0 and presence["happy"]["AU04"] == 0
+    for au in ("AU01", "AU02", "AU05", "AU25", "AU26"):
+        assert presence["surprise"][au] == 1, au
+    assert presence["surprise"]["AU12"] == 0
+    assert presence["anger"]["AU04"] == 1 and presence["anger"]["AU12"] == 0
+    assert happy.metadata["au_thresholds"] == [0.5] * len(AUS_)
+
+
+def test_video_table_carries_aus_pose_and_valence(tmp_path, pyfeat_media):
+    import pandas as pd
+
+    from mien.cli import main
+
+    output = tmp_path / "video.csv"
+    assert main(["video", str(pyfeat_media / "single_face.mp4"), "--every", "12", "-o", str(output), "-q",
+                 "--threads", "2"]) == 0
+    table = pd.read_csv(output)
+    assert len(table) == 6 and table["success"].all()
+    assert table[[f"AU{au:02d}_p" for au in AUS_]].notna().all().all()
+    assert table[["valence", "arousal", "pose_pitch", "pose_yaw", "pose_roll"]].notna().all().all()
+    assert set(table["AU12_c"]) <= {0, 1}

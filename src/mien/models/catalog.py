@@ -32,10 +32,10 @@ register(ModelSpec(
     task="expression",
     entry="mien.models.expression:shipped_model",
     input_size=(64, 64),
-    licence="MIT (weights); trained on FER2013/FER+ (research use)",
+    licence="MIT (weights); trained on FER2013/FER+ and CK+ (research use)",
     source="mien, trained on FER+ train (model card: models/weights/mnv2-ferplus.md)",
-    size_mb=8.9,
-    description="MobileNetV2 (ImageNet init) on 64x64 aligned grayscale faces; 8 FER+ classes",
+    size_mb=9.3,
+    description="MobileNetV2 (ImageNet init) on 64x64 aligned grayscale faces; 8 FER+ classes + 17 AUs (CK+ head)",
     labels=EXPRESSIONS,
     options={"model": "mnv2-ferplus.onnx"},
 ))

@@ -267,11 +267,15 @@ def main(argv: list[str] | None = None) -> None:
         np.savez(cache, **data)
     print(f"features ready ({time.time() - started:.0f} s): CK+ {data['ck_map'].shape}, neutral {data['neutral_map'].shape}; "
           f"faces found in {data['ck_found'].mean():.3f} of CK+", flush=True)
-    scores = cross_validate(data, config)["scores"]
+    previous = args.out / "cv.json"
+    if previous.is_file() and json.loads(previous.read_text())["config"] == asdict(config):
+        scores = json.loads(previous.read_text())["scores"]  # same features and recipe: reuse
+    else:
+        scores = cross_validate(data, config)["scores"]
+        previous.write_text(json.dumps({"config": asdict(config), "scores": scores}, indent=1))
     for name, row in scores["per_au"].items():
         print(f"  {name}: F1 {row['f1']:.3f}  AUROC {row['auroc']}  n={row['support']}")
     print(f"mean F1 {scores['mean_f1']:.4f} (the 14 required: {scores['mean_f1_required']:.4f})", flush=True)
-    (args.out / "cv.json").write_text(json.dumps({"config": asdict(config), "scores": scores}, indent=1))
     if args.export:
         head, mean, std = train_final(data, config)
         metadata = {
