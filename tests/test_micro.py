@@ -227,3 +227,48 @@ def test_recognize_a_pair_of_real_frames(media):
     assert prediction.face_box is not None
     with pytest.raises(ValueError, match="no face"):
         recognizer.recognize(np.full((200, 200, 3), 128, np.uint8), np.full((200, 200, 3), 128, np.uint8))
+
+
+# ------------------------------------------------------------------------------------ command line
+def test_cli_spot_and_recognize_on_real_video(media, tmp_path):
+    import json
+
+    import pandas as pd
+
+    from mien.cli import main
+
+    intervals, plots = tmp_path / "intervals.csv", tmp_path / "plots"
+    assert main(["micro", "spot", str(media / "liveportrait" / "d0.mp4"), str(tmp_path / "missing.mp4"),
+                 "--output", str(intervals), "--plot-dir", str(plots), "--threads", "2"]) == 1  # one input failed
+    table = pd.read_csv(intervals)
+    assert len(table) >= 1 and set(table["kind"]) <= {"micro", "macro"}
+    assert (table["onset"] <= table["apex"]).all() and (table["apex"] <= table["offset"]).all()
+    assert (plots / "d0_spotting.png").stat().st_size > 10_000
+
+    apex = int(table.iloc[0]["apex"])
+    onset = int(table.iloc[0]["onset"])
+    prediction = tmp_path / "prediction.json"
+    assert main(["micro", "recognize", "--video", str(media / "liveportrait" / "d0.mp4"), "--onset-frame", str(onset),
+                 "--apex-frame", str(apex), "--output", str(prediction), "--threads", "2"]) == 0
+    record = json.loads(prediction.read_text())
+    assert record["micro_label"] in ("negative", "positive", "surprise")
+    assert abs(record["micro_negative"] + record["micro_positive"] + record["micro_surprise"] - 1) < 1e-3
+    assert main(["micro", "recognize", "--video", str(media / "liveportrait" / "d0.mp4"), "--onset-frame", "0",
+                 "--apex-frame", "9999"]) == 1  # the frame does not exist: named, exit 1
+    assert main(["micro", "recognize", "--onset", str(media / "pyfeat" / "single_face.jpg")]) == 2  # usage
+
+
+def test_spotting_on_real_coding_sheet_intervals(datasets):
+    """The MEGC metric on real ground truth: CAS(ME)^2's coded intervals of one video against themselves
+    (all hits), shifted by half their length (IoU 1/3: all misses), and a prediction set from the sheet's
+    micro intervals only (recall = micro share)."""
+    from mien.datasets.me_sheets import read_coding_sheet
+
+    samples = [s for s in read_coding_sheet(datasets / "me_annotations" / "CASME_sq_gt.xlsx")
+               if s.offset is not None and s.onset is not None]
+    video = samples[0].clip.rsplit("_", 1)[0] if samples[0].clip else None
+    truth = [(s.onset, s.offset) for s in samples if s.subject == samples[0].subject and s.clip.startswith(video)]
+    assert len(truth) >= 2
+    assert spotting_scores(truth, truth)["f1"] == 1.0
+    shifted = [(a + (b - a + 1) // 2, b + (b - a + 1) // 2) for a, b in truth]
+    assert spotting_scores(shifted, truth)["tp"] <= sum(1 for a, b in truth if b - a + 1 < 2)

@@ -141,12 +141,13 @@ def test_au_head_graph_surgery_keeps_expressions_and_computes_the_head():
 
     shipped = onnx.load(str(WEIGHTS_DIR / "mnv2-ferplus.onnx"))
     faces = (np.random.default_rng(0).random((3, 1, 64, 64)) * 255).astype(np.float32)
-    logits, features = session_from_model(with_features_output(shipped), 1).run(None, {"face": faces})
+    logits, features = session_from_model(with_features_output(shipped), 1).run(["logits", "au_features"],
+                                                                                {"face": faces})
     rng = np.random.default_rng(1)
     weight = rng.normal(0, 0.01, (len(AUS), features.shape[1])).astype(np.float32)
     bias, mean, std = rng.normal(size=len(AUS)), features.mean(0), features.std(0) + 1
     model = with_au_head(shipped, weight, bias, mean, std, list(AUS), [0.4] * len(AUS), {"mien.note": "test"})
-    new_logits, au_logits = session_from_model(model, 1).run(None, {"face": faces})
+    new_logits, au_logits = session_from_model(model, 1).run(["logits", "au_logits"], {"face": faces})
     assert np.array_equal(new_logits, logits)
     assert np.allclose(au_logits, ((features - mean) / std) @ weight.T + bias, atol=1e-4)
     metadata = {p.key: p.value for p in model.metadata_props}

@@ -125,7 +125,7 @@ class Analyzer:
                 "expression_temperature": self.expression.temperature,
                 "uncertain_below": self.expression.uncertain_below,
                 "au_thresholds": self.expression.au_thresholds or [0.5] * len(AUS),
-                "valence_arousal_method": VA_METHOD, "pose_method": POSE_METHOD}
+                "valence_arousal_method": self.expression.va_method or VA_METHOD, "pose_method": POSE_METHOD}
 
     @property
     def columns(self) -> list[str]:
@@ -294,10 +294,10 @@ class Analyzer:
             return result
         started = time.perf_counter()
         crops = np.concatenate([item.crops for _, item in with_faces])
-        result.expression_probs, result.au_probs = self.expression.predict_all(crops)
+        result.expression_probs, result.au_probs, va = self.expression.predict_all(crops)
         self.timings["expression"] += time.perf_counter() - started
         started = time.perf_counter()
-        result.valence, result.arousal = valence_arousal(result.expression_probs)
+        result.valence, result.arousal = (va[:, 0], va[:, 1]) if va is not None else valence_arousal(result.expression_probs)
         result.head_pose = np.concatenate([estimate_poses(self._pose_landmarks(item), item.width, item.height)
                                            for _, item in with_faces])
         self.timings["pose"] += time.perf_counter() - started

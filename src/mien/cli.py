@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     me_sheet.add_argument("--layout", choices=["rawpic", "selectedpic", "cropped"], help="CAS(ME)^2 frame layout")
 
     evaluate = verbs.add_parser("evaluate", help="measure a model on a labelled dataset")
-    evaluate.add_argument("task", choices=["expression", "au", "micro"],
-                          help="au: AU detection on DISFA or BP4D frames; micro: leave-one-subject-out training "
+    evaluate.add_argument("task", choices=["expression", "au", "va", "micro"],
+                          help="au: AU detection on DISFA or BP4D frames; va: valence/arousal CCC on AffectNet or "
+                               "AFEW-VA; micro: leave-one-subject-out training "
                                "and scoring on MEGC2019 (train extra)")
     evaluate.add_argument("--dataset",
                           help="ferplus, fer2013-csv, fer2013-folders, ckplus, rafdb, affectnet or imagefolder; "
@@ -341,10 +342,12 @@ def run_training_verb(verb: str, rest: list[str]) -> int:
     own command lines (they need the ``train`` extra)."""
     try:
         if verb == "train":
-            if not rest or rest[0] not in ("expression", "micro", "au"):
-                raise ValueError("usage: mien train expression|au|micro ... --out RUN_DIR [options]")
+            if not rest or rest[0] not in ("expression", "micro", "au", "va"):
+                raise ValueError("usage: mien train expression|au|va|micro ... --out RUN_DIR [options]")
             if rest[0] == "micro":
                 from mien.train.micro import main as entry
+            elif rest[0] == "va":
+                from mien.train.va import main as entry
             elif rest[0] == "au":
                 from mien.train.au import main as entry
             else:
@@ -369,6 +372,29 @@ def run_evaluate_au(args: argparse.Namespace) -> int:
     from mien.eval.au import run_evaluate_au as evaluate
 
     evaluate(args.dataset, args.root, args.fold, args.expression, args.threads, args.limit, args.output)
+    return EXIT_OK
+
+
+def run_evaluate_va(args: argparse.Namespace) -> int:
+    """``mien evaluate va``: :func:`mien.eval.va.evaluate_va_dataset` on AffectNet (``--split valid``) or AFEW-VA."""
+    import json
+
+    from mien.analyzer import Analyzer
+    from mien.datasets.va_layouts import read_va_dataset
+    from mien.eval.va import evaluate_va_dataset
+
+    if args.dataset not in ("affectnet", "afew-va"):
+        raise ValueError("evaluate va needs --dataset affectnet or afew-va")
+    split = ("valid" if args.split == "test" else args.split) if args.dataset == "affectnet" else None
+    samples = read_va_dataset(args.dataset, args.root, split)
+    report = evaluate_va_dataset(Analyzer(expression=args.expression, threads=args.threads), samples, args.limit)
+    report.update(dataset=args.dataset, split=split)
+    print(f"{args.dataset} ({report['images']} images, {report['faces_not_found']} without a face; method "
+          f"{report['method']}): valence CCC {report['valence']['ccc']:.3f} RMSE {report['valence']['rmse']:.3f}, "
+          f"arousal CCC {report['arousal']['ccc']:.3f} RMSE {report['arousal']['rmse']:.3f}")
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2))
     return EXIT_OK
 
 
@@ -590,6 +616,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb == "evaluate":
             if args.task == "au":
                 return run_evaluate_au(args)
+            if args.task == "va":
+                return run_evaluate_va(args)
             return run_evaluate_micro(args) if args.task == "micro" else run_evaluate(args)
         if args.verb == "micro":
             from mien.micro.command import run as run_micro_verb

@@ -82,3 +82,23 @@ def va_report(pred_valence, pred_arousal, true_valence, true_arousal) -> dict:
     }
     report["mean_ccc"] = float(np.mean([report[axis]["ccc"] for axis in AXES]))
     return report
+
+
+def evaluate_va_dataset(analyzer, samples, limit: int | None = None) -> dict:
+    """``mien evaluate va``: run ``analyzer`` on VA-labelled images (largest face each) and score its
+    valence/arousal; images without a face count as dropped pairs. Names the method in the report."""
+    samples = list(samples)[:limit]
+    if not samples:
+        raise ValueError("no valence/arousal-labelled samples to evaluate")
+    predicted = np.full((len(samples), 2), np.nan, np.float32)
+    for i, sample in enumerate(samples):
+        result = analyzer.analyze_image(sample.load(), name=sample.source)
+        if len(result):
+            areas = (result.boxes[:, 2] - result.boxes[:, 0]) * (result.boxes[:, 3] - result.boxes[:, 1])
+            k = int(np.argmax(areas))
+            predicted[i] = result.valence[k], result.arousal[k]
+    truth = np.array([[s.valence, s.arousal] for s in samples], np.float32)
+    report = va_report(predicted[:, 0], predicted[:, 1], truth[:, 0], truth[:, 1])
+    report.update(images=len(samples), faces_not_found=int(np.isnan(predicted[:, 0]).sum()),
+                  method=analyzer.metadata["valence_arousal_method"])
+    return report

@@ -44,15 +44,15 @@ def read_expression_spec(metadata: dict[str, str], name: str) -> tuple[CropSpec,
 
 
 def read_au_spec(metadata: dict[str, str], outputs: list[str], name: str) -> list[float] | None:
-    """Per-AU presence thresholds when the file has an AU head (second output ``au_logits`` whose AUs,
+    """Per-AU presence thresholds when the file has an AU head (output ``au_logits`` whose AUs,
     ``mien.aus``, must be mien's :data:`~mien.schema.AUS`); None for an expression-only model."""
     if "mien.aus" not in metadata:
         return None
     aus = tuple(json.loads(metadata["mien.aus"]))
     if aus != AUS:
         raise ModelFormatError(f"{name}: AUs {aus} differ from mien's {AUS}")
-    if len(outputs) < 2 or outputs[1] != "au_logits":
-        raise ModelFormatError(f"{name}: metadata names AUs but the second output is not 'au_logits' ({outputs})")
+    if "au_logits" not in outputs:
+        raise ModelFormatError(f"{name}: metadata names AUs but there is no 'au_logits' output ({outputs})")
     thresholds = json.loads(metadata.get("mien.au_thresholds", json.dumps([0.5] * len(AUS))))
     if len(thresholds) != len(AUS):
         raise ModelFormatError(f"{name}: {len(thresholds)} AU thresholds for {len(AUS)} AUs")
@@ -83,7 +83,11 @@ class ExpressionModel:
         self.uncertain_below = float(threshold) if threshold is not None else None
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
-        self.au_thresholds = read_au_spec(self.metadata, [o.name for o in self.session.get_outputs()], str(path))
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.au_thresholds = read_au_spec(self.metadata, outputs, str(path))
+        # a trained valence/arousal head (mien train va), else mien projects the expression probabilities
+        self.va_method = self.metadata.get("mien.va_method") if "va" in outputs else None
+        self.output_names = ["logits"] + (["au_logits"] if self.has_aus else []) + (["va"] if self.va_method else [])
 
     @property
     def has_aus(self) -> bool:
@@ -100,22 +104,24 @@ class ExpressionModel:
         """Probabilities ``(N, 8)`` for ``(N, S, S, 3)`` uint8 RGB crops aligned with :attr:`crop`."""
         return self.predict_all(crops)[0]
 
-    def predict_all(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Expression probabilities ``(N, 8)`` and AU presence probabilities ``(N, len(AUS))`` from one
-        forward pass; the AU array is NaN when the model has no AU head."""
+    def predict_all(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """From one forward pass: expression probabilities ``(N, 8)``, AU presence probabilities
+        ``(N, len(AUS))`` (NaN without an AU head) and valence/arousal ``(N, 2)`` in [-1, 1] from a trained
+        head (None without one)."""
         aus = np.full((len(crops), len(AUS)), np.nan, np.float32)
+        va = np.zeros((len(crops), 2), np.float32) if self.va_method else None
         if len(crops) == 0:
-            return np.zeros((0, len(EXPRESSIONS)), np.float32), aus
-        logits, au_logits = [], []
+            return np.zeros((0, len(EXPRESSIONS)), np.float32), aus, va
+        outputs: dict[str, list[np.ndarray]] = {name: [] for name in self.output_names}
         for start in range(0, len(crops), self.batch_size):
             batch = self.prepare(crops[start:start + self.batch_size])
-            outputs = self.session.run(None, {self.input_name: batch})
-            logits.append(outputs[0])
-            if self.has_aus:
-                au_logits.append(outputs[1])
+            for name, value in zip(self.output_names, self.session.run(self.output_names, {self.input_name: batch})):
+                outputs[name].append(value)
         if self.has_aus:
-            aus = (1.0 / (1.0 + np.exp(-np.concatenate(au_logits)))).astype(np.float32)
-        return softmax(np.concatenate(logits).astype(np.float32) / self.temperature), aus
+            aus = (1.0 / (1.0 + np.exp(-np.concatenate(outputs["au_logits"])))).astype(np.float32)
+        if self.va_method:
+            va = np.concatenate(outputs["va"]).astype(np.float32)
+        return softmax(np.concatenate(outputs["logits"]).astype(np.float32) / self.temperature), aus, va
 
 
 def shipped_model(model: str, **options) -> ExpressionModel:
