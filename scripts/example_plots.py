@@ -46,7 +46,7 @@ def analyse(video: Path, threads: int):
 
 
 def write_figures(summary, track: int, thresholds, folder: Path) -> int:
-    from mien.viz.affect import plot_circumplex
+    from mien.viz.affect import AU_LINE_SMOOTHING, plot_circumplex
     from mien.viz.au import plot_au_face, plot_au_heatmap, plot_track_au_series
 
     au_face, au_series, circumplex, heatmap = (folder / name for name in FIGURES)
@@ -59,7 +59,7 @@ def write_figures(summary, track: int, thresholds, folder: Path) -> int:
         print("AU figures skipped: the expression model has no AU head (AU not measured)")
         return 1
     print(plot_au_face(summary.au_series(track), au_face, title=f"{name}, track {track}", thresholds=thresholds))
-    print(plot_track_au_series(summary, track, au_series, thresholds=thresholds))
+    print(plot_track_au_series(summary, track, au_series, thresholds=thresholds, smooth=AU_LINE_SMOOTHING))
     labels, rows = mean_aus_per_expression(summary, track)
     print(plot_au_heatmap(rows, labels, heatmap, title=f"{name}: mean AU probability by (smoothed) expression"))
     return 0

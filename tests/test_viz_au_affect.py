@@ -16,8 +16,8 @@ from mien.schema import AUS
 from mien.video.job import replay
 from mien.video.summary import TrackSummary
 from mien.viz.affect import RUSSELL_ANCHORS, plot_circumplex, plot_track_figures
-from mien.viz.au import (AU_LOCATIONS, MARKER_RADIUS, au_matrix, mean_probabilities, plot_au_face, plot_au_heatmap,
-                         plot_track_au_series, threshold_vector)
+from mien.viz.au import (AU_LOCATIONS, MARKER_RADIUS, au_matrix, mean_probabilities, moving_average, plot_au_face,
+                         plot_au_heatmap, plot_track_au_series, threshold_vector)
 
 
 def smiling_probabilities() -> np.ndarray:
@@ -80,6 +80,17 @@ def test_every_au_has_its_own_place_on_the_face():
     assert min(y for au in upper for _, y in AU_LOCATIONS[au]) > max(y for au in lower for _, y in AU_LOCATIONS[au])
 
 
+def test_moving_average_is_centred_in_seconds_and_skips_nan():
+    times = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    values = np.array([0.0, 0.0, 3.0, 0.0, np.nan])
+    np.testing.assert_array_equal(moving_average(times, values, 0), values)
+    np.testing.assert_allclose(moving_average(times, values, 1.0), values)  # +-0.5 s: each sample alone
+    np.testing.assert_allclose(moving_average(times, values, 2.5), [0, 1, 1, 1.5, 0])  # +-1.25 s: neighbours
+    columns = moving_average(times, np.stack([values, 2 * values], axis=1), 2.5)
+    np.testing.assert_allclose(columns[:, 1], 2 * columns[:, 0])
+    assert np.isnan(moving_average(times, np.full(5, np.nan), 2.5)).all()
+
+
 # ----------------------------------------------------------------- figures
 def test_au_face_for_one_face_and_for_many(tmp_path):
     one = plot_au_face(smiling_probabilities(), tmp_path / "one.png", title="smile", thresholds=0.5)
@@ -110,7 +121,7 @@ def test_circumplex_skips_nan_samples_and_refuses_none(tmp_path):
     valence, arousal = 0.8 * np.cos(angle), 0.8 * np.sin(angle)
     valence[10] = np.nan
     path = plot_circumplex(valence, arousal, tmp_path / "va.png", times=angle, title="a loop")
-    assert png_size(path) == (720, 640) and path.stat().st_size > 20_000
+    assert png_size(path) == (820, 620) and path.stat().st_size > 20_000
     assert plot_circumplex([0.5], [0.2], tmp_path / "one.png").exists()  # one sample: start = end
     with pytest.raises(ValueError, match="not measured"):
         plot_circumplex([np.nan, np.nan], [0.1, 0.2], tmp_path / "none.png")
@@ -126,7 +137,7 @@ def test_russell_anchors_are_his_eight_published_angles():
 def test_track_au_series_and_its_choice_of_aus(tmp_path):
     summary = synthetic_summary(tracks=1)
     default = plot_track_au_series(summary, 0, tmp_path / "au.png")
-    chosen = plot_track_au_series(summary, 0, tmp_path / "au12.png", aus=[12, "AU06"], thresholds=0.6)
+    chosen = plot_track_au_series(summary, 0, tmp_path / "au12.png", aus=[12, "AU06"], thresholds=0.6, smooth=0.5)
     for path in (default, chosen):
         assert png_size(path) == (1100, 620) and path.stat().st_size > 30_000
     with pytest.raises(ValueError, match="unknown action unit"):
@@ -173,7 +184,7 @@ def test_cli_video_plots_include_affect_figures_and_resume_keeps_the_series(tmp_
     rows = pd.read_csv(out)
     assert len(rows) == 18 and rows["success"].all()
     assert png_size(plots / "single_face_track0.png")[0] > 0  # the expression timeline is still written
-    assert png_size(plots / "single_face_track0_circumplex.png") == (720, 640)
+    assert png_size(plots / "single_face_track0_circumplex.png") == (820, 620)
     measured = rows[[f"AU{au:02d}_p" for au in AUS]].notna().to_numpy().any()
     for kind in ("au", "au_face"):  # AU figures exactly when the model measured AUs
         assert (plots / f"single_face_track0_{kind}.png").exists() == measured

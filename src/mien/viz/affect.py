@@ -15,6 +15,8 @@ from mien.video.summary import TrackSummary
 from mien.viz.au import agg_figure, mean_probabilities, plot_au_face, plot_au_heatmap, plot_track_au_series, write_png
 from mien.viz.timeline import check_plotting
 
+AU_LINE_SMOOTHING = 0.5  # seconds: frame-wise AU probabilities flicker; the heat strip above the lines stays raw
+
 # Russell (1980), J. Pers. Soc. Psychol. 39:1161: the eight anchor words and their angles in degrees.
 RUSSELL_ANCHORS: dict[str, float] = {
     "pleasure": 0, "excitement": 45, "arousal": 90, "distress": 135,
@@ -30,7 +32,7 @@ def plot_circumplex(valence, arousal, path: str | Path, times=None, title: str |
     sample index). NaN samples are skipped; raises ValueError when the lengths differ or nothing is left."""
     check_plotting()
     valence, arousal, times, unit = _finite_samples(valence, arousal, times)
-    figure, (axis,) = agg_figure((7.2, 6.4), 1, 1)
+    figure, (axis,) = agg_figure((8.2, 6.2), 1, 1)
     _draw_circumplex_frame(axis)
     if len(valence) > 1:
         axis.plot(valence, arousal, color="0.6", linewidth=0.8, zorder=2)
@@ -40,7 +42,7 @@ def plot_circumplex(valence, arousal, path: str | Path, times=None, title: str |
     axis.plot(valence[-1], arousal[-1], marker="s", markersize=11, markerfacecolor="none", markeredgecolor="#d7191c",
               markeredgewidth=2.2, linestyle="none", zorder=4, label="end")
     axis.legend(loc="lower left", fontsize=8, frameon=False, borderaxespad=0)
-    figure.colorbar(points, ax=axis, fraction=0.04, pad=0.02, label=unit)
+    figure.colorbar(points, ax=axis, fraction=0.04, pad=0.02, shrink=0.8, label=unit)
     axis.set_title(title or f"Valence and arousal ({len(valence)} samples)")
     figure.tight_layout()
     return write_png(figure, path)
@@ -69,7 +71,7 @@ def plot_track_figures(summary: TrackSummary, folder: str | Path, stem: str | No
             continue  # the model has no AU head
         means[track] = mean_probabilities(aus.astype(np.float64))
         written.append(plot_track_au_series(summary, track, folder / f"{stem}_track{track}_au.png",
-                                            thresholds=thresholds))
+                                            thresholds=thresholds, smooth=AU_LINE_SMOOTHING))
         written.append(plot_au_face(aus, folder / f"{stem}_track{track}_au_face.png",
                                     title=f"{name}, track {track}", thresholds=thresholds))
     if len(means) >= 2:
@@ -104,7 +106,7 @@ def _draw_circumplex_frame(axis) -> None:
         axis.plot(x, y, marker="o", markersize=3.5, color="0.3", zorder=2)
         side = "left" if x > 0.3 else "right" if x < -0.3 else "center"
         axis.text(1.08 * x, 1.07 * y, word, ha=side, va="center", fontsize=9, style="italic", color="0.2")
-    axis.set_xlim(-1.45, 1.45)
+    axis.set_xlim(-1.62, 1.62)
     axis.set_ylim(-1.32, 1.32)
     axis.set_aspect("equal")
     axis.set_xticks([-1, -0.5, 0, 0.5, 1])

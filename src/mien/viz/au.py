@@ -155,11 +155,11 @@ def plot_au_heatmap(matrix, row_labels: Sequence[str], path: str | Path, title: 
 
 
 def plot_track_au_series(summary: TrackSummary, track: int, path: str | Path, aus: Sequence[int] | None = None,
-                         thresholds=None, title: str | None = None) -> Path:
-    """Write a PNG of one track's AU probabilities over time (x = seconds): a heat strip of all 17 AUs,
-    then one line per AU in ``aus`` (default: the 5 with the highest mean) with its threshold dashed.
-    Needs a summary built with ``keep_series=True``; raises ValueError when the track's AUs were not
-    measured."""
+                         thresholds=None, title: str | None = None, smooth: float = 0.0) -> Path:
+    """Write a PNG of one track's AU probabilities over time (x = seconds): a heat strip of all 17 AUs
+    (raw), then one line per AU in ``aus`` (default: the 5 with the highest mean) with its threshold
+    dashed, averaged over a centred window of ``smooth`` seconds (0: raw). Needs a summary built with
+    ``keep_series=True``; raises ValueError when the track's AUs were not measured."""
     check_plotting()
     times = summary.times(track)
     if not len(times):
@@ -180,14 +180,15 @@ def plot_track_au_series(summary: TrackSummary, track: int, path: str | Path, au
     strip.set_facecolor("0.85")
     # an inset colour bar keeps the strip as wide as the line panel below it, so their time axes align
     figure.colorbar(image, cax=strip.inset_axes([1.01, 0.0, 0.015, 1.0]), label="probability")
+    curves = moving_average(times, matrix, smooth)
     palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
     for k, au in enumerate(chosen):
         index = AUS.index(_au_number(au))
         colour = palette[k % len(palette)]
-        lines.plot(times, matrix[:, index], color=colour, linewidth=1.5, label=au_label(AUS[index]))
+        lines.plot(times, curves[:, index], color=colour, linewidth=1.5, label=au_label(AUS[index]))
         lines.axhline(limits[index], color=colour, linestyle="--", linewidth=0.8, alpha=0.7)
     lines.set_ylim(0, 1)
-    lines.set_ylabel("probability")
+    lines.set_ylabel(f"probability ({smooth:g} s mean)" if smooth > 0 else "probability")
     lines.set_xlabel("time (s)")
     lines.grid(alpha=0.3)
     lines.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
@@ -196,6 +197,23 @@ def plot_track_au_series(summary: TrackSummary, track: int, path: str | Path, au
     strip.set_title(title or f"{Path(summary.source).name}, track {track}: action units over {len(times)} frames")
     figure.tight_layout()
     return write_png(figure, path)
+
+
+def moving_average(times: np.ndarray, values: np.ndarray, window: float) -> np.ndarray:
+    """Mean of the finite ``values`` (rows = samples at sorted ``times``, seconds) within ``window / 2``
+    seconds either side of each sample; NaN where there is none. ``window <= 0`` returns ``values``."""
+    values = np.asarray(values, np.float64)
+    if window <= 0:
+        return values
+    times = np.asarray(times, np.float64)
+    low = np.searchsorted(times, times - window / 2, "left")
+    high = np.searchsorted(times, times + window / 2, "right")
+    finite = np.isfinite(values)
+    zero = np.zeros((1,) + values.shape[1:])
+    sums = np.concatenate([zero, np.cumsum(np.where(finite, values, 0.0), axis=0)])
+    counts = np.concatenate([zero, np.cumsum(finite, axis=0)])
+    total, count = sums[high] - sums[low], counts[high] - counts[low]
+    return np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
 
 
 # ----------------------------------------------------------------- drawing helpers
