@@ -107,3 +107,38 @@ def test_au_head_training_smoke(tmp_path):
     head, mean, std = train_head(features, labels, AuConfig(epochs=200))
     probabilities = head_probabilities(head, features, mean, std)
     assert au_scores(labels, probabilities)["mean_f1"] > 0.8
+
+
+def test_au_dataset_protocol_on_a_disfa_replica_of_real_faces(tmp_path, pyfeat_media):
+    """`mien train au --dataset disfa`'s 3-fold protocol on an exact DISFA layout: three subjects (one per fold)
+    whose videos hold real smiling (AU6 + AU12) and surprised (AU1 + AU2 + AU26) faces; DISFA codes 12 of
+    mien's 17 AUs, the others stay uncoded (NaN) and carry no loss."""
+    import cv2
+
+    from mien.datasets.au_layouts import DISFA_AUS
+    from mien.io.images import read_image
+    from mien.models.expression import WEIGHTS_DIR
+    from mien.schema import AUS
+    from mien.train.au import AuConfig, dataset_cross_validation
+
+    happy, surprise = (read_image(pyfeat_media / n) for n in ("0-f15-hao-ph.jpg", "0-f1-su-ph.jpg"))
+    frames = [happy, happy[:, ::-1], surprise, surprise[:, ::-1]]
+    codes = {6: (3, 3, 0, 0), 12: (4, 4, 0, 0), 1: (0, 0, 3, 3), 2: (0, 0, 3, 3), 26: (0, 0, 3, 3)}
+    (tmp_path / "Videos_LeftCamera").mkdir()
+    for subject in ("SN003", "SN013", "SN002"):
+        labels = tmp_path / "ActionUnit_Labels" / subject
+        labels.mkdir(parents=True)
+        for au in DISFA_AUS:
+            values = codes.get(au, (0, 0, 0, 0))
+            (labels / f"{subject}_au{au}.txt").write_text("".join(f"{k + 1},{v}\n" for k, v in enumerate(values)))
+        writer = cv2.VideoWriter(str(tmp_path / "Videos_LeftCamera" / f"LeftVideo{subject}_comp.avi"),
+                                 cv2.VideoWriter_fourcc(*"MJPG"), 20, (512, 512))
+        for frame in frames:
+            writer.write(cv2.cvtColor(cv2.resize(np.ascontiguousarray(frame), (512, 512)), cv2.COLOR_RGB2BGR))
+        writer.release()
+
+    scores, features, labels = dataset_cross_validation("disfa", tmp_path, WEIGHTS_DIR / "mnv2-ferplus.onnx",
+                                                        AuConfig(epochs=100), frame_step=1, threads=2)
+    assert scores["frames"] == 12 and list(scores["per_au"]) == [f"AU{au:02d}" for au in DISFA_AUS]
+    assert np.isnan(labels[:, AUS.index(7)]).all() and not np.isnan(labels[:, AUS.index(12)]).any()
+    assert scores["per_au"]["AU12"]["f1"] == 1.0 and scores["per_au"]["AU01"]["f1"] == 1.0

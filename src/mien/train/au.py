@@ -32,6 +32,7 @@ from torch import nn
 
 from mien.align.similarity import CropSpec, estimate_similarity
 from mien.eval.au import au_scores
+from mien.train.features import onnx_features
 from mien.schema import AUS  # the shipped AUs: the 14 the issue names plus CK+'s with >= 27 positive sequences
 
 
@@ -101,15 +102,6 @@ def align_gray_crops(images: list[np.ndarray], crop: CropSpec, detector) -> tupl
     return out, found
 
 
-def onnx_features(session, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """(N, D) flattened feature maps of (N, S, S) uint8 gray crops, from a :func:`with_features_output` session."""
-    outputs = []
-    for start in range(0, len(crops), batch_size):
-        batch = crops[start:start + batch_size][:, None].astype(np.float32)
-        outputs.append(session.run(["au_features"], {"face": batch})[0])
-    return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
-
-
 def onnx_feature_data(model_path: Path, ckplus: Path, ferplus: Path, threads: int = 2, max_neutral: int = 3000) -> dict:
     """Aligned CK+ crops (and their mirror images) and confidently neutral FER+ faces -> the frozen
     features of a mien expression ONNX file (the shipped one by default)."""
@@ -150,18 +142,22 @@ class AuHead(nn.Module):
 
 def train_head(features: np.ndarray, labels: np.ndarray, config: AuConfig,
                mean: np.ndarray | None = None, std: np.ndarray | None = None) -> tuple[AuHead, np.ndarray, np.ndarray]:
-    """Full-batch AdamW on standardised features with per-AU positive weighting; returns head, mean, std."""
+    """Full-batch AdamW on standardised features with per-AU positive weighting; returns head, mean, std.
+
+    Labels may be NaN ("not coded"): those entries carry no loss, so datasets coding different AUs mix."""
     torch.manual_seed(config.seed)
     mean = features.mean(0) if mean is None else mean
     std = features.std(0) + 1e-6 if std is None else std
     x = torch.from_numpy((features - mean) / std).float()
-    y = torch.from_numpy(labels).float()
+    coded = torch.from_numpy(~np.isnan(labels)).float()
+    y = torch.from_numpy(np.nan_to_num(labels)).float()
     positives = y.sum(0).clamp(min=1)
-    pos_weight = ((len(y) - positives) / positives).clamp(max=20)
+    pos_weight = ((coded.sum(0) - positives) / positives).clamp(min=1, max=20)
     head = AuHead(x.shape[1], y.shape[1])
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     for _ in range(config.epochs):
-        loss = F.binary_cross_entropy_with_logits(head(F.dropout(x, 0.2)), y, pos_weight=pos_weight)
+        loss = F.binary_cross_entropy_with_logits(head(F.dropout(x, 0.2)), y, weight=coded, pos_weight=pos_weight,
+                                                  reduction="sum") / coded.sum().clamp(min=1)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -208,6 +204,43 @@ def cross_validate(data: dict, config: AuConfig) -> dict:
     return {"scores": scores, "probabilities": probabilities}
 
 
+def dataset_labels(samples) -> np.ndarray:
+    """(N, len(AUS)) occurrence of AU-dataset samples in mien's AU order; NaN for AUs the dataset does not code."""
+    labels = np.full((len(samples), len(AUS)), np.nan, np.float32)
+    for i, sample in enumerate(samples):
+        for au, value in zip(sample.aus, sample.occurrence):
+            if au in AUS:
+                labels[i, AUS.index(au)] = value
+    return labels
+
+
+def dataset_cross_validation(dataset: str, root: Path, base_model: Path, config: AuConfig, frame_step: int,
+                             threads: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The literature's subject-exclusive 3-fold protocol on DISFA or BP4D: a head per fold on the frozen
+    features of every ``frame_step``-th coded frame. Returns the scores on the dataset's AUs, features, labels."""
+    from mien.datasets.au_layouts import au_fold, read_au_dataset
+    from mien.train.features import sample_features
+
+    samples = read_au_dataset(dataset, root)[::frame_step]
+    if not samples:
+        raise ValueError(f"{root}: no AU-coded frames found")
+    features, found = sample_features(base_model, samples, threads)
+    samples = [s for s, ok in zip(samples, found) if ok]
+    features, labels = features[found], dataset_labels(samples)
+    subjects = np.array([s.subject for s in samples])
+    probabilities = np.full(labels.shape, np.nan, np.float32)
+    for fold in (1, 2, 3):
+        test = np.isin(subjects, au_fold(dataset, fold)[1])
+        if test.any() and (~test).any():
+            head, mean, std = train_head(features[~test], labels[~test], config)
+            probabilities[test] = head_probabilities(head, features[test], mean, std)
+    shared = [k for k in range(len(AUS)) if not np.isnan(labels[:, k]).all()]
+    scored = ~np.isnan(probabilities[:, 0])
+    scores = au_scores(labels[scored][:, shared], probabilities[scored][:, shared], 0.5, [AUS[k] for k in shared])
+    scores.update(dataset=dataset, frames=int(scored.sum()), frame_step=frame_step)
+    return scores, features, labels
+
+
 def export_with_head(base_model: Path, head: AuHead, mean: np.ndarray, std: np.ndarray, out: Path,
                      metadata: dict[str, str], thresholds: list[float] | None = None) -> Path:
     """``base_model`` (any mien expression file, the shipped multi-task one included) with this AU head
@@ -230,12 +263,16 @@ def export_with_head(base_model: Path, head: AuHead, mean: np.ndarray, std: np.n
     return out
 
 
-def train_final(data: dict, config: AuConfig) -> tuple[AuHead, np.ndarray, np.ndarray]:
-    """The shipped head: every CK+ image (and mirror) plus neutral faces, same recipe as the folds."""
+def train_final(data: dict, config: AuConfig, extra_features: np.ndarray | None = None,
+                extra_labels: np.ndarray | None = None) -> tuple[AuHead, np.ndarray, np.ndarray]:
+    """The shipped head: every CK+ image (and mirror) plus neutral faces, same recipe as the folds, plus an
+    AU dataset's frames when given (their uncoded AUs carry no loss)."""
     ck = select_features(data["ck_map"], config.features)
     mirrored = select_features(data["ck_map_mirrored"], config.features)
     neutral = select_features(data["neutral_map"], config.features)
     x, y = training_set(ck, mirrored, data["ck_labels"], neutral, config, np.random.default_rng(config.seed))
+    if extra_features is not None:
+        x, y = np.concatenate([x, extra_features]), np.concatenate([y, extra_labels])
     return train_head(x, y, config)
 
 
@@ -246,6 +283,10 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckplus", type=Path, required=True, help="CK+ folder (CK+48/, au_emotion_labels.csv, folds_10.txt)")
     parser.add_argument("--ferplus", type=Path, required=True, help="FER+ folder (neutral faces as AU-free examples)")
+    parser.add_argument("--dataset", choices=["disfa", "bp4d"],
+                        help="also train on this AU dataset (official layout under --root), scored by its 3 folds")
+    parser.add_argument("--root", type=Path, help="the --dataset folder")
+    parser.add_argument("--frame-step", type=int, default=10, help="--dataset: use every N-th coded frame")
     parser.add_argument("--out", type=Path, required=True, help="run folder: features cache, cv.json")
     parser.add_argument("--base-model", type=Path, default=WEIGHTS_DIR / "mnv2-ferplus.onnx",
                         help="expression ONNX whose frozen features the head reads (default: the shipped one)")
@@ -267,6 +308,16 @@ def main(argv: list[str] | None = None) -> None:
         np.savez(cache, **data)
     print(f"features ready ({time.time() - started:.0f} s): CK+ {data['ck_map'].shape}, neutral {data['neutral_map'].shape}; "
           f"faces found in {data['ck_found'].mean():.3f} of CK+", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    extra_features = extra_labels = None
+    if args.dataset:
+        if args.root is None:
+            raise ValueError("--dataset needs --root")
+        dataset_scores, extra_features, extra_labels = dataset_cross_validation(
+            args.dataset, args.root, args.base_model, config, args.frame_step, args.threads)
+        (args.out / f"cv_{args.dataset}.json").write_text(json.dumps(dataset_scores, indent=1))
+        print(f"{args.dataset} 3-fold: mean F1 {dataset_scores['mean_f1']:.4f} over "
+              f"{len(dataset_scores['per_au'])} AUs ({dataset_scores['frames']} frames)", flush=True)
     previous = args.out / "cv.json"
     if previous.is_file() and json.loads(previous.read_text())["config"] == asdict(config):
         scores = json.loads(previous.read_text())["scores"]  # same features and recipe: reuse
@@ -277,11 +328,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name}: F1 {row['f1']:.3f}  AUROC {row['auroc']}  n={row['support']}")
     print(f"mean F1 {scores['mean_f1']:.4f} (the 14 required: {scores['mean_f1_required']:.4f})", flush=True)
     if args.export:
-        head, mean, std = train_final(data, config)
+        head, mean, std = train_final(data, config, extra_features, extra_labels)
         metadata = {
             "mien.au_training_data": "CK+ peak frames (327 sequences, 118 subjects; FACS occurrence) and their "
                                      f"mirror images + {len(data['neutral_map'])} FER+ training faces with >= 9/10 "
-                                     "neutral votes as AU-free examples",
+                                     "neutral votes as AU-free examples"
+                                     + (f" + every {args.frame_step}th coded frame of {args.dataset}" if args.dataset else ""),
             "mien.au_protocol": "linear head on the frozen flattened feature map; CK+ 10 subject-grouped folds",
             "mien.au_cv_mean_f1": str(scores["mean_f1"]),
             "mien.au_config": json.dumps(asdict(config)),

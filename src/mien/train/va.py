@@ -21,55 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mien.eval.va import va_report
-
-
-def aligned_gray_faces(images, crop, detector, boxes=None) -> tuple[np.ndarray, np.ndarray]:
-    """(N, S, S) uint8 grayscale faces aligned onto ``crop`` (the largest face the detector finds; the given
-    box resized when it finds none) and a (N,) found mask."""
-    import cv2
-
-    from mien.align.similarity import warp_face
-
-    out = np.zeros((len(images), crop.size, crop.size), np.uint8)
-    found = np.zeros(len(images), bool)
-    for i, image in enumerate(images):
-        detections = detector.detect(image)
-        if len(detections):
-            areas = (detections.boxes[:, 2] - detections.boxes[:, 0]) * (detections.boxes[:, 3] - detections.boxes[:, 1])
-            face, _ = warp_face(image, detections.landmarks[int(np.argmax(areas))], crop)
-            found[i] = True
-        elif boxes is not None and boxes[i] is not None:
-            x, y, w, h = (int(round(v)) for v in boxes[i])
-            region = image[max(0, y):y + h, max(0, x):x + w]
-            if region.size == 0:
-                continue
-            face = cv2.resize(region, (crop.size, crop.size), interpolation=cv2.INTER_AREA)
-        else:
-            continue
-        out[i] = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
-    return out, found
-
-
-def sample_features(model_path: Path, samples, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Frozen features (N, D) of each VA sample's face and a (N,) mask of faces found (by detector or box)."""
-    import onnx
-
-    from mien.detect.retinaface import RetinaFaceDetector
-    from mien.models.expression import read_expression_spec
-    from mien.models.heads import session_from_model, with_features_output
-    from mien.train.au import onnx_features
-
-    model = onnx.load(str(model_path))
-    crop, _ = read_expression_spec({p.key: p.value for p in model.metadata_props}, str(model_path))
-    session = session_from_model(with_features_output(model), threads)
-    detector = RetinaFaceDetector(threads=threads)
-    features, usable = [], []
-    for start in range(0, len(samples), 256):
-        chunk = samples[start:start + 256]
-        faces, found = aligned_gray_faces([s.load() for s in chunk], crop, detector, [s.box for s in chunk])
-        features.append(onnx_features(session, faces))
-        usable.append(found | np.array([s.box is not None for s in chunk]))
-    return np.concatenate(features), np.concatenate(usable)
+from mien.train.features import sample_features
 
 
 def fit_ridge(features: np.ndarray, targets: np.ndarray, alpha: float) -> tuple[np.ndarray, ...]:
