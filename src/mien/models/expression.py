@@ -118,7 +118,7 @@ class ExpressionModel:
             for name, value in zip(self.output_names, self.session.run(self.output_names, {self.input_name: batch})):
                 outputs[name].append(value)
         if self.has_aus:
-            aus = (1.0 / (1.0 + np.exp(-np.concatenate(outputs["au_logits"])))).astype(np.float32)
+            aus = (0.5 * (1.0 + np.tanh(0.5 * np.concatenate(outputs["au_logits"])))).astype(np.float32)  # sigmoid, no overflow
         if self.va_method:
             va = np.concatenate(outputs["va"]).astype(np.float32)
         return softmax(np.concatenate(outputs["logits"]).astype(np.float32) / self.temperature), aus, va
