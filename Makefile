@@ -38,8 +38,9 @@ test-fast: install
 	$(PY) -m pytest -q -m "not train"
 
 # Runs every benchmark, writes BENCHMARKS.md and re-renders the numbers quoted in README.md.
-bench: install
-	$(PIP) install -e ".[parquet,demo,serve,serve-test]"
+# needs the training extra too: the AU and micro-expression benchmarks train heads / LOSO models
+bench: train-deps
+	$(PIP) install -e ".[parquet,demo,serve,serve-test,ray]"
 	$(PY) benchmarks/run_all.py --output BENCHMARKS.md
 	$(PY) scripts/render_readme.py
 
