@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient  # the serve and serve-test extras: `make test` installs them
 
 from mien.serve.app import ServeConfig, create_app
-from mien.serve.jobs import MAX_ATTEMPTS, JobStore
+from mien.serve.jobs import MAX_ATTEMPTS, JobStore, process_owner
 from mien.serve.limits import Limits, display_name, sniff, valid_job_id
 
 from conftest import png_claiming
@@ -173,6 +173,17 @@ def test_video_job_runs_and_its_upload_is_deleted(client, pyfeat_media):
     assert client.get(f"/v1/videos/{job['id']}").status_code == 404 and not store.result_dir(job["id"]).exists()
 
 
+def test_csv_download_of_a_job_with_a_non_latin_name(client, pyfeat_media):
+    """HTTP headers are Latin-1: the file name travels as an ASCII fallback plus RFC 6266 UTF-8."""
+    data = (pyfeat_media / "single_face.mp4").read_bytes()
+    job = client.post("/v1/videos?every=24&name=面接.mp4", content=data).json()
+    wait_for(lambda: client.get(f"/v1/videos/{job['id']}").json()["status"] in ("done", "failed"), 60, "the job")
+    reply = client.get(job["links"]["csv"])
+    assert reply.status_code == 200 and len(reply.text.strip().splitlines()) == 4
+    disposition = reply.headers["content-disposition"]
+    assert "filename*=UTF-8''%E9%9D%A2%E6%8E%A5_frames.csv" in disposition and 'filename="' in disposition
+
+
 def test_unreadable_video_fails_with_its_reason(client, pyfeat_media):
     data = (pyfeat_media / "single_face.mp4").read_bytes()[:4000]  # an mp4 header, then nothing
     job = client.post("/v1/videos?name=broken.mp4", content=data).json()
@@ -275,7 +286,7 @@ def test_orphaned_jobs_are_requeued_then_failed_with_a_reason(tmp_path):
     store.create(job_id, "clip.mp4", {}, max_pending=10)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    dead_owner = f"{socket.gethostname()}:{dead.pid}"
+    dead_owner = f"{socket.gethostname()}:{dead.pid}:0123456789abcdef"
     for attempt in range(1, MAX_ATTEMPTS + 1):
         assert store.claim(dead_owner).attempts == attempt
         assert store.recover_orphans("me:1", None) == [job_id]
@@ -285,8 +296,16 @@ def test_orphaned_jobs_are_requeued_then_failed_with_a_reason(tmp_path):
     assert job.status == "failed" and "interrupted 3 times" in job.error
     alive_id = store.new_id()
     store.create(alive_id, "clip.mp4", {}, max_pending=10)
-    store.claim(f"{socket.gethostname()}:{os.getpid()}")
+    store.claim(process_owner())
     assert store.recover_orphans("me:1", None) == []  # a live owner with a fresh heartbeat keeps its job
+    # a live owner keeps its job even when a long step (probing, replaying) left its heartbeat stale;
+    # an owner that cannot be checked (another host name) loses a stale job
+    assert store.recover_orphans("me:1", None, stale_after=-1) == []
+    other_id = store.new_id()
+    store.create(other_id, "clip.mp4", {}, max_pending=10)
+    store.claim("another-host:1:0123456789abcdef")
+    assert store.recover_orphans("me:1", None) == []
+    assert store.recover_orphans("me:1", None, stale_after=-1) == [other_id]
 
 
 def test_a_graceful_stop_requeues_the_running_job_and_the_next_start_finishes_it(tmp_path, pyfeat_media):

@@ -151,7 +151,17 @@ class LocalEngine:
                 while idle and scheduler.queue:
                     connection, process = idle.pop()
                     unit = scheduler.next()
-                    connection.send(unit)
+                    try:
+                        connection.send(unit)
+                    except OSError:  # the idle worker died (e.g. killed for memory): count it, start another
+                        process.join(timeout=5)
+                        connection.close()
+                        given_up = scheduler.lost(unit, f"worker gone before the unit started (exit code {process.exitcode})")
+                        if given_up:
+                            yield given_up
+                        replacement, process = self._start()
+                        starting[replacement] = process
+                        continue
                     busy[connection] = (process, unit)
                 watched = {**starting, **{c: p for c, (p, _) in busy.items()}}
                 ready = wait(list(watched) + [process.sentinel for process in watched.values()])

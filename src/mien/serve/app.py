@@ -171,11 +171,16 @@ class AnalysisPool:
         if self.in_flight >= self.limits.analyze_concurrency + self.limits.max_waiting:
             raise HTTPException(429, "server busy: too many images waiting; retry later", headers={"Retry-After": "1"})
         self.in_flight += 1
-        try:
-            # Cancelling the wait (timeout) also cancels the work if it has not started yet.
-            return await asyncio.wrap_future(self.executor.submit(self.analyze, data, name))
-        finally:
-            self.in_flight -= 1
+        loop = asyncio.get_running_loop()
+        future = self.executor.submit(self.analyze, data, name)
+        # counted until the work itself ends: a request that timed out (504) leaves its analysis running,
+        # and that analysis must still hold its place in the bound
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._finished))
+        # Cancelling the wait (timeout) also cancels the work if it has not started yet.
+        return await asyncio.wrap_future(future)
+
+    def _finished(self) -> None:
+        self.in_flight -= 1
 
     def analyze(self, data: bytes, name: str):
         from mien.io.images import iter_frames
@@ -282,6 +287,15 @@ def _body_doc(kinds: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the app
+def attachment_header(filename: str) -> str:
+    """``Content-Disposition`` for any file name: an ASCII fallback plus the UTF-8 name (RFC 6266), since
+    HTTP headers are Latin-1 and names like ``面接.mp4`` would otherwise fail the response."""
+    from urllib.parse import quote
+
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+
+
 def create_app(config: ServeConfig | None = None) -> FastAPI:
     """The FastAPI application for ``config`` (models load when it starts, in its lifespan)."""
     config = config or ServeConfig()
@@ -412,9 +426,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         frames, summary = table_path(store, job.id), summary_path(store, job.id)
         if format == "csv":
             path, columns = (frames, video_columns()) if table == "frames" else (summary, list(SUMMARY_COLUMNS))
-            filename = f"{Path(job.name).stem or 'video'}_{table}.csv".replace('"', "")
+            filename = f"{Path(job.name).stem or 'video'}_{table}.csv"
             return StreamingResponse(csv_stream(stored_rows(path, job.name), columns), media_type="text/csv",
-                                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                                     headers={"Content-Disposition": attachment_header(filename)})
         return {**job.public(), "columns": video_columns(), "rows": list(stored_rows(frames, job.name)),
                 "summary_columns": list(SUMMARY_COLUMNS), "summary": list(stored_rows(summary, job.name))}
 

@@ -47,25 +47,30 @@ CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created);
 """
 
 
+_PROCESS_TOKEN = secrets.token_hex(8)
+
+
 def process_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:token``; the random token tells apart processes that share a host name and pid (containers
+    on host networking often all run as pid 1)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
 
 
-def owner_alive(owner: str) -> bool:
-    """Whether the process named by ``owner`` (host:pid) still runs; owners on other hosts count as alive
-    (their heartbeat decides)."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    if int(pid) == os.getpid():
+def owner_alive(owner: str) -> bool | None:
+    """Whether the process named by ``owner`` still runs: True / False when it can be checked (this host),
+    None when it cannot (another host name, or an owner written by an older mien)."""
+    host, pid, token = (owner.split(":") + ["", ""])[:3]
+    if host != socket.gethostname() or not pid.isdigit() or not token:
+        return None
+    if owner == process_owner():
         return True
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        return None
+    return None if int(pid) == os.getpid() else True  # our pid, another token: a previous life of this pid
 
 
 @dataclass
@@ -183,9 +188,10 @@ class JobStore:
     def recover_orphans(self, owner: str, running_here: str | None, stale_after: float = STALE_AFTER) -> list[str]:
         """Put running jobs whose process is gone back in the queue, or fail them after MAX_ATTEMPTS starts.
 
-        A running job is orphaned when its owner process has died, its heartbeat is older than
-        ``stale_after`` seconds, or it names this process (``owner``) without being the job this process
-        runs (``running_here``). Returns the ids recovered or failed.
+        A running job is orphaned when its owner process has died (checked on this host), when its owner
+        cannot be checked (another host name) and its heartbeat is older than ``stale_after`` seconds, or
+        when it names this process (``owner``) without being the job this process runs (``running_here``).
+        Returns the ids recovered or failed.
         """
         now = time.time()
         recovered = []
@@ -193,7 +199,10 @@ class JobStore:
             if row["id"] == running_here:
                 continue
             stale = row["heartbeat"] is None or now - row["heartbeat"] > stale_after
-            if not (row["owner"] == owner or stale or not owner_alive(row["owner"])):
+            alive = owner_alive(row["owner"])
+            # an owner we can check decides by itself (a slow step without heartbeats is not a death);
+            # staleness decides only for owners we cannot check
+            if not (row["owner"] == owner or alive is False or (alive is None and stale)):
                 continue
             if row["attempts"] >= MAX_ATTEMPTS:
                 reason = (f"interrupted {row['attempts']} times (the server stopped or crashed while it ran); "
