@@ -3,7 +3,9 @@
 Segment 0 is read by :func:`mien.video.reader.read_video` itself. A later segment seeks to the key frame
 before its start and decodes from there; ``Frame.index`` stays the frame's position in the whole video
 (what ``read_video`` would give) because the frames before the start are *counted* from the demuxed
-packets, which costs reading bytes but no decoding (for a one-hour video, a fraction of a second).
+packets, which costs reading bytes but no decoding. Each segment reads the packets before it again, so
+a long video cut into many segments reads its start many times (quadratic in the number of segments;
+not yet measured on hour-long videos: counting once at planning time is the planned fix).
 """
 
 from __future__ import annotations
