@@ -101,14 +101,33 @@ def initial_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
     return float(np.degrees(pitch)), float(np.degrees(yaw)), float(np.degrees(roll))
 
 
+def _refine(points: np.ndarray, camera: np.ndarray, start: tuple[float, float, float], centre: np.ndarray):
+    """Levenberg-Marquardt on the eyes and nose tip from a starting pose; (rvec, tvec) or None."""
+    rvec = cv2.Rodrigues(rotation_from_angles(*start))[0]
+    try:
+        rvec, tvec = cv2.solvePnPRefineLM(FACE_MODEL_5[:3], points[:3].copy(), camera, None, rvec, centre.reshape(3, 1))
+    except cv2.error:
+        return None
+    if tvec[2, 0] <= 0 or not np.isfinite(rvec).all():
+        return None
+    return rvec, tvec
+
+
+def _reprojection_error(points: np.ndarray, camera: np.ndarray, rvec, tvec, rows: slice) -> float:
+    projected = project(FACE_MODEL_5[rows], cv2.Rodrigues(rvec)[0], tvec.ravel(), camera)
+    return float(np.linalg.norm(projected - points[rows], axis=1).mean())
+
+
 def estimate_pose(landmarks: np.ndarray, width: int, height: int) -> tuple[float, float, float]:
     """(pitch, yaw, roll) in degrees for one face's 5 landmarks in a ``width x height`` image (NaN when missing).
 
-    Uses the eyes and the nose tip only: the mouth corners move with the expression (a smile raises
-    them, which a 5-point fit reads as the head tilting down, by up to 30 degrees on real photos). The
-    closed-form estimate is refined by Levenberg-Marquardt on the full perspective projection of the 3D
-    model's three points (6 equations, 6 unknowns: exact on synthetic projections). Pitch is reliable from
-    about -35 degrees (looking down; the nose then hides its own drop) to +60, yaw to about +-60.
+    The pose is fitted to the eyes and the nose tip: the mouth corners move with the expression (a smile
+    raises them, which a 5-point fit reads as the head tilting down, by up to 30 degrees on real photos).
+    Three points fix the 6 pose parameters exactly but may allow up to four poses, so Levenberg-Marquardt
+    on the perspective projection starts from the closed-form estimate and from a few nearby poses, and
+    among the exact fits the one whose predicted mouth corners lie closest to the detected ones wins (the
+    mouth only breaks ties). Exact on synthetic projections; reliable to about -35 degrees pitch (looking
+    down), +60 up, and +-60 yaw.
     """
     points = np.asarray(landmarks, np.float64)
     pitch, yaw, roll = initial_pose(points)
@@ -118,14 +137,23 @@ def estimate_pose(landmarks: np.ndarray, width: int, height: int) -> tuple[float
     eye_distance = float(np.linalg.norm(points[1] - points[0]))
     depth = camera[0, 0] * EYE_DISTANCE_MM / eye_distance
     centre = np.linalg.solve(camera, np.array([*points[:2].mean(0), 1.0])) * depth
-    rvec = cv2.Rodrigues(rotation_from_angles(pitch, yaw, roll))[0]
-    try:
-        rvec, tvec = cv2.solvePnPRefineLM(FACE_MODEL_5[:3], points[:3].copy(), camera, None, rvec, centre.reshape(3, 1))
-    except cv2.error:
+    # the closed form misreads faces looking down (perspective enlarges the nose's drop): try those too
+    starts = [(pitch, yaw, roll), (-25.0, yaw, roll), (-40.0, yaw, roll), (-25.0, 1.8 * yaw, roll),
+              (pitch, yaw - 25.0, roll), (pitch, yaw + 25.0, roll)]
+    mouth_known = points.shape[0] >= 5 and np.isfinite(points[3:5]).all()
+    best, best_score = None, float("inf")
+    for start in starts:
+        fitted = _refine(points, camera, start, centre)
+        if fitted is None or _reprojection_error(points, camera, *fitted, slice(0, 3)) > 0.5:
+            continue
+        score = _reprojection_error(points, camera, *fitted, slice(3, 5)) if mouth_known else 0.0
+        if score < best_score - 1e-6:
+            best, best_score = fitted, score
+        if not mouth_known or best_score < 0.05 * eye_distance:  # the mouth fits already: no need to look further
+            break
+    if best is None:
         return pitch, yaw, roll
-    if tvec[2, 0] <= 0 or not np.isfinite(rvec).all():
-        return pitch, yaw, roll
-    return angles_from_rotation(cv2.Rodrigues(rvec)[0])
+    return angles_from_rotation(cv2.Rodrigues(best[0])[0])
 
 
 def estimate_poses(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
