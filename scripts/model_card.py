@@ -153,7 +153,31 @@ def au_section(args) -> str:
 
 - **Limits**: CK+ is posed, frontal, lab-lit and small (118 subjects); the AUs with few examples or subtle
   appearance (AU7, AU14, AU15, AU23, AU24, AU26) are weak; no intensity; spontaneous expressions score lower.
+{eyes_section(au, metadata)}
+"""
 
+
+def eyes_section(au: dict, metadata: dict) -> str:
+    """The eye-openness head (output ``eyes``), when the file has one."""
+    if "mien.eyes_method" not in metadata or "eyes" not in au:
+        return ""
+    rows = "\n".join(f"| {name} | {r['faces']} | {r['pearson'][0]:.2f} / {r['pearson'][1]:.2f} | "
+                      f"{r['mean_absolute_error'][0]:.3f} / {r['mean_absolute_error'][1]:.3f} |"
+                      for name, r in au["eyes"].items())
+    return f"""
+## Eye-openness head
+
+- **Task**: eye aspect ratio of the image-left and image-right eye, output `eyes` (clipped to 0..1).
+- **Method** `{metadata['mien.eyes_method']}`: ridge regression on the same frozen features, taught by
+  {metadata['mien.eyes_training_data']} (dlib's shape predictor on faces enlarged 4x). Reproduce:
+  `mien train eyes --ferplus ../shared/datasets/ferplus --out runs/eyes --export model.onnx`.
+- **Agreement with dlib** on faces it never saw (`python benchmarks/bench_au.py`), image-left / image-right eye:
+
+| faces | n | Pearson r | mean absolute error |
+|---|---:|---:|---:|
+{rows}
+
+- **Limits**: the teacher itself is noisy on 48x48 faces; treat the values as a blink / wide-eyes signal.
 """
 
 

@@ -107,10 +107,11 @@ def test_dense_landmarks_eye_openness_and_columns(pyfeat_media):
     the columns appear in the table only when asked for."""
     from mien import Analyzer
     from mien.models.dlib68 import eye_aspect_ratio
-    from mien.schema import DENSE_LANDMARK_COLUMNS, EYE_OPENNESS_COLUMNS
+    from mien.schema import DENSE_LANDMARK_COLUMNS
 
     analyzer = Analyzer(threads=2, landmarks="dlib68")
-    assert analyzer.columns[-2:] == list(EYE_OPENNESS_COLUMNS)
+    assert analyzer.columns[-len(DENSE_LANDMARK_COLUMNS):] == list(DENSE_LANDMARK_COLUMNS)
+    assert analyzer.metadata["eye_openness_method"] == "dlib68-ear"
     table = analyzer.analyze([pyfeat_media / "0-f1-su-ph.jpg", pyfeat_media / "0-f15-hao-ph.jpg"]).to_pandas()
     assert set(DENSE_LANDMARK_COLUMNS) <= set(table.columns)
     surprise, happy = table.iloc[0], table.iloc[1]
@@ -153,7 +154,7 @@ def test_au_head_graph_surgery_keeps_expressions_and_computes_the_head():
     metadata = {p.key: p.value for p in model.metadata_props}
     assert metadata["mien.au_thresholds"] == "[0.4" + ", 0.4" * (len(AUS) - 1) + "]"
     again = with_au_head(model, weight, bias, mean, std, list(AUS), [0.5] * len(AUS), {})
-    assert [o.name for o in again.graph.output] == ["logits", "au_logits"]
+    assert [o.name for o in again.graph.output] == ["logits", "eyes", "au_logits"]  # other heads are kept
     assert len(again.graph.node) == len(model.graph.node)
     assert [o.name for o in expression_only(model).graph.output] == ["logits"]
 
@@ -255,3 +256,12 @@ def test_pose_on_random_synthetic_faces_including_looking_down():
         landmarks = project(FACE_MODEL_5, rotation_from_angles(*pose), np.array([*rng.uniform(-80, 80, 2), 600.0]), camera)
         errors.append(np.abs(np.array(estimate_pose(landmarks, 640, 480)) - pose).max())
     assert np.mean(np.array(errors) < 1.0) >= 0.98
+
+
+def test_eye_openness_without_dlib(analyzer, pyfeat_media):
+    """The shipped head (distilled from dlib's EAR) opens the wide-eyed surprise face's eyes more than the
+    smiling face's, in the EAR range, and names its method."""
+    result = analyzer.analyze([pyfeat_media / "0-f1-su-ph.jpg", pyfeat_media / "0-f15-hao-ph.jpg"])
+    surprise, smile = result.eye_openness
+    assert (surprise > smile + 0.08).all() and ((result.eye_openness > 0.1) & (result.eye_openness < 0.5)).all()
+    assert result.metadata["eye_openness_method"] == "distilled-dlib-ear-v1"

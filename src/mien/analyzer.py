@@ -125,14 +125,15 @@ class Analyzer:
                 "expression_temperature": self.expression.temperature,
                 "uncertain_below": self.expression.uncertain_below,
                 "au_thresholds": self.expression.au_thresholds or [0.5] * len(AUS),
-                "valence_arousal_method": self.expression.va_method or VA_METHOD, "pose_method": POSE_METHOD}
+                "valence_arousal_method": self.expression.va_method or VA_METHOD, "pose_method": POSE_METHOD,
+                "eye_openness_method": "dlib68-ear" if self.dense_model is not None else self.expression.eyes_method}
 
     @property
     def columns(self) -> list[str]:
         """The columns of every table this analyzer produces."""
-        from mien.schema import DENSE_LANDMARK_COLUMNS, EYE_OPENNESS_COLUMNS
+        from mien.schema import DENSE_LANDMARK_COLUMNS
 
-        extra = list(DENSE_LANDMARK_COLUMNS + EYE_OPENNESS_COLUMNS) if self.dense_model is not None else []
+        extra = list(DENSE_LANDMARK_COLUMNS) if self.dense_model is not None else []
         return Result().columns() + extra
 
     # ------------------------------------------------------------------ public API
@@ -294,15 +295,20 @@ class Analyzer:
             return result
         started = time.perf_counter()
         crops = np.concatenate([item.crops for _, item in with_faces])
-        result.expression_probs, result.au_probs, va = self.expression.predict_all(crops)
+        heads = self.expression.predict_all(crops)
+        result.expression_probs, result.au_probs = heads.expressions, heads.aus
+        result.eye_openness = heads.eyes if heads.eyes is not None else np.full((len(crops), 2), np.nan, np.float32)
         self.timings["expression"] += time.perf_counter() - started
         started = time.perf_counter()
+        va = heads.va
         result.valence, result.arousal = (va[:, 0], va[:, 1]) if va is not None else valence_arousal(result.expression_probs)
         result.head_pose = np.concatenate([estimate_poses(self._pose_landmarks(item), item.width, item.height)
                                            for _, item in with_faces])
         self.timings["pose"] += time.perf_counter() - started
-        if self.dense_model is not None:
-            result.data.update(dense_landmark_columns(np.concatenate([item.dense for _, item in with_faces])))
+        if self.dense_model is not None:  # measured eye openness replaces the predicted one
+            dense = np.concatenate([item.dense for _, item in with_faces])
+            result.data.update(dense_landmark_columns(dense))
+            result.eye_openness = dense_eye_openness(dense)
         result.frame_index = np.concatenate([np.full(len(item.detections), row) for row, item in with_faces])
         result.face_id = np.concatenate([np.arange(len(item.detections)) for _, item in with_faces])
         result.boxes = np.concatenate([item.detections.boxes for _, item in with_faces])
@@ -331,14 +337,17 @@ class Analyzer:
 
 
 def dense_landmark_columns(points: np.ndarray) -> dict[str, np.ndarray]:
-    """``x_i``, ``y_i`` and eye-openness columns for (N, 68, 2) landmarks (schema: LANDMARK68_COLUMN_DOCS)."""
-    from mien.models.dlib68 import eye_openness
-
+    """``x_i`` and ``y_i`` columns for (N, 68, 2) landmarks (schema: LANDMARK68_COLUMN_DOCS)."""
     columns = {f"x_{i}": points[:, i, 0] for i in range(68)}
     columns.update({f"y_{i}": points[:, i, 1] for i in range(68)})
-    openness = np.array([eye_openness(p) for p in points], np.float32).reshape(-1, 2)
-    columns["eye_open_left"], columns["eye_open_right"] = openness[:, 0], openness[:, 1]
     return columns
+
+
+def dense_eye_openness(points: np.ndarray) -> np.ndarray:
+    """(N, 2) eye aspect ratios measured on (N, 68, 2) landmarks."""
+    from mien.models.dlib68 import eye_openness
+
+    return np.array([eye_openness(p) for p in points], np.float32).reshape(-1, 2)
 
 
 def analyze(inputs: Any, overlay: str | Path | None = None, **options: Any) -> Result:

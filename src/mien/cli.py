@@ -342,12 +342,14 @@ def run_training_verb(verb: str, rest: list[str]) -> int:
     own command lines (they need the ``train`` extra)."""
     try:
         if verb == "train":
-            if not rest or rest[0] not in ("expression", "micro", "au", "va"):
-                raise ValueError("usage: mien train expression|au|va|micro ... --out RUN_DIR [options]")
+            if not rest or rest[0] not in ("expression", "micro", "au", "va", "eyes"):
+                raise ValueError("usage: mien train expression|au|va|eyes|micro ... --out RUN_DIR [options]")
             if rest[0] == "micro":
                 from mien.train.micro import main as entry
             elif rest[0] == "va":
                 from mien.train.va import main as entry
+            elif rest[0] == "eyes":
+                from mien.train.eyes import main as entry
             elif rest[0] == "au":
                 from mien.train.au import main as entry
             else:

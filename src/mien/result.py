@@ -16,11 +16,11 @@ import numpy as np
 
 from mien.quality import quality_labels
 from mien.schema import (AU_PRESENCE_COLUMNS, AU_PROBABILITY_COLUMNS, AUS, COLUMNS, EXPRESSION_COLUMNS, EXPRESSIONS,
-                         LANDMARK_COLUMNS, POSE_COLUMNS)
+                         EYE_OPENNESS_COLUMNS, LANDMARK_COLUMNS, POSE_COLUMNS)
 
 # Per-face arrays of a Result, in one place: selection and merging iterate over this list.
 FACE_FIELDS = ("frame_index", "face_id", "boxes", "face_scores", "landmarks", "blur", "outside", "expression_probs",
-               "valence", "arousal", "head_pose", "au_probs")
+               "valence", "arousal", "head_pose", "eye_openness", "au_probs")
 
 
 FRAME_FIELDS = ("inputs", "frames", "timestamps", "widths", "heights", "errors")
@@ -76,6 +76,7 @@ class Result:
         expression_probs: (N, 8) float32, classes in :data:`mien.schema.EXPRESSIONS` order.
         valence, arousal: (N,) float32 in [-1, 1] (see :mod:`mien.tasks.valence`).
         head_pose: (N, 3) float32 pitch, yaw, roll in degrees (see :mod:`mien.tasks.pose`); NaN without landmarks.
+        eye_openness: (N, 2) float32 eye aspect ratios of the image-left and image-right eye; NaN when not measured.
         au_probs: (N, len(AUS)) float32 presence probabilities of :data:`mien.schema.AUS`; NaN when the
             expression model has no AU head. Presence thresholds: ``metadata["au_thresholds"]``.
         data: extra per-face columns from further heads, ``name -> (N,)`` arrays.
@@ -94,6 +95,7 @@ class Result:
     valence: np.ndarray = field(default_factory=lambda: _empty((0,)))
     arousal: np.ndarray = field(default_factory=lambda: _empty((0,)))
     head_pose: np.ndarray = field(default_factory=lambda: _empty((0, 3)))
+    eye_openness: np.ndarray = field(default_factory=lambda: _empty((0, 2)))
     au_probs: np.ndarray = field(default_factory=lambda: _empty((0, len(AUS))))
     data: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -101,7 +103,8 @@ class Result:
     def __post_init__(self) -> None:
         # optional heads: a Result built without them gets NaN (not measured) for every face
         n = len(self.face_id)
-        for name, width in (("valence", None), ("arousal", None), ("head_pose", 3), ("au_probs", len(AUS))):
+        for name, width in (("valence", None), ("arousal", None), ("head_pose", 3), ("eye_openness", 2),
+                            ("au_probs", len(AUS))):
             if n and len(getattr(self, name)) == 0:
                 setattr(self, name, np.full((n,) if width is None else (n, width), np.nan, np.float32))
 
@@ -222,6 +225,7 @@ class Result:
                 record.update(zip(EXPRESSION_COLUMNS, (float(p) for p in self.expression_probs[face])))
                 record.update(valence=_plain(float(self.valence[face])), arousal=_plain(float(self.arousal[face])))
                 record.update(zip(POSE_COLUMNS, (_plain(float(v)) for v in self.head_pose[face])))
+                record.update(zip(EYE_OPENNESS_COLUMNS, (_plain(float(v)) for v in self.eye_openness[face])))
                 record.update(zip(AU_PROBABILITY_COLUMNS, (_plain(float(p)) for p in self.au_probs[face])))
                 record.update(zip(AU_PRESENCE_COLUMNS, (int(c) if c >= 0 else None for c in presence[face])))
                 for key in extra:

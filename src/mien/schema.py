@@ -29,6 +29,7 @@ AUS: tuple[int, ...] = tuple(ACTION_UNITS)
 AU_PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"AU{au:02d}_p" for au in AUS)
 AU_PRESENCE_COLUMNS: tuple[str, ...] = tuple(f"AU{au:02d}_c" for au in AUS)
 POSE_COLUMNS: tuple[str, ...] = ("pose_pitch", "pose_yaw", "pose_roll")
+EYE_OPENNESS_COLUMNS: tuple[str, ...] = ("eye_open_left", "eye_open_right")
 
 # (column, type, meaning). The README's schema table is generated from this list.
 COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
@@ -69,6 +70,10 @@ COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
      "on an average 3D face (a few degrees of bias); empty without landmarks"),
     ("pose_yaw", "float", "head yaw in degrees, positive = face turned towards the image's right (the person's left)"),
     ("pose_roll", "float", "head roll in degrees, positive = head tilted clockwise in the image"),
+    ("eye_open_left", "float", "openness of the image-left eye as an eye aspect ratio (eyelid gap / eye width): "
+     "about 0.25-0.35 open, below about 0.15 closed; measured on dlib's 68 landmarks with `--landmarks dlib68`, "
+     "else predicted by the model's head distilled from such measurements (`eye_openness_method` in the metadata)"),
+    ("eye_open_right", "float", "openness of the image-right eye, as `eye_open_left`"),
     *(
         (col, "float", f"probability in [0, 1] that AU{au} ({ACTION_UNITS[au]}) is present; trained on CK+ peak "
          "frames (posed), see the AU model card")
@@ -112,14 +117,10 @@ SUMMARY_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
 
 # Optional columns with ``landmarks="dlib68"`` (``mien analyze --landmarks dlib68``; the landmarks extra).
 DENSE_LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"x_{i}" for i in range(68)) + tuple(f"y_{i}" for i in range(68))
-EYE_OPENNESS_COLUMNS: tuple[str, ...] = ("eye_open_left", "eye_open_right")
 LANDMARK68_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("x_0 .. x_67", "float", "x of the 68 iBUG 300-W landmarks (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, "
      "mouth 48-67; OpenFace's names), pixels; dlib's shape predictor inside the face box"),
     ("y_0 .. y_67", "float", "y of the same points, pixels"),
-    ("eye_open_left", "float", "eye aspect ratio of the image-left eye (points 36-41): about 0.25-0.35 open, "
-     "below about 0.15 closed"),
-    ("eye_open_right", "float", "eye aspect ratio of the image-right eye (points 42-47)"),
 )
 
 COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in COLUMN_DOCS)
@@ -127,7 +128,7 @@ VIDEO_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in VIDEO_COLUMN_DOCS)
 SUMMARY_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in SUMMARY_COLUMN_DOCS)
 COLUMN_TYPES: dict[str, str] = {name: kind for name, kind, _ in
                                 (*COLUMN_DOCS, *VIDEO_COLUMN_DOCS, *SUMMARY_COLUMN_DOCS)}
-COLUMN_TYPES.update(dict.fromkeys(DENSE_LANDMARK_COLUMNS + EYE_OPENNESS_COLUMNS, "float"))
+COLUMN_TYPES.update(dict.fromkeys(DENSE_LANDMARK_COLUMNS, "float"))
 
 
 def markdown_table(docs: tuple[tuple[str, str, str], ...] = COLUMN_DOCS) -> str:

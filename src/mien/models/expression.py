@@ -7,6 +7,7 @@ The ONNX file carries its own spec as metadata (``mien.task``, ``mien.labels``, 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -59,6 +60,16 @@ def read_au_spec(metadata: dict[str, str], outputs: list[str], name: str) -> lis
     return [float(t) for t in thresholds]
 
 
+@dataclass
+class HeadOutputs:
+    """What one forward pass of a mien model gives for N faces."""
+
+    expressions: np.ndarray        # (N, 8) calibrated probabilities
+    aus: np.ndarray                # (N, len(AUS)) presence probabilities; NaN without an AU head
+    va: np.ndarray | None          # (N, 2) valence, arousal in [-1, 1] from a trained head; None without
+    eyes: np.ndarray | None        # (N, 2) eye aspect ratios (image-left, image-right eye); None without
+
+
 class ExpressionModel:
     """Probabilities of :data:`mien.schema.EXPRESSIONS` for aligned RGB face crops.
 
@@ -87,7 +98,9 @@ class ExpressionModel:
         self.au_thresholds = read_au_spec(self.metadata, outputs, str(path))
         # a trained valence/arousal head (mien train va), else mien projects the expression probabilities
         self.va_method = self.metadata.get("mien.va_method") if "va" in outputs else None
-        self.output_names = ["logits"] + (["au_logits"] if self.has_aus else []) + (["va"] if self.va_method else [])
+        self.eyes_method = self.metadata.get("mien.eyes_method") if "eyes" in outputs else None
+        self.output_names = (["logits"] + (["au_logits"] if self.has_aus else []) + (["va"] if self.va_method else [])
+                             + (["eyes"] if self.eyes_method else []))
 
     @property
     def has_aus(self) -> bool:
@@ -102,16 +115,15 @@ class ExpressionModel:
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, 8)`` for ``(N, S, S, 3)`` uint8 RGB crops aligned with :attr:`crop`."""
-        return self.predict_all(crops)[0]
+        return self.predict_all(crops).expressions
 
-    def predict_all(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """From one forward pass: expression probabilities ``(N, 8)``, AU presence probabilities
-        ``(N, len(AUS))`` (NaN without an AU head) and valence/arousal ``(N, 2)`` in [-1, 1] from a trained
-        head (None without one)."""
+    def predict_all(self, crops: np.ndarray) -> HeadOutputs:
+        """Every output of one forward pass for ``(N, S, S, 3)`` uint8 RGB crops (see :class:`HeadOutputs`)."""
         aus = np.full((len(crops), len(AUS)), np.nan, np.float32)
         va = np.zeros((len(crops), 2), np.float32) if self.va_method else None
+        eyes = np.zeros((len(crops), 2), np.float32) if self.eyes_method else None
         if len(crops) == 0:
-            return np.zeros((0, len(EXPRESSIONS)), np.float32), aus, va
+            return HeadOutputs(np.zeros((0, len(EXPRESSIONS)), np.float32), aus, va, eyes)
         outputs: dict[str, list[np.ndarray]] = {name: [] for name in self.output_names}
         for start in range(0, len(crops), self.batch_size):
             batch = self.prepare(crops[start:start + self.batch_size])
@@ -121,7 +133,10 @@ class ExpressionModel:
             aus = (0.5 * (1.0 + np.tanh(0.5 * np.concatenate(outputs["au_logits"])))).astype(np.float32)  # sigmoid, no overflow
         if self.va_method:
             va = np.concatenate(outputs["va"]).astype(np.float32)
-        return softmax(np.concatenate(outputs["logits"]).astype(np.float32) / self.temperature), aus, va
+        if self.eyes_method:
+            eyes = np.concatenate(outputs["eyes"]).astype(np.float32)
+        expressions = softmax(np.concatenate(outputs["logits"]).astype(np.float32) / self.temperature)
+        return HeadOutputs(expressions, aus, va, eyes)
 
 
 def shipped_model(model: str, **options) -> ExpressionModel:

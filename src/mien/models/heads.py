@@ -15,7 +15,7 @@ import json
 import numpy as np
 
 FEATURES_OUTPUT = "au_features"  # the flattened feature map (name kept from the first shipped file)
-HEAD_METADATA_PREFIX = {"au_logits": "mien.au", "va": "mien.va"}
+HEAD_METADATA_PREFIX = {"au_logits": "mien.au", "va": "mien.va", "eyes": "mien.eyes"}
 
 
 def _onnx():
