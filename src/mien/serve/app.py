@@ -287,6 +287,13 @@ def _body_doc(kinds: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the app
+def _check_and_commit_upload(part: Path, target: Path, shown: str) -> None:
+    """Sniff the uploaded bytes (a video, whatever was declared) and move the upload into place."""
+    with open(part, "rb") as handle:
+        require_kind(handle.read(SNIFF_BYTES), "video", shown)
+    os.replace(part, target)
+
+
 def attachment_header(filename: str) -> str:
     """``Content-Disposition`` for any file name: an ASCII fallback plus the UTF-8 name (RFC 6266), since
     HTTP headers are Latin-1 and names like ``面接.mp4`` would otherwise fail the response."""
@@ -384,18 +391,17 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         if fps is not None and every != 1:
             raise HTTPException(422, "give either every or fps, not both")
         store = request.app.state.store
-        if store.pending() >= limits.max_queued_jobs:  # early, before the upload is read
+        # SQLite waits on a busy database and file I/O on a slow disk: both off the event loop
+        if await anyio.to_thread.run_sync(store.pending) >= limits.max_queued_jobs:  # before the upload is read
             raise _queue_full()
         job_id = store.new_id()
         target = store.upload_path(job_id)
         part = target.with_name(target.name + ".part")
         try:
             shown = await _receive_video(request, part, name, limits.request_timeout)
-            with open(part, "rb") as handle:
-                require_kind(handle.read(SNIFF_BYTES), "video", shown)
-            os.replace(part, target)
+            await anyio.to_thread.run_sync(_check_and_commit_upload, part, target, shown)
             options = {"every": every, "fps": fps, "detect_every": detect_every, "smooth": smooth}
-            job = store.create(job_id, shown, options, limits.max_queued_jobs)
+            job = await anyio.to_thread.run_sync(store.create, job_id, shown, options, limits.max_queued_jobs)
             if job is None:
                 raise _queue_full()
         except BaseException:
