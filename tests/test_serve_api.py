@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,9 @@ from mien.serve.app import ServeConfig, create_app
 from mien.serve.jobs import MAX_ATTEMPTS, JobStore, process_owner
 from mien.serve.limits import Limits, display_name, sniff, valid_job_id
 
-from conftest import png_claiming
+from conftest import png_claiming, wait_for
 
 KEY = "test-key-0123456789"
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -18,19 +18,9 @@ import pytest
 
 from mien.serve.local import LocalServer
 
-from conftest import REPO, png_claiming
+from conftest import REPO, png_claiming, wait_for
 
 ARTIFACTS = Path(os.environ.get("MIEN_TEST_ARTIFACTS", REPO / "build" / "test-artifacts"))
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def job_status(client: httpx.Client, job_id: str) -> dict:

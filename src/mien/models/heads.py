@@ -148,6 +148,16 @@ def with_va_head(model, weight: np.ndarray, bias: np.ndarray, mean: np.ndarray, 
     return attach_linear_head(model, "va", weight, bias, mean, std, metadata, clip=(-1.0, 1.0))
 
 
+def save_model(model, path) -> None:
+    """Write a ModelProto to ``path`` atomically (``.part``, then rename)."""
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    _onnx().save(model, str(tmp))
+    tmp.replace(path)
+
+
 def session_from_model(model, threads: int = 2):
     """An onnxruntime session on an in-memory ModelProto."""
     from mien.models.runtime import create_session

@@ -247,7 +247,7 @@ def export_with_head(base_model: Path, head: AuHead, mean: np.ndarray, std: np.n
     attached as its ``au_logits`` output; expression outputs unchanged (checked)."""
     import onnx
 
-    from mien.models.heads import session_from_model, with_au_head
+    from mien.models.heads import save_model, session_from_model, with_au_head
 
     base = onnx.load(str(base_model))
     model = with_au_head(base, head.linear.weight.detach().numpy(), head.linear.bias.detach().numpy(), mean, std,
@@ -257,9 +257,7 @@ def export_with_head(base_model: Path, head: AuHead, mean: np.ndarray, std: np.n
     new, old = session_from_model(model, 1), session_from_model(base, 1)
     if not np.allclose(new.run(["logits"], {"face": example})[0], old.run(["logits"], {"face": example})[0], atol=1e-5):
         raise RuntimeError("attaching the AU head changed the expression output")
-    tmp = out.with_name(out.name + ".part")
-    onnx.save(model, str(tmp))
-    tmp.replace(out)
+    save_model(model, out)
     return out
 
 

@@ -110,16 +110,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.export:
         import onnx
 
-        from mien.models.heads import attach_linear_head
+        from mien.models.heads import attach_linear_head, save_model
 
         metadata = {"mien.eyes_method": "distilled-dlib-ear-v1",
                     "mien.eyes_training_data": f"dlib 68-point EAR of {report['train_faces']} FER+ training faces",
                     "mien.eyes_valid_pearson": json.dumps(report["pearson"])}
         model = attach_linear_head(onnx.load(str(args.base_model)), "eyes", weight, bias, mean, std, metadata,
                                    clip=(0.0, 1.0))
-        tmp = args.export.with_name(args.export.name + ".part")
-        onnx.save(model, str(tmp))
-        tmp.replace(args.export)
+        save_model(model, args.export)
         print(f"wrote {args.export}")
 
 

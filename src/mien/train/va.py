@@ -96,16 +96,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.export:
         import onnx
 
-        from mien.models.heads import with_va_head
+        from mien.models.heads import save_model, with_va_head
 
         metadata = {"mien.va_method": f"trained-head-{args.dataset}",
                     "mien.va_training_data": f"{args.dataset} ({report['train']} faces) under {args.root.name}",
                     "mien.va_heldout_ccc": json.dumps({"valence": report["valence"]["ccc"],
                                                        "arousal": report["arousal"]["ccc"]})}
         model = with_va_head(onnx.load(str(args.base_model)), weight, bias, mean, std, metadata)
-        tmp = args.export.with_name(args.export.name + ".part")
-        onnx.save(model, str(tmp))
-        tmp.replace(args.export)
+        save_model(model, args.export)
         print(f"wrote {args.export}")
 
 
