@@ -19,6 +19,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--expression", default="mnv2-ferplus")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--save-as", default="accuracy", help="name of the JSON result in benchmarks/out")
     args = parser.parse_args()
     root = data_root()
     ferplus_root = root / "ferplus"
@@ -40,7 +41,7 @@ def main() -> None:
                   f"f1 {report['macro_f1']:.4f} no-face {report['no_prediction']}")
     results_uncertainty = uncertainty(analyzers["detected"], ferplus_root, background)
     print("uncertainty:", results_uncertainty)
-    save("accuracy", {"expression_model": args.expression, "results": results, "uncertainty": results_uncertainty})
+    save(args.save_as, {"expression_model": args.expression, "results": results, "uncertainty": results_uncertainty})
 
 
 def uncertainty(analyzer, root, background) -> dict:

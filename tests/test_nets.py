@@ -30,3 +30,13 @@ def test_imagenet_backbones_recognise_a_cat(name, head):
 def test_unknown_backbone():
     with pytest.raises(KeyError, match="efficientnet_lite0"):
         build_network("resnet9000", 8)
+
+
+def test_small_backbone_keeps_the_imagenet_blocks_it_shares():
+    model = build_network("mobilenetv2_small", 8, pretrained=True)
+    state = torch.load(IMAGENET_WEIGHTS["mobilenetv2_small"](), map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    shared = [k for k in own if k in state and not k.startswith("classifier.")]
+    assert len(shared) > 100 and all(torch.equal(own[k], state[k]) for k in shared)
+    assert not any(k.startswith("head_conv") for k in shared)
+    assert model(torch.rand(2, 3, 48, 48)).shape == (2, 8)

@@ -52,7 +52,10 @@ def test_calibration_writes_temperature_and_threshold_into_the_model(tmp_path, d
 
 
 @pytest.mark.parametrize("backbone,options", [("mobilenetv2", ["--mixup", "0.4", "--eac", "1.0"]),
-                                              ("efficientnet_lite0", [])])
+                                              ("efficientnet_lite0", []),
+                                              ("mobilenetv2_small", ["--scn", "--scn-relabel-from", "1"]),
+                                              ("mobilenetv2_small", ["--dataset", "fer2013", "--no-augment",
+                                                                     "--hard-labels"])])
 def test_training_methods_and_backbones_run(tmp_path, datasets, backbone, options):
     from mien.train.expression import main as train_main
 
@@ -61,6 +64,70 @@ def test_training_methods_and_backbones_run(tmp_path, datasets, backbone, option
                 "--batch-size", "16", "--size", "48", "--threads", "2", "--backbone", backbone, *options])
     (line,) = (run / "metrics.jsonl").read_text().splitlines()
     assert np.isfinite(json.loads(line)["train_loss"])
+
+
+def test_scn_cannot_be_mixed_with_mixup(tmp_path, datasets):
+    from mien.train.expression import main as train_main
+
+    with pytest.raises(ValueError, match="mixup"):
+        train_main(["--root", str(datasets / "ferplus"), "--out", str(tmp_path), "--epochs", "1", "--limit", "8",
+                    "--scn", "--mixup", "0.2"])
+
+
+def test_fer2013_protocol_uses_the_original_labels(datasets):
+    from mien.align.similarity import CropSpec
+    from mien.datasets import ferplus
+    from mien.schema import EXPRESSIONS
+    from mien.train.expression_data import load_training_data
+
+    data = load_training_data("fer2013", datasets / "ferplus", CropSpec(48), limit=50)
+    original = ferplus.read_fer2013_labels(datasets / "ferplus")
+    assert [EXPRESSIONS[i] for i in data.targets.argmax(1)] == [original[n] for n in data.train_names]
+    assert EXPRESSIONS.index("contempt") not in data.scored_classes and len(data.scored_classes) == 7
+    assert data.select and data.targets.sum(1).tolist() == [1.0] * 50
+
+
+def test_ckplus_cross_validation_from_a_checkpoint_and_distillation(tmp_path, datasets):
+    """Two folds of the CK+ protocol fine-tuned from a FER+ checkpoint with a teacher; the held-out fold is
+    never selected on (best.pt is the last epoch) and the pooled report covers every held-out image."""
+    from mien.models.expression import WEIGHTS_DIR
+    from mien.train.expression import main as train_main
+
+    init = tmp_path / "init"
+    train_main(["--root", str(datasets / "ferplus"), "--out", str(init), "--epochs", "1", "--limit", "16",
+                "--batch-size", "16", "--size", "48", "--backbone", "mobilenetv2_small",
+                "--teacher", str(WEIGHTS_DIR / "mnv2-ferplus.onnx"), "--distill", "0.5"])
+    run = tmp_path / "cv"
+    train_main(["--dataset", "ckplus", "--root", str(datasets / "ckplus"), "--out", str(run), "--init",
+                str(init / "best.pt"), "--cv", "2", "--epochs", "2", "--limit", "12", "--batch-size", "8",
+                "--size", "48", "--backbone", "mobilenetv2_small"])
+    report = json.loads((run / "cv_report.json").read_text())
+    assert report["n"] == 24 and len(report["fold_accuracy"]) == 2 and "neutral" not in report["per_class"]
+    import torch
+
+    best = torch.load(run / "fold0" / "best.pt", weights_only=False)
+    assert best["epoch"] == 2 and best["config"]["selected_on_validation"] is False
+    assert np.allclose(best["config"]["template"], torch.load(init / "best.pt", weights_only=False)["config"]["template"])
+
+
+def test_self_cure_rank_regularisation_and_relabelling_by_hand():
+    import torch
+
+    from mien.train.noisy import SelfCure
+
+    cure = SelfCure(4, margin=0.15, high_share=0.5, relabel_margin=0.2)
+    # high group {0.9, 0.8} mean 0.85, low group {0.3, 0.2} mean 0.25: gap 0.6 > margin -> no loss
+    loss, low = cure.rank_regularisation(torch.tensor([0.3, 0.9, 0.2, 0.8]))
+    assert float(loss) == 0 and low.tolist() == [True, False, True, False]
+    # gap 0.05 -> hinge 0.15 - 0.05 = 0.10
+    loss, _ = cure.rank_regularisation(torch.tensor([0.50, 0.55, 0.50, 0.55]))
+    assert abs(float(loss) - 0.10) < 1e-6
+    targets = torch.eye(3)[[0, 0, 1]]
+    logits = torch.log(torch.tensor([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.45, 0.1, 0.45]]))
+    updated = cure.relabel(logits, targets, torch.tensor([True, False, True]))
+    # face 0: low group, 0.8 - 0.1 > 0.2 -> class 1; face 1 is in the high group; face 2: 0.45 - 0.1 > 0.2
+    # but its best class (0, first of the tie) -> relabelled to 0
+    assert updated.argmax(1).tolist() == [1, 0, 0]
 
 
 def test_attention_consistency_is_zero_for_a_mirror_symmetric_model():

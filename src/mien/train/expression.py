@@ -1,10 +1,17 @@
-"""Train an expression classifier on FER+ (PyTorch; ``pip install mien[train]``).
+"""Train an expression classifier on FER+, FER2013 or CK+ (PyTorch; ``pip install mien[train]``).
 
 Crops are aligned exactly as the inference pipeline aligns faces (same template, same size), grayscale
 on purpose (all training data is grayscale; colour inputs are converted at inference), and augmented on
 whole batches in torch so two CPU cores suffice. Every epoch writes ``last.pt`` (resumable) and appends a
-line to ``metrics.jsonl``; the best epoch on FER+ *validation* is kept as ``best.pt``. The test split is
-never read here.
+line to ``metrics.jsonl``; the best epoch on *validation* is kept as ``best.pt`` (on CK+, whose held-out
+fold is a test fold, the last epoch). No test split is read here.
+
+Methods, each switchable: label distributions from the FER+ votes (default; ``--hard-labels`` for
+majority one-hot), augmentation (``--no-augment`` turns it off), ``--mixup``, ``--eac`` (Erasing Attention
+Consistency), ``--scn`` (Self-Cure Network, :mod:`mien.train.noisy`), ``--teacher``/``--distill``
+(knowledge distillation from a trained ONNX model), ``--raw-share`` (unaligned crops). ``--init`` starts
+from a trained checkpoint (fine-tuning), and ``--dataset ckplus --cv 10`` runs the subject-grouped 10-fold
+protocol (:mod:`mien.train.crossval`).
 
     python -m mien.train.expression --root ../shared/datasets/ferplus --out runs/expr --epochs 15
 """
@@ -18,16 +25,16 @@ import random
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mien.align.similarity import CropSpec, estimate_similarity
+from mien.align.similarity import CropSpec
 from mien.schema import EXPRESSIONS
-from mien.datasets import ferplus
+from mien.train.expression_data import DATASETS, TrainingData, ckplus_template, load_landmarks, load_training_data
 from mien.train.nets import build_network
+from mien.train.noisy import SelfCure
 
 GRAY_MEAN, GRAY_STD = 0.449, 0.226  # ImageNet mean/std averaged over RGB, for grayscale replicated to 3
 
@@ -47,15 +54,24 @@ class ExpressionNet(nn.Module):
     def forward(self, gray: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.normalise(gray))
 
+    def head(self) -> tuple[nn.Module, nn.Linear]:
+        """The backbone's (dropout, linear classifier)."""
+        if hasattr(self.backbone, "classifier"):
+            return self.backbone.classifier[0], self.backbone.classifier[1]
+        return self.backbone._dropout, self.backbone._fc
+
     def logits_and_cams(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and class activation maps (B, classes, h, w) from the last feature map."""
         features = self.backbone.forward_features(self.normalise(gray))
-        if hasattr(self.backbone, "classifier"):
-            dropout, head = self.backbone.classifier[0], self.backbone.classifier[1]
-        else:
-            dropout, head = self.backbone._dropout, self.backbone._fc
+        dropout, head = self.head()
         cams = torch.einsum("kc,bchw->bkhw", head.weight, features)
         return head(dropout(features.mean(dim=(2, 3)))), cams
+
+    def pooled_and_logits(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Globally pooled features (B, C) and logits."""
+        pooled = self.backbone.forward_features(self.normalise(gray)).mean(dim=(2, 3))
+        dropout, head = self.head()
+        return pooled, head(dropout(pooled))
 
 
 def mixup(batch: torch.Tensor, targets: torch.Tensor, alpha: float, generator: torch.Generator):
@@ -75,37 +91,14 @@ def attention_consistency(model: ExpressionNet, batch: torch.Tensor) -> tuple[to
 
 # Settings a resumed run must share with the run it continues (``--epochs`` may grow).
 RUN_DEFINING = ("backbone", "size", "batch_size", "lr", "weight_decay", "seed", "limit", "hard_labels", "scratch",
-                "landmarks", "raw_share", "mixup", "eac", "root")
+                "landmarks", "raw_share", "mixup", "eac", "root", "dataset", "fold", "init", "scn", "scn_relabel_from",
+                "teacher", "distill", "no_augment")
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def template_from_landmarks(landmarks: np.ndarray, scores: np.ndarray, source_size: int = 48) -> np.ndarray:
-    """Median landmark layout (unit coordinates) of confidently detected training faces."""
-    confident = scores > 0.9
-    return np.median(landmarks[confident], axis=0) / source_size
-
-
-def aligned_crops(
-    root: Path, names: list[str], crop: CropSpec, landmarks: dict[str, np.ndarray] | None
-) -> np.ndarray:
-    """(N, S, S) uint8 crops; faces with landmarks are warped onto the template, the rest resized."""
-    out = np.empty((len(names), crop.size, crop.size), np.uint8)
-    target = crop.template_pixels()
-    for i, name in enumerate(names):
-        gray = ferplus.load_gray(root, name)
-        points = None if landmarks is None else landmarks.get(name)
-        if points is not None and np.isfinite(points).all():
-            matrix = estimate_similarity(points, target)
-            out[i] = cv2.warpAffine(gray, matrix, (crop.size, crop.size), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_REPLICATE)
-        else:
-            out[i] = cv2.resize(gray, (crop.size, crop.size), interpolation=cv2.INTER_LINEAR)
-    return out
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -163,16 +156,6 @@ def predict(model: nn.Module, crops: np.ndarray, batch_size: int = 256) -> np.nd
     return np.concatenate(outputs) if outputs else np.zeros((0, len(EXPRESSIONS)), np.float32)
 
 
-def load_landmarks(path: Path | None) -> tuple[dict[str, np.ndarray] | None, np.ndarray | None]:
-    if path is None:
-        return None, None
-    data = np.load(path)
-    names, points, scores = data["names"], data["landmarks"], data["scores"]
-    train = np.array([n.startswith(ferplus.SPLITS["train"]) for n in names])
-    template = template_from_landmarks(points[train], scores[train])
-    return {str(n): p for n, p in zip(names, points)}, template
-
-
 def cosine_lr(step: int, total: int, warmup: int, peak: float) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -180,38 +163,66 @@ def cosine_lr(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def crop_for_run(args: argparse.Namespace, init_config: dict | None) -> tuple[CropSpec, dict | None]:
+    """The crop (size, template) of this run and the FER+ landmarks: a fine-tuned model keeps the template
+    of the model it starts from, so the pipeline aligns its faces exactly as before."""
+    landmarks, template = load_landmarks(args.landmarks)
+    if init_config is not None:
+        template = np.asarray(init_config["template"])
+    elif template is None and args.dataset == "ckplus":
+        template = ckplus_template(args.root)
+    return (CropSpec(args.size, template) if template is not None else CropSpec(args.size)), landmarks
+
+
+def distillation_targets(teacher: Path, data_args: dict) -> np.ndarray:
+    """Probabilities (N, 8) of a trained ONNX expression model on the training faces, aligned for it."""
+    from mien.models.expression import ExpressionModel
+
+    model = ExpressionModel(teacher, threads=2, batch_size=256)
+    model.temperature = 1.0  # the teacher's own softmax, not its calibrated one
+    faces = load_training_data(**{**data_args, "crop": model.crop, "raw": False}).train
+    return model.predict(np.repeat(faces[..., None], 3, axis=3))
+
+
+def validation_accuracy(model: nn.Module, data: TrainingData) -> tuple[float, np.ndarray]:
+    probabilities = predict(model, data.valid)
+    columns = data.scored_classes
+    predicted = np.asarray(columns)[probabilities[:, columns].argmax(1)]
+    return float((predicted == data.valid_labels).mean()), probabilities
+
+
 def train(args: argparse.Namespace) -> Path:
+    """One training run into ``args.out``; returns the path of the kept checkpoint (``best.pt``)."""
+    if args.scn and args.mixup > 0:
+        raise ValueError("--scn relabels individual faces and cannot be combined with --mixup")
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    landmarks, template = load_landmarks(args.landmarks)
-    crop = CropSpec(args.size, template) if template is not None else CropSpec(args.size)
-    splits = {name: ferplus.read_split(args.root, name) for name in ("train", "valid")}
-    keep = {name: np.flatnonzero(split.majority() >= 0)[: args.limit] for name, split in splits.items()}
-    crops = {
-        name: aligned_crops(args.root, [splits[name].names[i] for i in keep[name]], crop, landmarks)
-        for name in splits
-    }
-    raw = None
-    if args.raw_share > 0:  # the same faces, unaligned: what --whole-image gives the model
-        train_names = [splits["train"].names[i] for i in keep["train"]]
-        raw = aligned_crops(args.root, train_names, crop, None)
-    targets = torch.from_numpy(splits["train"].distribution()[keep["train"]]).float()
-    if args.hard_labels:
-        targets = F.one_hot(targets.argmax(1), len(EXPRESSIONS)).float()
-    valid_labels = splits["valid"].majority()[keep["valid"]]
-    print(f"train {len(crops['train'])} valid {len(crops['valid'])} crops of {args.size}px", flush=True)
+    init = torch.load(args.init, map_location="cpu", weights_only=False) if args.init else None
+    crop, landmarks = crop_for_run(args, init["config"] if init else None)
+    data_args = dict(dataset=args.dataset, root=args.root, crop=crop, landmarks=landmarks, limit=args.limit,
+                     fold=args.fold, hard_labels=args.hard_labels, raw=args.raw_share > 0)
+    data = load_training_data(**data_args)
+    targets = torch.from_numpy(data.targets).float()
+    if args.teacher:
+        teacher = torch.from_numpy(distillation_targets(args.teacher, data_args)).float()
+        targets = (1 - args.distill) * targets + args.distill * teacher
+    print(f"{args.dataset}: train {len(data.train)} held-out {len(data.valid)} crops of {args.size}px", flush=True)
 
-    model = ExpressionNet(build_network(args.backbone, len(EXPRESSIONS), pretrained=not args.scratch))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps_per_epoch = math.ceil(len(crops["train"]) / args.batch_size)
+    model = ExpressionNet(build_network(args.backbone, len(EXPRESSIONS), pretrained=not (args.scratch or init)))
+    if init is not None:
+        model.load_state_dict(init["model"])
+    self_cure = SelfCure(model.backbone.feature_dim) if args.scn else None
+    parameters = list(model.parameters()) + (list(self_cure.parameters()) if self_cure else [])
+    optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = math.ceil(len(data.train) / args.batch_size)
     total_steps = steps_per_epoch * args.epochs
-    state = {"epoch": 0, "best_accuracy": -1.0}
+    state = {"epoch": 0, "best_accuracy": -1.0, "relabelled": 0}
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     config.update(template=crop.template.tolist(), classes=list(EXPRESSIONS),
-                  train_images=len(crops["train"]), valid_images=len(crops["valid"]))
+                  train_images=len(data.train), valid_images=len(data.valid), selected_on_validation=data.select)
     log = out / "metrics.jsonl"
     last = out / "last.pt"
     if args.resume and last.exists():
@@ -221,7 +232,10 @@ def train(args: argparse.Namespace) -> Path:
             raise ValueError(f"{out}: cannot resume with changed settings {sorted(changed)}; use a new --out")
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-        state = checkpoint["state"]
+        if self_cure is not None:
+            self_cure.load_state_dict(checkpoint["self_cure"])
+            targets = checkpoint["targets"]
+        state = {"relabelled": 0, **checkpoint["state"]}
         torch.set_rng_state(checkpoint["torch_rng"])
         kept = [line for line in log.read_text().splitlines() if json.loads(line)["epoch"] <= state["epoch"]] \
             if log.exists() else []
@@ -231,54 +245,78 @@ def train(args: argparse.Namespace) -> Path:
         log.write_text("")  # a fresh run never mixes its log with an earlier one
     (out / "config.json").write_text(json.dumps(config, indent=2))
     generator = torch.Generator().manual_seed(args.seed)
+    relabel_from = args.scn_relabel_from if args.scn_relabel_from is not None else max(1, args.epochs // 3)
     for epoch in range(state["epoch"], args.epochs):
         generator.manual_seed(args.seed * 1000 + epoch)  # per-epoch streams make resumed runs identical
         model.train()
-        order = torch.randperm(len(crops["train"]), generator=generator)
-        started, running = time.time(), 0.0
+        order = torch.randperm(len(data.train), generator=generator)
+        started, running, relabelled = time.time(), 0.0, 0
         for step in range(steps_per_epoch):
             index = order[step * args.batch_size:(step + 1) * args.batch_size]
-            images = crops["train"][index.numpy()]
-            if raw is not None:
+            images = data.train[index.numpy()]
+            if data.raw is not None:
                 use_raw = (torch.rand(len(index), generator=generator) < args.raw_share).numpy()
-                images = np.where(use_raw[:, None, None], raw[index.numpy()], images)
+                images = np.where(use_raw[:, None, None], data.raw[index.numpy()], images)
             batch = torch.from_numpy(images).float().unsqueeze(1)
-            batch = augment(batch, generator)
+            if not args.no_augment:
+                batch = augment(batch, generator)
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(epoch * steps_per_epoch + step, total_steps, steps_per_epoch, args.lr)
             batch_targets = targets[index]
             if args.mixup > 0:
                 batch, batch_targets = mixup(batch, batch_targets, args.mixup, generator)
+            consistency = 0.0
             if args.eac > 0:  # the erasing half of EAC is the random erasing in augment()
                 logits, consistency = attention_consistency(model, batch)
-                loss = soft_cross_entropy(logits, batch_targets) + args.eac * consistency
+                consistency = args.eac * consistency
+            if self_cure is not None:
+                pooled, plain = model.pooled_and_logits(batch)
+                if args.eac > 0:
+                    plain = logits
+                loss, low = self_cure.loss(pooled, plain, batch_targets)
+                if epoch + 1 >= relabel_from:
+                    updated = self_cure.relabel(plain.detach(), batch_targets, low)
+                    relabelled += int((updated != batch_targets).any(dim=1).sum())
+                    targets[index] = updated
+            elif args.eac > 0:
+                loss = soft_cross_entropy(logits, batch_targets)
             else:
                 loss = soft_cross_entropy(model(batch), batch_targets)
+            loss = loss + consistency
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             running += loss.item()
-        probabilities = predict(model, crops["valid"])
-        accuracy = float((probabilities.argmax(1) == valid_labels).mean())
+        accuracy, _ = validation_accuracy(model, data)
         record = {"epoch": epoch + 1, "train_loss": running / steps_per_epoch, "valid_accuracy": accuracy,
                   "seconds": round(time.time() - started, 1)}
+        if self_cure is not None:
+            record["relabelled"] = relabelled
         with open(log, "a") as handle:
             handle.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
-        state = {"epoch": epoch + 1, "best_accuracy": max(state["best_accuracy"], accuracy)}
+        improved = accuracy >= state["best_accuracy"] or not data.select
+        state = {"epoch": epoch + 1, "best_accuracy": max(state["best_accuracy"], accuracy),
+                 "relabelled": state["relabelled"] + relabelled}
         checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
                       "torch_rng": torch.get_rng_state(), "config": config}
+        if self_cure is not None:
+            checkpoint.update(self_cure=self_cure.state_dict(), targets=targets)
         torch.save(checkpoint, out / "last.pt.tmp")
         (out / "last.pt.tmp").replace(last)
-        if accuracy >= state["best_accuracy"]:
+        if improved:
             torch.save({"model": model.state_dict(), "config": config, "epoch": epoch + 1,
-                        "valid_accuracy": accuracy}, out / "best.pt")
+                        "valid_accuracy": accuracy}, out / "best.pt.tmp")
+            (out / "best.pt.tmp").replace(out / "best.pt")
     return out / "best.pt"
 
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mien train expression", description="Train an expression model on FER+.")
-    parser.add_argument("--root", type=Path, required=True, help="FER+ root (FER2013Train/, ...)")
+    parser = argparse.ArgumentParser(prog="mien train expression",
+                                     description="Train an expression model on FER+, FER2013 or CK+.")
+    parser.add_argument("--dataset", choices=DATASETS, default="ferplus",
+                        help="ferplus: vote distributions; fer2013: the original 7-class labels of the same images "
+                             "(select on PublicTest); ckplus: CK+48 subject-grouped folds")
+    parser.add_argument("--root", type=Path, required=True, help="dataset root (FER+ root, or the CK+ folder)")
     parser.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
     parser.add_argument("--landmarks", type=Path, help="npz from mien.train.ferplus_landmarks")
     parser.add_argument("--backbone", default="mobilenetv2")
@@ -295,13 +333,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eac", type=float, default=0.0, help="weight of the attention-consistency loss; 0 = off")
     parser.add_argument("--raw-share", type=float, default=0.0,
                         help="share of training samples given unaligned (as --whole-image sees them), 0..1")
+    parser.add_argument("--no-augment", action="store_true", help="no geometric/photometric/occlusion augmentation")
+    parser.add_argument("--scn", action="store_true", help="Self-Cure Network: importance weighting, rank "
+                        "regularisation and relabelling of noisy labels")
+    parser.add_argument("--scn-relabel-from", type=int, default=None,
+                        help="first epoch (1-based) that relabels; default a third of --epochs")
+    parser.add_argument("--teacher", type=Path, help="trained ONNX expression model to distil from")
+    parser.add_argument("--distill", type=float, default=0.5, help="weight of the teacher's probabilities in the targets")
+    parser.add_argument("--init", type=Path, help="start from this checkpoint (fine-tuning; keeps its alignment template)")
+    parser.add_argument("--fold", type=int, default=0, help="CK+: the held-out fold (0-9)")
+    parser.add_argument("--cv", type=int, default=0, help="CK+: run all N folds and report the pooled held-out accuracy")
     parser.add_argument("--scratch", action="store_true", help="no ImageNet initialisation")
     parser.add_argument("--resume", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    train(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    if args.cv:
+        from mien.train.crossval import cross_validate
+
+        print(json.dumps(cross_validate(args), indent=2)[:2000])
+    else:
+        train(args)
 
 
 if __name__ == "__main__":
