@@ -179,9 +179,10 @@ def ablation_section(ablation: dict) -> list[str]:
         "decisions were made on), `Δ valid` the change against `vs`; `test` is FER+ test accuracy under the",
         "official majority protocol on the same aligned crops, reported for information. One seed per row:",
         "differences under about 0.5 points are within seed noise. The command of each row is in",
-        "`benchmarks/out/ablation.json`.",
+        "`benchmarks/out/ablation.json`. `wall minutes`: training time as logged; the rows ran side by side on",
+        "the 2 cores, so they compare the runs' lengths only roughly, not their costs.",
         "",
-        "| row | change | vs | valid | Δ valid | test | CPU minutes |",
+        "| row | change | vs | valid | Δ valid | test | wall minutes |",
         "|---|---|---|---:|---:|---:|---:|",
     ]
     for name, r in rows.items():
@@ -197,7 +198,7 @@ def ablation_section(ablation: dict) -> list[str]:
             "checkpoint of `mnv2-ferplus` (MobileNetV2, 64 px) for 3 epochs; the epoch is selected on PublicTest,",
             "PrivateTest is reported (aligned crops). Commands in `benchmarks/out/ablation.json`.",
             "",
-            "| run | change | PublicTest | PrivateTest | relabellings | CPU minutes |",
+            "| run | change | PublicTest | PrivateTest | relabellings | wall minutes |",
             "|---|---|---:|---:|---:|---:|",
             *[f"| `{name}` | {r['change']} | {r['publictest_accuracy']:.4f} | {r['privatetest_accuracy']:.4f} | "
               f"{r['relabelled']} | {r['minutes']} |" for name, r in fer2013.items()],

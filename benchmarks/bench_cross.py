@@ -159,6 +159,8 @@ def cross_section(cross: dict) -> list[str]:
         "**Cross-dataset** (rows: training labels; columns: test set; through detection; each cell scores the",
         "classes both have; `n` images). Off-diagonal cells are zero-shot: the model never saw that dataset's",
         "labels (FER+ and FER2013 share their images, so those two cells measure label protocols, not new faces).",
+        "The faces sit at other random places in the frames than in the accuracy table above, so the FER+ cell",
+        "differs from it slightly (the detector misses a few different faces).",
         "",
         "| trained on | " + " | ".join(tests) + " |",
         "|---|" + "---:|" * len(tests),

@@ -57,7 +57,39 @@ def bench_model() -> str:
     return "\n".join(lines)
 
 
-BENCH_PARTS = {"speed": bench_speed, "video": bench_video, "model": bench_model}
+def bench_targets() -> str:
+    """Issue 3's protocols and targets in one table (accuracy, cross, models, accuracy_small)."""
+    accuracy, cross, models = _bench("accuracy")["results"], _bench("cross"), _bench("models")["models"]
+    small = _bench("accuracy_small")["results"]
+
+    def verdict(value: float, target: float, higher: bool = True) -> str:
+        return "met" if (value >= target if higher else value <= target) else "**missed**"
+
+    official = accuracy["ferplus_official/detected"]["accuracy"]
+    fer2013 = max(cross["fer2013"]["detected"]["accuracy"], cross["fer2013"]["whole-image"]["accuracy"])
+    ck, zero_shot = cross["ckplus_cv"]["accuracy"], cross["matrix"]["FER+"]["CK+ (981)"]["accuracy"]
+    default, fast = models["mnv2-ferplus"], models["mnv2-ferplus-small"]
+    rows = [
+        ("FER+ test, 8 classes, official protocol, through detection (`mnv2-ferplus`)", f"{official:.3f}",
+         f">= 0.89: {verdict(official, 0.89)}"),
+        ("FER2013 PrivateTest, 7 original classes (model fine-tuned on FER2013 labels)", f"{fer2013:.3f}",
+         f">= 0.73: {verdict(fer2013, 0.73)}"),
+        ("CK+ subject-independent 10-fold, fine-tuned", f"{ck:.3f}", f">= 0.97: {verdict(ck, 0.97)}"),
+        ("CK+ zero-shot, the FER+ model on all 981 images (7 classes)", f"{zero_shot:.3f}", "reported"),
+        ("`mnv2-ferplus` classifier, batch 1, 2 threads", f"{default['batch1_median_ms']:.2f} ms",
+         f"<= 4 ms: {verdict(default['batch1_median_ms'], 4, higher=False)}"),
+        ("`mnv2-ferplus-small` classifier, batch 1, 2 threads", f"{fast['batch1_median_ms']:.2f} ms",
+         f"<= 1.5 ms: {verdict(fast['batch1_median_ms'], 1.5, higher=False)}"),
+        ("batch 32 throughput, `mnv2-ferplus` / `-small`",
+         f"{default['batch32_faces_per_s']:.0f} / {fast['batch32_faces_per_s']:.0f} faces/s", "reported"),
+        ("`mnv2-ferplus-small`, FER+ test official protocol, through detection",
+         f"{small['ferplus_official/detected']['accuracy']:.3f}", "reported"),
+    ]
+    return "\n".join(["| measure | value | target |", "|---|---:|---|",
+                      *[f"| {a} | {b} | {c} |" for a, b, c in rows]])
+
+
+BENCH_PARTS = {"speed": bench_speed, "video": bench_video, "model": bench_model, "targets": bench_targets}
 
 
 def _replace(text: str, kind: str, name: str, content: str, inline: bool = False) -> str:

@@ -41,6 +41,19 @@ register(ModelSpec(
 ))
 
 register(ModelSpec(
+    name="mnv2-ferplus-small",
+    task="expression",
+    entry="mien.models.expression:shipped_model",
+    input_size=(48, 48),
+    licence="MIT (weights); trained on FER2013/FER+ and CK+ (research use)",
+    source="mien, trained on FER+ train (model card: models/weights/mnv2-ferplus-small.md)",
+    size_mb=3.0,
+    description="fast variant: truncated MobileNetV2 on 48x48 aligned grayscale faces; 8 FER+ classes + 17 AUs",
+    labels=EXPRESSIONS,
+    options={"model": "mnv2-ferplus-small.onnx"},
+))
+
+register(ModelSpec(
     name="micro-megc2019",
     task="micro",
     entry="mien.micro.recognize:MicroModel",

@@ -161,5 +161,8 @@ def load_training_data(dataset: str, root: Path, crop: CropSpec, *, landmarks=No
     if dataset == "fer2013":
         return fer2013_data(root, crop, landmarks, limit, raw)
     if dataset == "ckplus":
+        if raw or hard_labels or landmarks is not None:
+            raise ValueError("--dataset ckplus: labels are one-hot and landmarks come from mien's detector; "
+                             "--raw-share, --hard-labels and --landmarks do not apply")
         return ckplus_data(root, crop, fold, limit)
     raise ValueError(f"unknown training dataset {dataset!r}; choose from {', '.join(DATASETS)}")
