@@ -70,27 +70,29 @@ def fer2013_command(row: str, root: Path) -> list[str]:
             "--out", f"runs/{row}", *FER2013_COMMON, *FER2013_ROWS[row][1]]
 
 
-def fer2013_accuracy(checkpoint: Path, root: Path) -> dict:
-    """FER2013 PrivateTest (original 7 labels) on aligned crops, argmax over the 7 classes."""
-    import torch
-
+def predict_test_crops(checkpoint: Path, root: Path, names: list[str]) -> tuple[np.ndarray, dict]:
+    """A trained checkpoint's probabilities (N, 8) on FER test faces aligned as the trainer aligns them."""
     from mien.align.similarity import CropSpec
-    from mien.datasets import ferplus
-    from mien.schema import EXPRESSIONS
-    from mien.train.expression import ExpressionNet, predict
+    from mien.train.expression import predict
     from mien.train.expression_data import ferplus_crops, load_landmarks
-    from mien.train.nets import build_network
+    from mien.train.export import load_checkpoint_model
 
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = ExpressionNet(build_network(saved["config"]["backbone"], len(EXPRESSIONS), pretrained=False))
-    model.load_state_dict(saved["model"])
+    model, saved = load_checkpoint_model(checkpoint)
     landmarks, _ = load_landmarks(LANDMARKS)
     crop = CropSpec(int(saved["config"]["size"]), np.asarray(saved["config"]["template"]))
+    return predict(model, ferplus_crops(root, names, crop, landmarks)), saved
+
+
+def fer2013_accuracy(checkpoint: Path, root: Path) -> dict:
+    """FER2013 PrivateTest (original 7 labels) on aligned crops, argmax over the 7 classes."""
+    from mien.datasets import ferplus
+    from mien.schema import EXPRESSIONS
+
     original = ferplus.read_fer2013_labels(root)
     names = [n for n in ferplus.read_split(root, "test").names if n in original]
     labels = np.array([EXPRESSIONS.index(original[n]) for n in names])
     columns = [EXPRESSIONS.index(c) for c in EXPRESSIONS if c != "contempt"]
-    probabilities = predict(model, ferplus_crops(root, names, crop, landmarks))
+    probabilities, saved = predict_test_crops(checkpoint, root, names)
     predicted = np.asarray(columns)[probabilities[:, columns].argmax(1)]
     return {"privatetest_accuracy": float((predicted == labels).mean()), "test_images": len(names),
             "epoch": int(saved["epoch"]), "publictest_accuracy": float(saved["valid_accuracy"])}
@@ -98,25 +100,13 @@ def fer2013_accuracy(checkpoint: Path, root: Path) -> dict:
 
 def test_accuracy(checkpoint: Path, root: Path) -> dict:
     """FER+ test, official majority protocol, on the aligned crops the trainer builds."""
-    import torch
-
-    from mien.align.similarity import CropSpec
     from mien.datasets import ferplus
-    from mien.schema import EXPRESSIONS
-    from mien.train.expression import ExpressionNet, predict
-    from mien.train.expression_data import ferplus_crops, load_landmarks
-    from mien.train.nets import build_network
 
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = ExpressionNet(build_network(saved["config"]["backbone"], len(EXPRESSIONS), pretrained=False))
-    model.load_state_dict(saved["model"])
-    landmarks, _ = load_landmarks(LANDMARKS)
-    crop = CropSpec(int(saved["config"]["size"]), np.asarray(saved["config"]["template"]))
     split = ferplus.read_split(root, "test")
     labels = split.official_majority()
     keep = np.flatnonzero(labels >= 0)
-    crops = ferplus_crops(root, [split.names[i] for i in keep], crop, landmarks)
-    accuracy = float((predict(model, crops).argmax(1) == labels[keep]).mean())
+    probabilities, saved = predict_test_crops(checkpoint, root, [split.names[i] for i in keep])
+    accuracy = float((probabilities.argmax(1) == labels[keep]).mean())
     return {"test_official_accuracy": accuracy, "test_images": int(len(keep)), "epoch": int(saved["epoch"]),
             "valid_accuracy": float(saved["valid_accuracy"])}
 

@@ -18,16 +18,14 @@ import torch
 
 from mien.eval.metrics import classification_report
 from mien.schema import EXPRESSIONS
-from mien.train.expression import ExpressionNet, crop_for_run, predict
+from mien.train.expression import crop_for_run, predict
 from mien.train.expression_data import load_training_data
-from mien.train.nets import build_network
+from mien.train.export import load_checkpoint_model
 
 
 def fold_predictions(args: argparse.Namespace, checkpoint_path: Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Probabilities and labels of the held-out fold from a fold's kept checkpoint."""
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-    model = ExpressionNet(build_network(checkpoint["config"]["backbone"], len(EXPRESSIONS), pretrained=False))
-    model.load_state_dict(checkpoint["model"])
+    model, checkpoint = load_checkpoint_model(checkpoint_path)
     crop, _ = crop_for_run(args, checkpoint["config"])
     data = load_training_data(args.dataset, args.root, crop, fold=args.fold, limit=args.limit)
     return predict(model, data.valid), data.valid_labels, data.scored_classes
