@@ -40,7 +40,7 @@ def test_analyze_folder_to_csv_with_overlays(tmp_path, pyfeat_media):
     assert table["input"].str.endswith("multi_face.jpg").sum() >= 4
     assert set(table["success"]) == {1}
     overlays = sorted(p.relative_to(tmp_path / "annotated").as_posix() for p in (tmp_path / "annotated").rglob("*.jpg"))
-    assert overlays == ["multi_face.jpg", "nested/happy.jpg", "single_face.jpg"]
+    assert overlays == ["multi_face.overlay.jpg", "nested/happy.overlay.jpg", "single_face.overlay.jpg"]
 
 
 def test_failed_input_sets_exit_code_1_and_keeps_other_rows(tmp_path, pyfeat_media, bad_inputs):
@@ -111,7 +111,7 @@ def test_overlays_of_same_stem_do_not_collide(tmp_path, pyfeat_media):
     Image.open(pyfeat_media / "0-f15-hao-ph.jpg").save(folder / "face.png")
     assert main(["analyze", str(folder), "-o", str(tmp_path / "r.csv"), "--overlay", str(tmp_path / "ov"),
                  "--threads", "2", "-q"]) == 0
-    assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["face.jpg", "face.png.jpg"]
+    assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["face.overlay.jpg", "face.png.overlay.jpg"]
 
 
 def test_evaluate_expression_on_real_ferplus(tmp_path, datasets, capsys):

@@ -258,5 +258,5 @@ def test_videos_with_the_same_name_keep_separate_overlays_and_plots(tmp_path, py
     assert main(["video", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "r.csv"), "--every", "12",
                  "--overlay", str(tmp_path / "ov"), "--plots", str(tmp_path / "plots"), "--threads", "2", "-q"]) == 0
     assert sorted(p.relative_to(tmp_path / "ov").as_posix() for p in (tmp_path / "ov").rglob("*.mp4")) == \
-        ["a/clip.mp4", "b/clip.mp4"]
+        ["a/clip.overlay.mp4", "b/clip.overlay.mp4"]
     assert len(list((tmp_path / "plots").rglob("*_track0.png"))) == 2  # one timeline each (beside affect plots)

@@ -24,6 +24,7 @@ from mien.align.similarity import crop_whole_image, outside_fraction, warp_face
 from mien.detect.base import Detections
 from mien.io.images import DEFAULT_MAX_PIXELS, Frame, iter_frames
 from mien.models.expression import ExpressionModel
+from mien.options import check_detector_options, check_options
 from mien.quality import THRESHOLDS, sharpness
 from mien.registry import create, get_spec
 from mien.result import FrameTable, Result
@@ -91,8 +92,8 @@ class Analyzer:
         detector_options: dict[str, Any] | None = None,
         landmarks: str | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        check_options(batch_size=batch_size, threads=threads, max_pixels=max_pixels)
+        check_detector_options(detector_options)
         if pages not in ("first", "all"):
             raise ValueError(f"pages must be 'first' or 'all', got {pages!r}")
         if threads is not None:
@@ -199,6 +200,8 @@ class Analyzer:
 
         if fps is not None and every != 1:
             raise ValueError("give either every or fps, not both")
+        check_options(every=every, fps=fps, start=start, end=end, detect_every=detect_every, smooth=smooth,
+                      max_missed=max_missed)
         options = VideoOptions(Sampling(every, fps, start, end), detect_every, smooth, max_missed)
         return VideoStream(self, path, options)
 

@@ -15,6 +15,7 @@ Exit codes: 0 all inputs analysed, 1 at least one input failed (see the ``error`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -28,7 +29,9 @@ def _add_analyze_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["csv", "jsonl", "json", "parquet"], help="output format if not given by the suffix")
     parser.add_argument("--schema", choices=["mien", "openface", "pyfeat"], default="mien", help="column names")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted --output (CSV/JSON lines): skip inputs already in it")
-    parser.add_argument("--overlay", type=Path, metavar="DIR", help="write each image with boxes and labels drawn into DIR")
+    parser.add_argument("--overlay", type=Path, metavar="DIR",
+                        help="write each image with boxes and labels drawn into DIR, as NAME.overlay.jpg "
+                             "(DIR must hold no input and lie outside the folders analysed)")
     parser.add_argument("--whole-image", action="store_true", help="skip detection: each image is one cropped face")
     parser.add_argument("--detector", default="retinaface", help="registered detector (see 'mien models')")
     parser.add_argument("--det-threshold", type=float, help="minimum face score in [0, 1] (default 0.8)")
@@ -41,6 +44,9 @@ def _add_analyze_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--pages", choices=["first", "all"], default="first", help="multi-page TIFF: first page or all")
     parser.add_argument("--max-pixels", type=int, default=100_000_000, help="refuse larger images (default 100 MP)")
+    parser.add_argument("--csv-formula-guard", action=argparse.BooleanOptionalAction, default=True,
+                        help="CSV: prefix ' to text starting with = + - @ so spreadsheets do not run it as a "
+                             "formula (default: on; --no-csv-formula-guard writes text as it is)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
 
 
@@ -175,14 +181,15 @@ class _Rows:
     """Where a verb's rows go: a file (atomic, resumable) or stdout. ``close`` commits what was written."""
 
     def __init__(self, output: Path | None, fmt: str | None, schema: str, columns: list[str],
-                 append: bool = False) -> None:
+                 append: bool = False, formula_guard: bool = True) -> None:
         from mien.io.writers import RowFormatter, TableWriter, format_for
 
         self.format = format_for(output, fmt) if output else (fmt or "csv")
         if not output and self.format in ("json", "parquet"):
             raise ValueError(f"{self.format} output needs --output FILE (stdout takes csv or jsonl)")
-        self.file = TableWriter(output, columns, self.format, schema, append=append) if output else None
-        self._stdout = None if self.file else RowFormatter(columns, self.format, schema)
+        self.file = (TableWriter(output, columns, self.format, schema, append=append, formula_guard=formula_guard)
+                     if output else None)
+        self._stdout = None if self.file else RowFormatter(columns, self.format, schema, formula_guard)
         if self._stdout:
             sys.stdout.write(self._stdout.header_text())
 
@@ -208,6 +215,30 @@ def _interrupted(rows: _Rows, what: str) -> int:
     return EXIT_INTERRUPTED
 
 
+def _inside(path: str, folder: str) -> bool:
+    """Whether real path ``path`` lies under real path ``folder`` (not equal to it)."""
+    return path != folder and os.path.commonpath([path, folder]) == folder
+
+
+def check_overlay_target(overlay: Path, inputs: Sequence[str], items: Sequence[str]) -> None:
+    """Refuse an ``--overlay`` destination that is an input, holds an input, or lies in a folder being
+    analysed (``items``: what the user named): mien never writes over an input, and a later run over the
+    same folder must not analyse the overlays."""
+    from mien.io.sources import path_kind
+
+    target = os.path.realpath(overlay)
+    for path in inputs:
+        source = os.path.realpath(path)
+        if source == target or _inside(source, target):
+            raise ValueError(f"--overlay {overlay} would write where the input {path} is: overlays never replace "
+                             "inputs; choose a destination outside the inputs")
+    for item in items:
+        folder = os.path.realpath(item)
+        if path_kind(item) == "folder" and (target == folder or _inside(target, folder)):
+            raise ValueError(f"--overlay {overlay} is inside the input folder {item}: a later run would analyse "
+                             "the overlays; choose a destination outside it")
+
+
 def run_analyze(args: argparse.Namespace, paths: list[str]) -> int:
     from mien.io.writers import prepare_resume
 
@@ -218,10 +249,13 @@ def run_analyze(args: argparse.Namespace, paths: list[str]) -> int:
         raise ValueError("--resume needs --output")
     if args.resume and args.schema != "mien":
         raise ValueError("--resume needs the default column names (--schema mien)")
-    done_before = prepare_resume(args.output, args.format) if args.resume else {}
+    if args.overlay is not None:
+        check_overlay_target(args.overlay, paths, args.paths)
+    done_before = prepare_resume(args.output, args.format, args.csv_formula_guard) if args.resume else {}
     todo = [p for p in paths if p not in done_before]
     analyzer = make_analyzer(args)
-    rows = _Rows(args.output, args.format, args.schema, analyzer.columns, append=args.resume)
+    rows = _Rows(args.output, args.format, args.schema, analyzer.columns, append=args.resume,
+                 formula_guard=args.csv_formula_guard)
     failed = faces = done = 0
     progress = _progress(len(todo), args.quiet)
     try:
@@ -277,12 +311,17 @@ def run_video(args: argparse.Namespace, paths: list[str]) -> int:
         raise ValueError("--no-crops writes no pixel of the input: drop --overlay (or drop --no-crops)")
     if args.resume and (not args.output or args.overlay):
         raise ValueError("--resume needs --output, and cannot continue an --overlay video (run without it)")
+    if args.overlay is not None:
+        check_overlay_target(args.overlay, paths, args.paths)
     options = VideoOptions(Sampling(args.every, args.fps, args.start, args.end), args.detect_every, args.smooth,
                            args.max_missed)
-    plan = plan_resume(args.output, args.format, args.schema) if args.resume else None
+    plan = plan_resume(args.output, args.format, args.schema, args.csv_formula_guard) if args.resume else None
     summary = args.summary or (args.output.with_name(f"{args.output.stem}_summary.csv") if args.output else None)
     analyzer = make_analyzer(args)
-    rows = _Rows(args.output, args.format, args.schema, video_columns(analyzer), append=args.resume)
+    rows = _Rows(args.output, args.format, args.schema, video_columns(analyzer), append=args.resume,
+                 formula_guard=args.csv_formula_guard)
+    if plan is not None and rows.file is not None:
+        plan.part = rows.file.part  # the rows already written are read back from there while appending
     outputs = VideoOutputs(rows_callback=rows.write, summary=summary, overlay=args.overlay, plots=args.plots,
                            anonymize=args.anonymize)
     total = _frame_estimate(paths, options) if _shows_progress(args.quiet) else 0
@@ -595,6 +634,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        from mien.options import check_namespace
+
+        check_namespace(args)  # every numeric option in its range, before anything is read or written
         if args.verb == "analyze":
             from mien.io.sources import expand_inputs
 

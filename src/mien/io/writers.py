@@ -4,6 +4,14 @@ Files are written into ``<name>.part`` and renamed onto ``<name>`` when the writ
 never sees a half-written file. Each ``write()`` call (one input's rows) reaches the file in one piece;
 on Ctrl-C the inputs completed so far are committed, and ``append=True`` continues such a file (the CLI's
 ``--resume``). ``schema="openface"`` or ``"pyfeat"`` renames columns to those tools' conventions.
+
+Temporary files are created exclusively and never through a symbolic link (``O_EXCL | O_NOFOLLOW``): a
+pre-existing ``<name>.part`` link is removed, not followed; other temporary files get random names
+(:func:`exclusive_temp`).
+
+Text values are written with two reversible rules (:func:`escape_text`, :func:`guard_formula`): bytes of
+a file name that are not UTF-8 become ``\\xHH``, and in CSV a value that a spreadsheet would run as a
+formula gets a leading ``'``.
 """
 
 from __future__ import annotations
@@ -13,6 +21,9 @@ import io
 import json
 import math
 import os
+import re
+import secrets
+import stat
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -58,6 +69,63 @@ def format_for(path: str | Path, explicit: str | None = None) -> str:
     return FORMATS[suffix]
 
 
+# ---------------------------------------------------------------------------------------- text escapes
+_NEEDS_ESCAPE = re.compile("\\\\x|[\ud800-\udfff]")
+_ESCAPED = re.compile(r"\\x([0-9a-f]{2})")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")  # what spreadsheets run as a formula, and the guard itself
+
+
+def _escape_match(match: re.Match) -> str:
+    found = match.group()
+    if found == "\\x":
+        return "\\x5cx"
+    code = ord(found)
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else "\ufffd"
+
+
+def escape_text(text: str) -> str:
+    """``text`` as every writer stores it: a byte of a file name that is not UTF-8 (which Python reads as
+    a surrogate escape, ``os.fsdecode``) becomes ``\\xHH`` (``b_\\xff.jpg``), and a backslash that is
+    followed by ``x`` becomes ``\\x5c`` so that the rule can be undone (:func:`unescape_text`). Other
+    unpaired surrogates (not produced by POSIX file names) become U+FFFD. Other text is unchanged."""
+    return _NEEDS_ESCAPE.sub(_escape_match, text) if _NEEDS_ESCAPE.search(text) else text
+
+
+def _unescape_match(match: re.Match) -> str:
+    code = int(match.group(1), 16)
+    return chr(code) if code < 0x80 else chr(0xDC00 + code)
+
+
+def unescape_text(text: str) -> str:
+    """The inverse of :func:`escape_text`: ``os.fsencode(unescape_text(value))`` gives a name's bytes."""
+    return _ESCAPED.sub(_unescape_match, text) if "\\x" in text else text
+
+
+def guard_formula(text: str) -> str:
+    """Prefix ``'`` to a CSV value that starts like a spreadsheet formula (``= + - @``, tab, CR) or with
+    ``'`` itself (so that :func:`unguard_formula` is exact); spreadsheets show the value without it."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def unguard_formula(text: str) -> str:
+    """The inverse of :func:`guard_formula`."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
+def stored_name(name: str, fmt: str, formula_guard: bool = True) -> str:
+    """``name`` as a writer of format ``fmt`` stores it (the inverse of :func:`read_name`)."""
+    text = escape_text(name)
+    return guard_formula(text) if formula_guard and fmt == "csv" else text
+
+
+def read_name(text: str, csv_guarded: bool = False) -> str:
+    """A name as it was before a writer stored it (guard removed for CSV, escapes undone)."""
+    return unescape_text(unguard_formula(text) if csv_guarded else text)
+
+
+_JSON_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
 def _csv_value(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -75,14 +143,22 @@ def _json_value(value: Any) -> Any:
 class RowFormatter:
     """Turns records into text rows of one format with a fixed column order and naming schema."""
 
-    def __init__(self, columns: list[str], fmt: str, schema: str = "mien") -> None:
+    def __init__(self, columns: list[str], fmt: str, schema: str = "mien", formula_guard: bool = True) -> None:
         self.columns = list(columns)
         self.header = renamed_columns(self.columns, schema)
         self.format = fmt
         self.values = SCHEMA_VALUES.get(schema, {})
+        self.formula_guard = formula_guard and fmt == "csv"  # CSV only: other formats are not opened as sheets
 
     def ordered_values(self, record: dict[str, Any]) -> list[Any]:
         return [self.values[c](record.get(c)) if c in self.values else record.get(c) for c in self.columns]
+
+    def written_values(self, record: dict[str, Any]) -> list[Any]:
+        """:meth:`ordered_values` with text escaped as stored (:func:`escape_text`, CSV formula guard)."""
+        values = [escape_text(v) if isinstance(v, str) else v for v in self.ordered_values(record)]
+        if self.formula_guard:
+            values = [guard_formula(v) if isinstance(v, str) else v for v in values]
+        return values
 
     def header_text(self) -> str:
         if self.format == "csv":
@@ -92,10 +168,11 @@ class RowFormatter:
     def rows_text(self, records: Iterable[dict[str, Any]], first: bool = True) -> tuple[str, int]:
         """Text for ``records`` and their count; ``first`` says whether no JSON-array row precedes them."""
         if self.format == "csv":
-            lines = [self._csv_line([_csv_value(v) for v in self.ordered_values(r)]) for r in records]
+            lines = [self._csv_line([_csv_value(v) for v in self.written_values(r)]) for r in records]
             return "".join(lines), len(lines)
-        objects = [json.dumps(dict(zip(self.header, (_json_value(v) for v in self.ordered_values(r)))), ensure_ascii=False)
-                   for r in records]
+        # U+2028, U+2029 and U+0085 written as escapes: str.splitlines() and other readers cut lines there
+        objects = [json.dumps(dict(zip(self.header, (_json_value(v) for v in self.written_values(r)))),
+                              ensure_ascii=False).translate(_JSON_LINE_BREAKS) for r in records]
         if self.format == "jsonl":
             return "".join(o + "\n" for o in objects), len(objects)
         separator = "" if first else ",\n"
@@ -106,9 +183,11 @@ class RowFormatter:
 
     @staticmethod
     def _csv_line(values: list[Any]) -> str:
+        """One CSV row ending in ``\\n``; a value holding ``\\r`` or ``\\n`` is quoted (the csv module
+        quotes only the characters of its line terminator, so it writes with ``\\r\\n`` here)."""
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(values)
-        return buffer.getvalue()
+        csv.writer(buffer, lineterminator="\r\n").writerow(values)
+        return buffer.getvalue()[:-2] + "\n"
 
 
 def arrow_schema(columns: list[str], header: list[str]):
@@ -116,6 +195,59 @@ def arrow_schema(columns: list[str], header: list[str]):
 
     types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
     return pa.schema([(h, types[COLUMN_TYPES.get(c, "float")]) for c, h in zip(columns, header)])
+
+
+# ---------------------------------------------------------------------------------------- temporary files
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0)
+
+
+def part_path(path: Path) -> Path:
+    """Where a table is written before it is committed: ``<name>.part`` (a fixed name, so that a run killed
+    midway can be resumed from it)."""
+    return path.with_name(path.name + ".part")
+
+
+def create_exclusive(path: Path, replace_stale: bool = False) -> int:
+    """Create ``path`` as a new file and return its descriptor: never an existing file, never through a
+    symbolic link (``O_EXCL | O_NOFOLLOW``). With ``replace_stale`` an entry already there (a killed run's
+    leftover, or a link someone planted) is removed first; if another appears meanwhile, this fails."""
+    if replace_stale:
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+    return os.open(path, _CREATE, 0o666)
+
+
+def exclusive_temp(target: Path) -> tuple[int, Path]:
+    """A new temporary file beside ``target`` (``<name>.<random>.part``), created exclusively, for writing
+    ``target`` atomically: returns its descriptor and path; :func:`commit_temp` renames it onto ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        tmp = target.with_name(f"{target.name}.{secrets.token_hex(6)}.part")
+        try:
+            return os.open(tmp, _CREATE, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{target}: cannot create a temporary file beside it")
+
+
+def write_atomic(target: str | Path, data: str | bytes) -> None:
+    """Replace ``target`` with ``data`` (text as UTF-8): a fresh exclusive temporary file, flushed to disk,
+    then renamed onto it; a failure leaves ``target`` as it was and removes the temporary file."""
+    target = Path(target)
+    descriptor, tmp = exclusive_temp(target)
+    try:
+        with open(descriptor, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class TableWriter:
@@ -127,24 +259,28 @@ class TableWriter:
     """
 
     def __init__(self, path: str | Path, columns: list[str], fmt: str | None = None, schema: str = "mien",
-                 append: bool = False) -> None:
+                 append: bool = False, formula_guard: bool = True) -> None:
         self.path = Path(path)
         self.format = format_for(self.path, fmt)
         self.rows = 0
         self._closed = False
-        self._formatter = RowFormatter(columns, self.format, schema)
-        self.part = self.path.with_name(self.path.name + ".part")
+        self._formatter = RowFormatter(columns, self.format, schema, formula_guard)
+        self.part = part_path(self.path)
         if append and self.format not in ("csv", "jsonl"):
             raise ValueError(f"{self.path}: only CSV and JSON-lines outputs can be resumed")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        continuing = append and self.path.exists()
+        if continuing:
+            os.replace(self.path, self.part)  # renames whatever entry was there; a link is replaced, not followed
+            descriptor = os.open(self.part, os.O_WRONLY | os.O_APPEND | _NOFOLLOW)
+        else:
+            descriptor = create_exclusive(self.part, replace_stale=True)
         if self.format == "parquet":
             self._buffer: list[dict[str, Any]] = []
             self._parquet = None
+            self._binary = os.fdopen(descriptor, "wb")
             return
-        continuing = append and self.path.exists()
-        if continuing:
-            os.replace(self.path, self.part)
-        self._handle = open(self.part, "a" if continuing else "w", newline="", encoding="utf-8")
+        self._handle = open(descriptor, "a", newline="", encoding="utf-8")
         if not continuing:
             self._handle.write(self._formatter.header_text())
 
@@ -170,9 +306,9 @@ class TableWriter:
             raise ImportError("Parquet output needs pyarrow: pip install 'mien[parquet]'") from error
         if self._parquet is None:
             schema = arrow_schema(self._formatter.columns, self._formatter.header)
-            self._parquet = pq.ParquetWriter(str(self.part), schema)
+            self._parquet = pq.ParquetWriter(self._binary, schema)
         if self._buffer or (final and self.rows == 0):
-            ordered = [self._formatter.ordered_values(r) for r in self._buffer]
+            ordered = [self._formatter.written_values(r) for r in self._buffer]
             arrays = list(zip(*ordered)) if ordered else [[] for _ in self._formatter.header]
             table = pa.Table.from_arrays([pa.array(list(a), type=f.type) for a, f in zip(arrays, self._parquet.schema)],
                                          schema=self._parquet.schema)
@@ -187,6 +323,9 @@ class TableWriter:
         if self.format == "parquet":
             self._flush_parquet(final=True)
             self._parquet.close()
+            self._binary.flush()
+            os.fsync(self._binary.fileno())
+            self._binary.close()
         else:
             self._handle.write(self._formatter.footer_text())
             self._handle.flush()
@@ -224,23 +363,40 @@ def write_table(result, path: str | Path | None, fmt: str | None = None, schema:
     return formatter.header_text() + rows + formatter.footer_text()
 
 
-def prepare_resume(path: str | Path, fmt: str | None = None) -> dict[str, int]:
-    """Get ``path`` ready to be continued; returns, per input already in it, the last frame whose rows
-    are complete (images: 0; an input not in the dict has to be done from the start).
+def csv_records(text: str) -> list[str]:
+    """Split CSV text into its records, each with its ending ``\\n``: a ``\\n`` inside a quoted value does not
+    end a record. A torn last record is returned without ``\\n``, or dropped if it ends inside quotes."""
+    pieces = text.split("\n")
+    records: list[str] = []
+    current: list[str] = []
+    quotes = 0
+    for piece in pieces[:-1]:
+        current.append(piece)
+        quotes += piece.count('"')
+        if quotes % 2 == 0:  # an even number of quotes so far: this newline ends the record
+            records.append("\n".join(current) + "\n")
+            current, quotes = [], 0
+    if current:  # a quoted value never closed: the record was torn
+        return records
+    return records + [pieces[-1]] if pieces[-1] else records
 
-    A file left as ``<name>.part`` by a killed run is taken over, a torn last line is cut, and the rows of
-    the file's last (input, frame) are removed, since a kill may have interrupted them.
-    """
-    path = Path(path)
-    fmt = format_for(path, fmt)
-    if fmt not in ("csv", "jsonl"):
-        raise ValueError(f"{path}: only CSV and JSON-lines outputs can be resumed")
-    part = path.with_name(path.name + ".part")
-    if part.exists():
-        os.replace(part, path)
-    if not path.exists():
-        return {}
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+
+def _take_over_leftover(path: Path) -> None:
+    """A killed run's ``<name>.part`` becomes ``<name>`` (only a regular file: a link is never taken)."""
+    part = part_path(path)
+    try:
+        if stat.S_ISREG(os.lstat(part).st_mode):
+            os.replace(part, path)
+    except FileNotFoundError:
+        pass
+
+
+def _read_rows(path: Path, fmt: str, text: str,
+               formula_guard: bool) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """``(header lines, body lines, rows)`` of a CSV / JSON-lines text; a torn last line is dropped."""
+    lines = csv_records(text) if fmt == "csv" else [line + "\n" for line in text.split("\n")]
+    if fmt != "csv":
+        lines[-1] = lines[-1][:-1]  # what follows the last newline: "" or a torn line
     if lines and not lines[-1].endswith("\n"):
         lines.pop()
     if fmt == "csv":
@@ -248,22 +404,42 @@ def prepare_resume(path: str | Path, fmt: str | None = None) -> dict[str, int]:
         names = next(csv.reader(header)) if header else []
         if header and not {"input", "frame"} <= set(names):
             raise ValueError(f"{path}: no 'input'/'frame' columns; cannot resume a table written with another schema")
-        rows = [dict(zip(names, row)) for row in csv.reader(body)]
-    else:
-        header, body = [], lines
-        try:
-            rows = [json.loads(line) for line in body]
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON lines ({error}); cannot resume") from None
-    keys = [(str(r.get("input", "")), int(r.get("frame") or 0)) for r in rows]
+        rows = [dict(zip(names, next(csv.reader(io.StringIO(line, newline=""))))) for line in body]
+        for row in rows:
+            row["input"] = read_name(row.get("input", ""), csv_guarded=formula_guard)
+        return header, body, rows
+    try:
+        rows = [json.loads(line) for line in lines]
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON lines ({error}); cannot resume") from None
+    for row in rows:
+        row["input"] = read_name(str(row.get("input", "")))
+    return [], lines, rows
+
+
+def prepare_resume(path: str | Path, fmt: str | None = None, formula_guard: bool = True) -> dict[str, int]:
+    """Get ``path`` ready to be continued; returns, per input already in it, the last frame whose rows
+    are complete (images: 0; an input not in the dict has to be done from the start). Input names are
+    returned as they were before writing (see :func:`read_name`; ``formula_guard``: how the CSV was written).
+
+    A file left as ``<name>.part`` by a killed run is taken over, a torn last row is cut, and the rows of
+    the file's last (input, frame) are removed, since a kill may have interrupted them.
+    """
+    path = Path(path)
+    fmt = format_for(path, fmt)
+    if fmt not in ("csv", "jsonl"):
+        raise ValueError(f"{path}: only CSV and JSON-lines outputs can be resumed")
+    _take_over_leftover(path)
+    if not path.exists():
+        return {}
+    header, body, rows = _read_rows(path, fmt, path.read_text(encoding="utf-8"), formula_guard)
+    keys = [(r["input"], int(r.get("frame") or 0)) for r in rows]
     if keys:
         last = keys[-1]
         while keys and keys[-1] == last:
             keys.pop()
             body.pop()
-    tmp = path.with_name(path.name + ".resume")
-    tmp.write_text("".join(header + body), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, "".join(header + body))
     done: dict[str, int] = {}
     for name, frame in keys:
         done[name] = max(done.get(name, -1), frame)

@@ -7,13 +7,14 @@ what the CLI calls; Python users can call it too.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from mien.io.writers import TableWriter, format_for, prepare_resume
+from mien.io.writers import TableWriter, format_for, part_path, prepare_resume, stored_name
 from mien.schema import (AU_PROBABILITY_COLUMNS, COLUMNS, EXPRESSION_COLUMNS, SMOOTH_COLUMNS, SUMMARY_COLUMNS,
                          VIDEO_COLUMNS)
 from mien.video.pipeline import TrackSeed, VideoAnalysis, VideoOptions
@@ -46,6 +47,8 @@ class ResumePlan:
     format: str = "csv"
     finished: list[str] = field(default_factory=list)
     unfinished: dict[str, int] = field(default_factory=dict)  # input -> last complete frame
+    formula_guard: bool = True  # how the CSV table's text was written
+    part: Path | None = None  # where the rows are while a resumed run appends (default: "<table>.part")
 
     def rows(self, source: str | None = None, chunk: int = 20_000) -> Iterator:
         """The rows already written (pandas chunks), optionally of one input only."""
@@ -54,7 +57,7 @@ class ResumePlan:
         if self.table is None:
             return
         # While a resumed run appends, the rows live in "<table>.part" (flushed after every frame).
-        part = self.table.with_name(self.table.name + ".part")
+        part = self.part or part_path(self.table)
         location = part if part.exists() else self.table
         if not location.exists():
             return
@@ -62,18 +65,19 @@ class ResumePlan:
             chunks = pd.read_csv(location, chunksize=chunk, keep_default_na=False, na_values=[""])
         else:
             chunks = pd.read_json(location, lines=True, chunksize=chunk)
-        for part in chunks:
-            yield part if source is None else part[part["input"] == source]
+        stored = None if source is None else stored_name(source, self.format, self.formula_guard)
+        for rows in chunks:
+            yield rows if stored is None else rows[rows["input"] == stored]
 
 
-def plan_resume(output: Path, fmt: str | None, schema: str = "mien") -> ResumePlan:
+def plan_resume(output: Path, fmt: str | None, schema: str = "mien", formula_guard: bool = True) -> ResumePlan:
     """Prepare ``output`` to be continued (see :func:`mien.io.writers.prepare_resume`)."""
     if schema != "mien":
         raise ValueError("--resume needs the default column names (--schema mien)")
     fmt = format_for(output, fmt)
-    done = prepare_resume(output, fmt)
+    done = prepare_resume(output, fmt, formula_guard)
     names = list(done)  # inputs are analysed one after another: only the last can be unfinished
-    return ResumePlan(Path(output), fmt, names[:-1], {name: done[name] for name in names[-1:]})
+    return ResumePlan(Path(output), fmt, names[:-1], {name: done[name] for name in names[-1:]}, formula_guard)
 
 
 @dataclass
@@ -86,9 +90,20 @@ class VideoReport:
 def output_stems(paths: Sequence[str]) -> dict[str, str]:
     """A distinct file stem per input (its path relative to the inputs' common folder, without suffix),
     so ``a/clip.mp4`` and ``b/clip.mp4`` never overwrite each other's overlay or plots."""
-    from mien.viz.draw import overlay_names
+    from mien.viz.draw import OVERLAY_INFIX, overlay_names
 
-    return {path: str(Path(name).with_suffix("").with_suffix("")) for path, name in overlay_names(list(paths)).items()}
+    names = overlay_names(list(paths))  # "<relative path>.overlay.jpg" for a video
+    return {path: str(Path(name.removesuffix(OVERLAY_INFIX + ".jpg")).with_suffix("")) for path, name in names.items()}
+
+
+def overlay_target(overlay: Path, path: str, paths: Sequence[str], stem: str) -> Path:
+    """The overlay video of ``path``: ``overlay`` itself when it names an .mp4 and there is one input, else
+    ``<overlay>/<stem>.overlay.mp4``. Never an input (ValueError)."""
+    single = len(paths) == 1 and overlay.suffix.lower() in (".mp4", ".mov", ".m4v")
+    target = overlay if single else overlay / f"{stem}.overlay.mp4"
+    if os.path.realpath(target) in {os.path.realpath(p) for p in paths}:
+        raise ValueError(f"overlay {target} would replace an input: choose another destination")
+    return target
 
 
 def run_videos(analyzer, paths: Sequence[str], options: VideoOptions, outputs: VideoOutputs,
@@ -106,6 +121,8 @@ def run_videos(analyzer, paths: Sequence[str], options: VideoOptions, outputs: V
     report = VideoReport()
     summaries: dict[str, TrackSummary] = {}
     todo = [p for p in paths if p not in resume.finished]
+    targets = ({path: overlay_target(outputs.overlay, path, paths, stems[path]) for path in todo}
+               if outputs.overlay is not None else {})  # all checked before the first frame
     try:
         for path in todo:
             summary = summaries[path] = TrackSummary(path, keep_series=outputs.plots is not None)
@@ -113,10 +130,8 @@ def run_videos(analyzer, paths: Sequence[str], options: VideoOptions, outputs: V
             first_track_id, seed = (replay(resume.rows(path), summary, options.max_missed) if after_frame >= 0
                                     else (0, []))
             overlay, au_thresholds = None, None
-            if outputs.overlay is not None:
-                single = len(paths) == 1 and outputs.overlay.suffix.lower() in (".mp4", ".mov", ".m4v")
-                target = outputs.overlay if single else outputs.overlay / f"{stems[path]}.mp4"
-                overlay = VideoWriter(target, options.sampling.fps or 25)
+            if path in targets:
+                overlay = VideoWriter(targets[path], options.sampling.fps or 25)
             try:
                 for result, frame in VideoAnalysis(analyzer, options).frames(path, summary, first_track_id,
                                                                              after_frame, seed):
