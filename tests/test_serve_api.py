@@ -349,3 +349,16 @@ def test_images_beyond_the_waiting_room_get_429_and_the_others_200(tmp_path, pyf
             release.set()
             codes = [reply.result().status_code for reply in admitted]
     assert refused.status_code == 429 and "busy" in refused.json()["message"] and codes == [200, 200]
+
+
+def test_a_video_over_the_pixel_limit_is_refused_at_upload(tmp_path, pyfeat_media):
+    limits = Limits(max_pixels=100_000)  # the clip's frames are larger
+    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=limits)
+    data = (pyfeat_media / "single_face.mp4").read_bytes()
+    with TestClient(create_app(config)) as test_client:
+        reply = test_client.post("/v1/videos?name=clip.mp4", content=data)
+    assert reply.status_code == 422
+    message = reply.json()["message"]
+    assert message.startswith("clip.mp4: ") and "above the limit of 0.1 megapixels" in message
+    assert str(tmp_path) not in message
+    assert JobStore(tmp_path).pending() == 0 and list((tmp_path / "uploads").iterdir()) == []

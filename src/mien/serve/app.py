@@ -287,10 +287,19 @@ def _body_doc(kinds: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the app
-def _check_and_commit_upload(part: Path, target: Path, shown: str) -> None:
-    """Sniff the uploaded bytes (a video, whatever was declared) and move the upload into place."""
+def _check_and_commit_upload(part: Path, target: Path, shown: str, max_pixels: int) -> None:
+    """Sniff the uploaded bytes (a video, whatever was declared), refuse frames declared above
+    ``max_pixels`` (422, nothing decoded) and move the upload into place."""
+    from mien.video.reader import VideoTooLarge, check_video
+
     with open(part, "rb") as handle:
         require_kind(handle.read(SNIFF_BYTES), "video", shown)
+    try:
+        check_video(part, max_pixels)
+    except VideoTooLarge as error:
+        raise HTTPException(422, str(error).replace(str(part), shown)) from None
+    except Exception:  # any other problem fails the job, with its reason, when it runs
+        pass
     os.replace(part, target)
 
 
@@ -399,7 +408,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         part = target.with_name(target.name + ".part")
         try:
             shown = await _receive_video(request, part, name, limits.request_timeout)
-            await anyio.to_thread.run_sync(_check_and_commit_upload, part, target, shown)
+            await anyio.to_thread.run_sync(_check_and_commit_upload, part, target, shown, limits.max_pixels)
             options = {"every": every, "fps": fps, "detect_every": detect_every, "smooth": smooth}
             job = await anyio.to_thread.run_sync(store.create, job_id, shown, options, limits.max_queued_jobs)
             if job is None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from mien.detect.base import Detections
 from mien.detect.boxes import iou_matrix, nms
-from mien.io.images import Frame
+from mien.io.images import DEFAULT_MAX_PIXELS, Frame
 from mien.result import Result
 from mien.schema import COLUMNS, EXPRESSIONS, SMOOTH_COLUMNS, VIDEO_COLUMNS
 from mien.video.reader import Sampling, read_video
@@ -81,7 +81,8 @@ class VideoAnalysis:
         ``Result.data``. Frames without faces (and a decoding error, if any) still yield a Result.
         Frames up to ``after_frame`` are skipped by the reader (resuming); ``seed`` restores the tracks
         last seen before that point, and new tracks start at ``first_track_id``."""
-        frames = read_video(path, self.options.sampling, after_frame=after_frame)
+        frames = read_video(path, self.options.sampling, after_frame=after_frame,
+                            max_pixels=getattr(self.analyzer, "max_pixels", DEFAULT_MAX_PIXELS))
         return self.process(frames, summary, first_track_id, seed=seed)
 
     def process(self, frames: Iterable[Frame], summary: TrackSummary | None = None, first_track_id: int = 0,

@@ -4,6 +4,11 @@ PyAV (FFmpeg) decodes any common container and codec (H.264, HEVC, VP9, AV1 ...)
 the stream (correct for variable frame rate), display rotation is applied, audio is ignored. Frames are
 yielded as they are decoded, so memory stays flat however long the video is. A video that breaks off
 (truncated, corrupt) yields the frames decoded so far, then one frame carrying the error.
+
+``max_pixels`` bounds every frame, as it bounds images: a stream whose header declares larger frames is
+refused before anything is decoded; FFmpeg itself is given a limit (its ``max_pixels`` codec option, twice
+ours because it counts row padding, also while the file is probed), so a frame far larger is never
+allocated; each decoded frame is checked against ``max_pixels`` before conversion, and skipped above it.
 """
 
 from __future__ import annotations
@@ -15,17 +20,22 @@ from typing import Iterator
 
 import numpy as np
 
-from mien.io.images import Frame
+from mien.io.images import DEFAULT_MAX_PIXELS, Frame
 from mien.io.sources import file_problem
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
 
 
+FFMPEG_PIXEL_SLACK = 2  # FFmpeg's own limit, as a multiple of max_pixels: see _open
 TRUNCATION_SHARE = 0.9  # fewer decoded frames than this share of the header's count: reported as truncated
 
 
 class VideoError(ValueError):
     """A video that cannot be opened or decoded; the message names it and says why."""
+
+
+class VideoTooLarge(VideoError):
+    """A video whose declared frame size is above the pixel limit (refused before decoding)."""
 
 
 @dataclass(frozen=True)
@@ -61,20 +71,50 @@ class Sampling:
             raise ValueError(f"end ({self.end}) must be after start ({self.start})")
 
 
-def _open(path: str | Path):
+def _open(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """The container of ``path`` with FFmpeg limited to ``max_pixels`` per frame; refused (VideoError) when
+    the stream's declared frame size is above it."""
     import av
 
     problem = file_problem(path, "video")
     if problem:
         raise VideoError(f"{path}: {problem}")
+    # FFmpeg counts the row padding too (a frame just within our limit would be refused): it gets twice ours,
+    # while probing the file as well, and each decoded frame is checked against ours
+    limit = {"max_pixels": str(FFMPEG_PIXEL_SLACK * max_pixels)}
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), options=limit)
     except Exception as error:  # av.error.* subclasses; any failure here means "not a readable video"
         raise VideoError(f"{path}: cannot open video ({_reason(error)})") from None
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: no video stream")
+    context = container.streams.video[0].codec_context
+    if not context.width or not context.height:  # FFmpeg drops a declared size above its own limit
+        problem = (f"the video's frames are above the limit of {max_pixels / 1e6:g} megapixels, or their size "
+                   "cannot be read (decompression-bomb guard; raise max_pixels, or --max-pixels, to allow it)")
+    else:
+        problem = frame_size_problem(context.width, context.height, max_pixels, "the video's frames are")
+    if problem:
+        container.close()
+        raise VideoTooLarge(f"{path}: {problem}")
+    context.options = limit
     return container
+
+
+def frame_size_problem(width: int, height: int, max_pixels: int, what: str) -> str | None:
+    """Why frames of ``width`` x ``height`` are refused under ``max_pixels``, or None."""
+    if width * height <= max_pixels:
+        return None
+    return (f"{what} {width}x{height} = {width * height / 1e6:.0f} megapixels, above the limit of "
+            f"{max_pixels / 1e6:g} megapixels (decompression-bomb guard; raise max_pixels, or --max-pixels, "
+            "to allow it)")
+
+
+def check_video(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Raise :class:`VideoError` unless ``path`` opens as a video whose declared frames fit ``max_pixels``
+    (nothing beyond the header, and frames no larger than the limit, is decoded)."""
+    _open(path, max_pixels).close()
 
 
 def _reason(error: Exception) -> str:
@@ -89,9 +129,10 @@ def _rotation(frame) -> int:
     return int(round(frame.rotation or 0)) % 360
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Read a video's header and its first frame (for the display rotation)."""
-    container = _open(path)
+def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
+    """Read a video's header and its first frame (for the display rotation); VideoError when it cannot be
+    opened or its declared frames are above ``max_pixels``."""
+    container = _open(path, max_pixels)
     with container:
         stream = container.streams.video[0]
         rate = float(stream.average_rate or stream.guessed_rate or 0)
@@ -116,18 +157,20 @@ def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
 
 
 def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | None = None,
-               after_frame: int = -1) -> Iterator[Frame]:
+               after_frame: int = -1, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Frame]:
     """Decoded frames (RGB uint8) of ``path`` chosen by ``sampling``, with timestamps in seconds from the
     start of the stream.
 
     ``Frame.index`` is the frame's position in the video (0-based, counting every decoded frame, sampled
     or not); frames up to ``after_frame`` are skipped before conversion (resuming). Errors never raise:
     an unreadable video yields one frame with ``error`` set; a damaged one yields its good frames (a few
-    corrupt packets are skipped), then a frame with ``error`` saying what was lost.
+    corrupt packets are skipped), then a frame with ``error`` saying what was lost. A video whose frames
+    are declared above ``max_pixels`` yields one error frame without decoding any; frames above it are
+    skipped and counted in the final error frame (see the module's docstring).
     """
     name = name or str(path)
     try:
-        container = _open(path)
+        container = _open(path, max_pixels)
     except VideoError as error:
         yield Frame(name, 0, None, 0.0, str(error))
         return
@@ -140,13 +183,19 @@ def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | No
         duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else (
             container.duration / 1e6 if container.duration else 0.0)
         next_time = sampling.start
-        index, timestamp, bad_packets, failure = -1, 0.0, 0, None
+        index, timestamp, bad_packets, refused, failure = -1, 0.0, 0, 0, None
         for decoded in _decode_tolerantly(container, stream):
+            if isinstance(decoded, Exception) and _refused_size(decoded):
+                refused += 1  # FFmpeg refused to allocate it: nothing was decoded
+                continue
             if isinstance(decoded, Exception):
                 bad_packets += 1
                 failure = decoded
                 if bad_packets > MAX_BAD_PACKETS:
                     break
+                continue
+            if decoded.width * decoded.height > max_pixels:  # within FFmpeg's slack, above ours
+                refused += 1
                 continue
             index += 1
             timestamp = float((decoded.pts - start_pts) * decoded.time_base) if decoded.pts is not None else index / rate
@@ -165,7 +214,10 @@ def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | No
             image = _rotate(decoded.to_ndarray(format="rgb24"), _rotation(decoded))
             yield Frame(name, index, image, timestamp)
         frame_period = 1.0 / rate
-        if bad_packets > MAX_BAD_PACKETS:
+        if refused:
+            message = (f"{refused} frame(s) above the limit of {max_pixels / 1e6:g} megapixels (or of an invalid "
+                       "size) not decoded (decompression-bomb guard; raise max_pixels, or --max-pixels, to allow them)")
+        elif bad_packets > MAX_BAD_PACKETS:
             message = f"decoding stopped after frame {index} ({_reason(failure)})"
         elif promised and index + 1 < TRUNCATION_SHARE * promised:
             message = f"decoding stopped after frame {index} of the {promised} the header announces (truncated file?)"
@@ -176,6 +228,11 @@ def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | No
         else:
             return
         yield Frame(name, index + 1, None, timestamp, f"{name}: {message}")
+
+
+def _refused_size(error: Exception) -> bool:
+    """FFmpeg refuses a frame above its ``max_pixels`` option with EINVAL (corrupt data gives another code)."""
+    return getattr(error, "errno", None) == 22
 
 
 MAX_BAD_PACKETS = 10  # corrupt packets tolerated (skipped) before decoding gives up
@@ -195,9 +252,9 @@ def _decode_tolerantly(container, stream) -> Iterator:
             yield error
 
 
-def frame_rate(path: str | Path) -> Fraction | None:
+def frame_rate(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Fraction | None:
     """The stream's average frame rate as a fraction (for writing overlays at the same rate)."""
-    container = _open(path)
+    container = _open(path, max_pixels)
     with container:
         rate = container.streams.video[0].average_rate
         return Fraction(rate) if rate else None
