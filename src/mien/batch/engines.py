@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
 from collections import deque
 from dataclasses import dataclass
 from typing import Iterator, Sequence
@@ -35,12 +36,9 @@ class EngineSettings:
     def __post_init__(self) -> None:
         if self.engine not in ("local", "ray"):
             raise ValueError(f"engine must be 'local' or 'ray', got {self.engine!r}")
-        if self.num_workers is not None and self.num_workers < 1:
-            raise ValueError(f"num_workers must be at least 1, got {self.num_workers}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be at least 1, got {self.threads}")
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        from mien.options import check_options
+
+        check_options(num_workers=self.num_workers, threads_per_worker=self.threads, max_attempts=self.max_attempts)
         if self.address and self.engine != "ray":
             raise ValueError("--address needs --engine ray")
 
@@ -82,23 +80,46 @@ class _Scheduler:
 
 
 # ---------------------------------------------------------------------------------------- local processes
+PARENT_POLL_SECONDS = 0.5
+
+
+def exit_with_parent(interval: float = PARENT_POLL_SECONDS) -> None:
+    """Make this process exit quietly (status 0, no traceback) within ``interval`` seconds of its parent's
+    death, even in the middle of a unit: a daemon thread watches the parent's pid."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)  # the driver is gone (killed): nobody is left to take this worker's rows
+
+    threading.Thread(target=watch, name="mien-exit-with-parent", daemon=True).start()
+
+
 def _local_worker(connection, options: BatchOptions, threads: int) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    exit_with_parent()
     from mien.batch.worker import UnitRunner
 
     try:
-        runner = UnitRunner(options, threads)
-    except Exception as error:  # e.g. --device cuda without a CUDA build: every worker would fail alike
-        connection.send(("failed", f"{type(error).__name__}: {error}"))
-        return
-    connection.send(("ready", runner.name))
-    while True:
-        unit = connection.recv()
-        if unit is None:
+        try:
+            runner = UnitRunner(options, threads)
+        except Exception as error:  # e.g. --device cuda without a CUDA build: every worker would fail alike
+            connection.send(("failed", f"{type(error).__name__}: {error}"))
             return
-        connection.send(runner.run(unit))
+        connection.send(("ready", runner.name))
+        while True:
+            unit = connection.recv()
+            if unit is None:
+                return
+            connection.send(runner.run(unit))
+    except (EOFError, OSError):  # the driver is gone (its end of the pipe closed): stop without a traceback
+        return
 
 
 class WorkersFailing(RuntimeError):
@@ -229,6 +250,7 @@ class RayEngine:
         self.options = options
         self.max_attempts = settings.max_attempts
         self._started_here = False
+        self._reaper = None
         if not ray.is_initialized():
             try:
                 ray.init(address=settings.address, include_dashboard=False, log_to_driver=False,
@@ -237,6 +259,7 @@ class RayEngine:
                 where = settings.address or "a new local Ray"
                 raise ValueError(f"cannot start or reach Ray at {where}: {error}") from None
             self._started_here = True
+            self._reaper = None if settings.address else _start_ray_reaper()
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers, self.threads = split_cores(cpus, settings.num_workers, settings.threads)
         if self.workers * self.threads > cpus:
@@ -292,6 +315,28 @@ class RayEngine:
     def close(self) -> None:
         if self._started_here:
             ray_module().shutdown()
+        if self._reaper is not None:  # stop what shutdown left behind (agents linger), then let it go
+            self._reaper.stdin.close()
+            try:
+                self._reaper.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+            self._reaper = None
+
+
+def _start_ray_reaper():
+    """The watcher that stops the local Ray this driver started once the driver is gone (see
+    :mod:`mien.batch.reaper`); None when the session cannot be named."""
+    from mien.batch.reaper import start_reaper
+
+    try:
+        from ray._private import worker as ray_worker
+
+        node = ray_worker._global_node
+        session = node.session_name if node.head else None  # head: ray.init started it here, not a cluster
+    except (ImportError, AttributeError):
+        return None
+    return start_reaper(session) if session else None
 
 
 def make_engine(options: BatchOptions, settings: EngineSettings):

@@ -24,6 +24,7 @@ from mien.batch.engines import EngineSettings, make_engine
 from mien.batch.manifest import CommitLog, input_status, unit_record, write_status
 from mien.batch.plan import BatchOptions, Plan, Unit, load_or_create_plan
 from mien.batch.tracks import SegmentTracks, reconcile
+from mien.io.writers import exclusive_temp
 
 
 @dataclass
@@ -82,11 +83,16 @@ def write_part(output: Path, unit: Unit, table) -> None:
 
     target = output / unit.part_file
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
+    descriptor, tmp = exclusive_temp(target)  # a new file: never one planted there, never through a link
+    try:
+        with open(descriptor, "wb") as handle:
+            pq.write_table(table, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def run_batch(inputs: Sequence[str | Path], output: str | Path, options: BatchOptions = BatchOptions(),
@@ -111,7 +117,9 @@ def exclusive(output: Path):
     import fcntl
 
     output.mkdir(parents=True, exist_ok=True)
-    with open(output / ".lock", "w") as handle:
+    # created if missing, never truncated, never opened through a symbolic link
+    descriptor = os.open(output / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    with open(descriptor, "r+b") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

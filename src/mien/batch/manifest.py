@@ -8,7 +8,6 @@ Later lines about the same unit or video win.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from mien.batch.plan import Plan, Unit
+from mien.io.writers import RowFormatter, write_atomic
 
 STATUS_COLUMNS = ("input", "kind", "input_id", "status", "rows", "faces", "error", "seconds", "units_done",
                   "units_total")
@@ -52,7 +52,8 @@ class CommitLog:
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record durably (the commit point), then apply it."""
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        # ASCII JSON: file names that are not UTF-8 (surrogate escapes) are kept exactly as \udcXX escapes
+        line = json.dumps(record, separators=(",", ":")) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as handle:
             if handle.tell() and not self._ends_with_newline():
@@ -108,15 +109,11 @@ def input_status(plan: Plan, log: CommitLog) -> list[dict[str, Any]]:
 
 
 def write_status(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """The per-input table, replaced atomically."""
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(STATUS_COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """The per-input table, replaced atomically; text written as every mien CSV is (names escaped, formula
+    guard: see :mod:`mien.io.writers`)."""
+    formatter = RowFormatter(list(STATUS_COLUMNS), "csv")
+    text, _ = formatter.rows_text(rows)
+    write_atomic(path, formatter.header_text() + text)
 
 
 def unit_record(unit: Unit, outcome, attempts: int) -> dict[str, Any]:

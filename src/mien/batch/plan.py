@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from mien.io.writers import write_atomic
+
 PLAN_VERSION = 1
 
 
@@ -50,10 +52,12 @@ class BatchOptions:
     overlap: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be at least 1, got {self.chunk_size}")
-        if self.segment_seconds <= 0:
-            raise ValueError(f"segment_seconds must be positive, got {self.segment_seconds}")
+        from mien.options import check_detector_options, check_options
+
+        check_options(batch_size=self.batch_size, max_pixels=self.max_pixels, every=self.every, fps=self.fps,
+                      detect_every=self.detect_every, smooth=self.smooth, max_missed=self.max_missed,
+                      chunk_size=self.chunk_size, segment_seconds=self.segment_seconds, overlap=self.overlap)
+        check_detector_options(self.detector_options)
         if not 0 <= self.overlap < self.segment_seconds:
             raise ValueError(f"overlap ({self.overlap:g} s) must be at least 0 and shorter than a segment "
                              f"({self.segment_seconds:g} s): lower --overlap or raise --segment-seconds")
@@ -208,7 +212,5 @@ def load_or_create_plan(output: Path, inputs: Sequence[str | Path], options: Bat
         plan = Plan(options, [])
     if plan.extend(expand_corpus(inputs)) or not path.exists():
         output.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name("plan.json.part")
-        tmp.write_text(plan.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, plan.to_json())  # JSON escapes keep file names that are not UTF-8 exact
     return plan

@@ -146,6 +146,12 @@ class UnitRunner:
 
 
 def _to_table(records: list[dict[str, Any]]):
+    """The unit's rows as Arrow, text escaped as every writer does (a file name that is not UTF-8 keeps
+    its bytes as ``\\xHH``; see :func:`mien.io.writers.escape_text`)."""
     import pyarrow as pa
 
-    return pa.Table.from_pylist(records, schema=arrow_schema())
+    from mien.io.writers import escape_text
+
+    escaped = [{key: escape_text(value) if isinstance(value, str) else value for key, value in record.items()}
+               for record in records]
+    return pa.Table.from_pylist(escaped, schema=arrow_schema())
