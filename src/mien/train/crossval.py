@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from mien.eval.metrics import classification_report
 from mien.schema import EXPRESSIONS
+from mien.train.checkpoint import load_checkpoint
 from mien.train.expression import crop_for_run, predict
 from mien.train.expression_data import load_training_data
 from mien.train.export import load_checkpoint_model
@@ -40,7 +40,7 @@ def cross_validate(args: argparse.Namespace) -> dict:
         fold_args = copy.copy(args)
         fold_args.fold, fold_args.out, fold_args.cv = fold, out / f"fold{fold}", 0
         done = fold_args.out / "last.pt"
-        finished = done.exists() and torch.load(done, map_location="cpu", weights_only=False)["state"]["epoch"] >= args.epochs
+        finished = done.exists() and load_checkpoint(done)["state"]["epoch"] >= args.epochs
         if not finished:
             fold_args.resume = done.exists()
             train(fold_args)

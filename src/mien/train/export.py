@@ -16,12 +16,13 @@ import numpy as np
 import torch
 
 from mien.schema import EXPRESSIONS
+from mien.train.checkpoint import load_checkpoint
 from mien.train.expression import ExpressionNet
 from mien.train.nets import build_network
 
 
 def load_checkpoint_model(checkpoint_path: Path) -> tuple[ExpressionNet, dict]:
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint(checkpoint_path)
     config = checkpoint["config"]
     model = ExpressionNet(build_network(config["backbone"], len(EXPRESSIONS), pretrained=False))
     model.load_state_dict(checkpoint["model"])

@@ -32,6 +32,7 @@ from torch import nn
 
 from mien.align.similarity import CropSpec
 from mien.schema import EXPRESSIONS
+from mien.train.checkpoint import load_checkpoint
 from mien.train.expression_data import DATASETS, TrainingData, ckplus_template, load_landmarks, load_training_data
 from mien.train.nets import build_network
 from mien.train.noisy import SelfCure
@@ -200,7 +201,7 @@ def train(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    init = torch.load(args.init, map_location="cpu", weights_only=False) if args.init else None
+    init = load_checkpoint(args.init) if args.init else None
     crop, landmarks = crop_for_run(args, init["config"] if init else None)
     data_args = dict(dataset=args.dataset, root=args.root, crop=crop, landmarks=landmarks, limit=args.limit,
                      fold=args.fold, hard_labels=args.hard_labels, raw=args.raw_share > 0)
@@ -226,7 +227,7 @@ def train(args: argparse.Namespace) -> Path:
     log = out / "metrics.jsonl"
     last = out / "last.pt"
     if args.resume and last.exists():
-        checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(last)
         changed = {k for k in RUN_DEFINING if checkpoint["config"].get(k) != config.get(k)}
         if changed:
             raise ValueError(f"{out}: cannot resume with changed settings {sorted(changed)}; use a new --out")
