@@ -13,10 +13,14 @@ import numpy as np
 
 
 def onnx_features(session, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """(N, D) flattened feature maps of (N, S, S) uint8 gray crops, from a :func:`with_features_output` session."""
+    """(N, D) flattened feature maps of (N, S, S) uint8 gray crops, from a :func:`with_features_output` session
+    (a colour model gets the gray crop on all three channels, as a grayscale photo reaches it)."""
     outputs = []
+    channels = session.get_inputs()[0].shape[1]
     for start in range(0, len(crops), batch_size):
         batch = crops[start:start + batch_size][:, None].astype(np.float32)
+        if channels == 3:
+            batch = np.repeat(batch, 3, axis=1)
         outputs.append(session.run(["au_features"], {"face": batch})[0])
     return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
 

@@ -1,0 +1,416 @@
+"""Colour 112-pixel expression models on a face-pretrained MobileFaceNet, trained on RAF-DB + FER+.
+
+Two CPU cores cannot fine-tune a 0.22 GMAC network on 40,000 faces per epoch, so training is split where
+the network's cost is: the trunk up to the 14x14 map (stem + 12 bottlenecks, 85% of the MACs) stays frozen
+at its RAF-DB-pretrained weights and its output is cached once for a few augmented views of every face;
+the top (3 bottlenecks at 7x7, the 512-channel head, the global depthwise conv, the embedding and an
+8-class classifier) is fine-tuned on the cache, a few minutes per epoch. Exported, both halves form one
+ONNX file with mien's input convention ((N, 3, 112, 112) RGB in [0, 255]).
+
+    python -m mien.train.face_cache                                   # aligned crops (once)
+    python -m mien.train.facenet_expression features                  # trunk features (once)
+    python -m mien.train.facenet_expression train --out runs/mfn      # resumes when run again
+    python -m mien.train.facenet_expression export --run runs/mfn --out model.onnx
+
+Validation never touches a test split: RAF-DB's official train split is carved (stratified, seed 0) into
+train and validation; FER+ selects on its own valid split. The selection score is the mean of RAF-DB
+validation accuracy, RAF-DB validation mean class accuracy and FER+ validation accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mien.schema import EXPRESSIONS
+from mien.train.face_cache import load_split
+from mien.train.mobilefacenet import MobileFaceNet, load_onnx_weights
+
+TEACHER = Path("../shared/teachers/opencv_zoo_fer_mobilefacenet_2022july_fp32deq.onnx")
+TEACHER_CLASSES = ("anger", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # its logit order
+TRUNK_BLOCKS = 12  # bottlenecks in the frozen trunk; its output is (128, 14, 14)
+VALID_FRACTION = 0.1
+
+
+# ------------------------------------------------------------------------------------------ network
+class Trunk(nn.Module):
+    def __init__(self, net: MobileFaceNet) -> None:
+        super().__init__()
+        self.stem, self.blocks = net.stem, net.blocks[:TRUNK_BLOCKS]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(x))
+
+
+class Top(nn.Module):
+    """The trainable part: trunk features (N, 128, 14, 14) -> logits (N, 8)."""
+
+    def __init__(self, net: MobileFaceNet) -> None:
+        super().__init__()
+        self.blocks = net.blocks[TRUNK_BLOCKS:]
+        self.head_conv, self.gdc, self.embedding, self.classifier = net.head_conv, net.gdc, net.embedding, net.classifier
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embedding(self.gdc(self.head_conv(self.blocks(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.forward_features(x).mean(dim=(2, 3)))
+
+
+class ExportedNet(nn.Module):
+    """What ships: (N, 3, 112, 112) RGB in [0, 255] -> 8 logits in mien's class order."""
+
+    def __init__(self, net: MobileFaceNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        return self.net(rgb / 127.5 - 1.0)
+
+
+def teacher_network(teacher: Path = TEACHER) -> MobileFaceNet:
+    """The RAF-DB MobileFaceNet with an 8-class classifier in mien's order; contempt starts from zeros
+    with a low bias (the teacher never saw it)."""
+    seven = load_onnx_weights(MobileFaceNet(len(TEACHER_CLASSES)), teacher)
+    net = MobileFaceNet(len(EXPRESSIONS))
+    net.load_state_dict({k: v for k, v in seven.state_dict().items() if not k.startswith("classifier")}, strict=False)
+    with torch.no_grad():
+        old, new = seven.classifier[1], net.classifier[1]
+        new.weight.zero_()
+        new.bias.fill_(float(old.bias.min()) - 2.0)
+        for index, name in enumerate(TEACHER_CLASSES):
+            new.weight[EXPRESSIONS.index(name)] = old.weight[index]
+            new.bias[EXPRESSIONS.index(name)] = old.bias[index]
+    return net
+
+
+# ------------------------------------------------------------------------------------------ features
+def augmented_view(crop: np.ndarray, rng: np.random.Generator, gray_share: float) -> np.ndarray:
+    """One photometric/geometric/resolution/occlusion-augmented mirror of an aligned (S, S, 3) crop."""
+    size = crop.shape[0]
+    image = crop[:, ::-1]
+    angle, scale = rng.uniform(-12, 12), rng.uniform(0.92, 1.1)
+    matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+    matrix[:, 2] += rng.uniform(-0.06, 0.06, 2) * size
+    image = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if rng.random() < 0.3:  # far from the camera / compressed video
+        small = int(rng.integers(24, 64))
+        image = cv2.resize(cv2.resize(image, (small, small), interpolation=cv2.INTER_AREA), (size, size),
+                           interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.15:
+        image = cv2.GaussianBlur(image, (5, 5), rng.uniform(0.5, 1.5))
+    x = image.astype(np.float32)
+    x = (x - x.mean()) * rng.uniform(0.7, 1.3) + x.mean() + rng.uniform(-30, 30)
+    x *= rng.uniform(0.9, 1.1, 3)  # white balance
+    x = 255.0 * (np.clip(x, 0, 255) / 255.0) ** rng.uniform(0.75, 1.35)
+    if rng.random() < gray_share:
+        x = np.repeat(x.mean(axis=2, keepdims=True), 3, axis=2)
+    if rng.random() < 0.25:  # occlusion: hands, glasses, masks
+        h, w = rng.integers(size // 6, size // 2, 2)
+        top, left = rng.integers(0, size - h), rng.integers(0, size - w)
+        x[top:top + h, left:left + w] = rng.integers(0, 256)
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+@torch.no_grad()
+def trunk_features(trunk: Trunk, crops: np.ndarray, batch_size: int = 128) -> np.ndarray:
+    """(N, 128, 14, 14) float16 trunk outputs of (N, 112, 112, 3) uint8 RGB crops."""
+    out = np.empty((len(crops), 128, 14, 14), np.float16)
+    for start in range(0, len(crops), batch_size):
+        x = torch.from_numpy(crops[start:start + batch_size].transpose(0, 3, 1, 2).astype(np.float32)) / 127.5 - 1
+        out[start:start + batch_size] = trunk(x).numpy().astype(np.float16)
+    return out
+
+
+# Which cached splits feed training, and each one's views: 0 = the crop itself, k > 0 = augmented mirrors.
+FEATURE_SPLITS = {("rafdb", "train"): 3, ("ferplus", "train"): 1, ("ferplus", "valid"): 1, ("affectnet4", "all"): 1}
+
+
+def build_features(faces: Path, out: Path, seed: int = 0, limit: int | None = None) -> None:
+    torch.set_num_threads(2)
+    trunk = Trunk(teacher_network()).eval()
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for (dataset, split), views in FEATURE_SPLITS.items():
+        path = out / f"{dataset}_{split}.npy"
+        try:
+            data = load_split(faces, dataset, split)
+        except FileNotFoundError as error:
+            print(f"skipped: {error}")
+            continue
+        if path.is_file():
+            print(f"{path} exists, kept")
+            continue
+        crops = data["crops"][:limit]
+        started = time.time()
+        stacked = np.empty((views, len(crops), 128, 14, 14), np.float16)
+        for view in range(views):
+            gray_share = 0.0 if dataset == "ferplus" else 0.2
+            images = crops if view == 0 else np.stack([augmented_view(c, rng, gray_share) for c in crops])
+            stacked[view] = trunk_features(trunk, images)
+            print(f"{dataset} {split} view {view}: {len(crops)} faces, {time.time() - started:.0f} s", flush=True)
+        handle, temporary = tempfile.mkstemp(dir=out, suffix=".npy.tmp")
+        os.close(handle)
+        with open(temporary, "wb") as handle:  # a file object: np.save would append ".npy" to a name
+            np.save(handle, stacked)
+        os.replace(temporary, path)
+
+
+# ------------------------------------------------------------------------------------------ training
+@dataclass
+class TrainConfig:
+    features: str = "data_cache/trunk14"
+    faces: str = "data_cache/faces112"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    logit_adjust: float = 1.0  # tau of the logit-adjusted loss (Menon et al. 2021); 0 = plain cross-entropy
+    label_smoothing: float = 0.1  # for one-hot targets (RAF-DB, affectnet4); FER+ keeps its vote distribution
+    ferplus_weight: float = 1.0
+    ferplus_per_epoch: int = 12000  # FER+ faces drawn afresh each epoch (all RAF-DB faces are used every epoch)
+    affectnet_weight: float = 0.0  # noisy folder labels: 0 leaves affectnet4 out
+    affectnet_per_epoch: int = 6000
+    seed: int = 0
+    threads: int = 2
+    limit: int | None = None
+    notes: dict = field(default_factory=dict)
+
+
+RUN_DEFINING = ("features", "faces", "batch_size", "lr", "weight_decay", "logit_adjust", "label_smoothing",
+                "ferplus_weight", "ferplus_per_epoch", "affectnet_weight", "affectnet_per_epoch", "seed", "limit")
+
+
+def rafdb_validation_split(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Boolean mask of RAF-DB train faces held out for validation: VALID_FRACTION of each class."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(labels), bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        held[rng.choice(members, max(1, round(VALID_FRACTION * len(members))), replace=False)] = True
+    return held
+
+
+@dataclass
+class Pool:
+    """Training faces: features of several views, soft targets and per-face loss weights."""
+
+    views: list[np.ndarray]  # each (V, N, 128, 14, 14) float16
+    targets: np.ndarray  # (N_total, 8)
+    weights: np.ndarray  # (N_total,)
+    index: list[tuple[int, int]]  # global row -> (source, row in that source)
+    per_epoch: list[int | None]  # faces of each source drawn per epoch (None: all)
+
+    def epoch_rows(self, rng: np.random.Generator) -> np.ndarray:
+        """Global rows of one epoch, shuffled: every face of a source without a quota, a fresh sample else."""
+        rows, start = [], 0
+        for views, quota in zip(self.views, self.per_epoch):
+            count = views.shape[1]
+            chosen = np.arange(count) if quota is None or quota >= count else rng.choice(count, quota, replace=False)
+            rows.append(start + chosen)
+            start += count
+        return rng.permutation(np.concatenate(rows))
+
+
+def smoothed(targets: np.ndarray, amount: float) -> np.ndarray:
+    return targets * (1 - amount) + amount / targets.shape[1]
+
+
+def load_pools(config: TrainConfig) -> tuple[Pool, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The training pool and the validation sets {name: (features (N, 128, 14, 14), labels)}."""
+    features, faces = Path(config.features), Path(config.faces)
+    raf = load_split(faces, "rafdb", "train")
+    raf_views = np.load(features / "rafdb_train.npy", mmap_mode="r")[:, :config.limit]
+    raf_labels = raf["labels"][:config.limit]
+    held = rafdb_validation_split(raf_labels, config.seed)
+    sources = [(np.asarray(raf_views[:, ~held]), smoothed(raf["targets"][:config.limit][~held], config.label_smoothing),
+                1.0, None)]
+    fer = load_split(faces, "ferplus", "train")
+    fer_keep = fer["labels"][:config.limit] >= 0
+    if config.ferplus_weight > 0:
+        fer_views = np.load(features / "ferplus_train.npy", mmap_mode="r")[:, :config.limit]
+        sources.append((np.asarray(fer_views[:, fer_keep]), fer["targets"][:config.limit][fer_keep], config.ferplus_weight,
+                        config.ferplus_per_epoch))
+    if config.affectnet_weight > 0:
+        aff = load_split(faces, "affectnet4", "all")
+        aff_views = np.load(features / "affectnet4_all.npy", mmap_mode="r")[:, :config.limit]
+        sources.append((np.asarray(aff_views), smoothed(aff["targets"][:config.limit], config.label_smoothing),
+                        config.affectnet_weight, config.affectnet_per_epoch))
+    pool = Pool([s[0] for s in sources], np.concatenate([s[1] for s in sources]).astype(np.float32),
+                np.concatenate([np.full(s[0].shape[1], s[2], np.float32) for s in sources]),
+                [(k, i) for k, s in enumerate(sources) for i in range(s[0].shape[1])], [s[3] for s in sources])
+    fer_valid = load_split(faces, "ferplus", "valid")
+    valid_keep = fer_valid["labels"][:config.limit] >= 0
+    fer_valid_views = np.load(features / "ferplus_valid.npy", mmap_mode="r")[0, :config.limit]
+    validation = {"rafdb_valid": (np.asarray(raf_views[0, held]), raf_labels[held]),
+                  "ferplus_valid": (np.asarray(fer_valid_views[valid_keep]), fer_valid["labels"][:config.limit][valid_keep])}
+    return pool, validation
+
+
+def batch_of(pool: Pool, rows: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x = np.empty((len(rows), 128, 14, 14), np.float32)
+    for j, row in enumerate(rows):
+        source, i = pool.index[row]
+        views = pool.views[source]
+        x[j] = views[rng.integers(len(views)), i]
+    return torch.from_numpy(x), torch.from_numpy(pool.targets[rows]), torch.from_numpy(pool.weights[rows])
+
+
+@torch.no_grad()
+def probabilities(top: Top, features: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    top.eval()
+    out = [F.softmax(top(torch.from_numpy(features[s:s + batch_size].astype(np.float32))), dim=1).numpy()
+           for s in range(0, len(features), batch_size)]
+    return np.concatenate(out)
+
+
+def scores(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    recalls = [float((predicted[labels == c] == c).mean()) for c in np.unique(labels)]
+    return {"accuracy": float((predicted == labels).mean()), "mean_class_accuracy": float(np.mean(recalls))}
+
+
+def evaluate(top: Top, validation: dict) -> dict[str, dict[str, float]]:
+    result = {}
+    for name, (features, labels) in validation.items():
+        probs = probabilities(top, features)
+        if name.startswith("rafdb"):
+            probs[:, EXPRESSIONS.index("contempt")] = 0  # RAF-DB has no contempt class
+        result[name] = scores(probs.argmax(1), labels)
+    return result
+
+
+def selection_score(metrics: dict) -> float:
+    return (metrics["rafdb_valid"]["accuracy"] + metrics["rafdb_valid"]["mean_class_accuracy"]
+            + metrics["ferplus_valid"]["accuracy"]) / 3
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".pt.tmp")
+    os.close(handle)
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def train(config: TrainConfig, out: Path) -> dict:
+    """Train (or resume) into ``out``: ``last.pt`` every epoch, ``best.pt`` on the selection score,
+    ``metrics.jsonl`` one line per epoch. Returns the best epoch's metrics."""
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    net = teacher_network()
+    top = Top(net)
+    optimiser = torch.optim.AdamW(top.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    start_epoch, best = 0, {"score": -1.0}
+    config_path = out / "config.json"
+    if (out / "last.pt").is_file():
+        saved = json.loads(config_path.read_text())
+        changed = [k for k in RUN_DEFINING if saved.get(k) != asdict(config).get(k)]
+        if changed:
+            raise ValueError(f"{out} was trained with other settings ({', '.join(changed)}); use another --out")
+        state = torch.load(out / "last.pt", weights_only=True)
+        net.load_state_dict(state["net"])
+        optimiser.load_state_dict(state["optimiser"])
+        start_epoch, best = int(state["epoch"]) + 1, json.loads(state["best"])
+    config_path.write_text(json.dumps(asdict(config), indent=1))
+    pool, validation = load_pools(config)
+    prior = (pool.targets * pool.weights[:, None]).sum(0) / pool.weights.sum()
+    adjustment = torch.from_numpy(config.logit_adjust * np.log(np.maximum(prior, 1e-4))).float()
+    steps_per_epoch = math.ceil(len(pool.epoch_rows(np.random.default_rng(0))) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    rng = np.random.default_rng(config.seed + start_epoch)
+    for epoch in range(start_epoch, config.epochs):
+        top.train()
+        started, losses = time.time(), []
+        order = pool.epoch_rows(rng)
+        for step in range(steps_per_epoch):
+            global_step = epoch * steps_per_epoch + step
+            for group in optimiser.param_groups:
+                group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * global_step / total))
+            x, targets, weights = batch_of(pool, order[step * config.batch_size:(step + 1) * config.batch_size], rng)
+            logits = top(x) + adjustment
+            loss = (-(targets * F.log_softmax(logits, dim=1)).sum(1) * weights).sum() / weights.sum()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+        metrics = evaluate(top, validation)
+        score = selection_score(metrics)
+        line = {"epoch": epoch, "loss": float(np.mean(losses)), "seconds": round(time.time() - started, 1),
+                "score": score, **metrics}
+        print(json.dumps(line), flush=True)
+        with open(out / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(line) + "\n")
+        if score > best["score"]:
+            best = {"score": score, "epoch": epoch, **metrics}
+            save_checkpoint(out / "best.pt", {"net": net.state_dict(), "epoch": epoch})
+        save_checkpoint(out / "last.pt", {"net": net.state_dict(), "optimiser": optimiser.state_dict(),
+                                          "epoch": epoch, "best": json.dumps(best)})
+    (out / "best.json").write_text(json.dumps(best, indent=1))
+    return best
+
+
+# ------------------------------------------------------------------------------------------ export
+def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
+    """``run/best.pt`` as one ONNX file: input ``face`` (N, 3, 112, 112) RGB in [0, 255], output ``logits``."""
+    import onnx
+
+    from mien.align.similarity import ARCFACE_TEMPLATE
+
+    net = MobileFaceNet(len(EXPRESSIONS))
+    net.load_state_dict(torch.load(run / "best.pt", weights_only=True)["net"])
+    model = ExportedNet(net.eval()).eval()
+    handle, temporary = tempfile.mkstemp(dir=out.parent, suffix=".onnx.tmp")
+    os.close(handle)
+    torch.onnx.export(model, torch.zeros(1, 3, 112, 112), temporary, input_names=["face"], output_names=["logits"],
+                      dynamic_axes={"face": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
+    proto = onnx.load(temporary)
+    entries = {"mien.task": "expression", "mien.labels": json.dumps(list(EXPRESSIONS)), "mien.crop_size": "112",
+               "mien.template": json.dumps(ARCFACE_TEMPLATE.tolist()), "mien.input": "rgb", **metadata}
+    for key, value in entries.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, temporary)
+    os.replace(temporary, out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    feats = verbs.add_parser("features", help="cache the frozen trunk's features of every training face")
+    feats.add_argument("--faces", type=Path, default=Path("data_cache/faces112"))
+    feats.add_argument("--out", type=Path, default=Path("data_cache/trunk14"))
+    feats.add_argument("--limit", type=int, default=None)
+    fit = verbs.add_parser("train", help="fine-tune the top on the cached features (resumes in --out)")
+    fit.add_argument("--out", type=Path, required=True)
+    for name, value in asdict(TrainConfig()).items():
+        if name != "notes":
+            fit.add_argument("--" + name.replace("_", "-"), type=type(value) if value is not None else int, default=value)
+    exp = verbs.add_parser("export", help="write a run's best checkpoint as a mien ONNX model")
+    exp.add_argument("--run", type=Path, required=True)
+    exp.add_argument("--out", type=Path, required=True)
+    exp.add_argument("--meta", action="append", default=[], help="extra metadata KEY=VALUE")
+    args = parser.parse_args(argv)
+    if args.verb == "features":
+        build_features(args.faces, args.out, limit=args.limit)
+    elif args.verb == "train":
+        values = {k: v for k, v in vars(args).items() if k in asdict(TrainConfig())}
+        print(json.dumps(train(TrainConfig(**values), args.out)))
+    else:
+        export(args.run, args.out, dict(item.split("=", 1) for item in args.meta))
+
+
+if __name__ == "__main__":
+    main()
