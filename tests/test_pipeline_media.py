@@ -151,9 +151,30 @@ def test_integer_arrays_and_truncated_pil_images(analyzer, bad_inputs, pyfeat_me
     assert len(result) == 0 and "truncated" in result.errors[0]
 
 
-def test_whole_image_rows_have_no_landmarks(pyfeat_media):
+def test_whole_image_aligns_a_cropped_face_from_its_own_landmarks(pyfeat_media):
     from mien.io.images import read_image
 
-    result = Analyzer(threads=2, whole_image=True).analyze(read_image(pyfeat_media / "0-f1-su-ph.jpg"))
+    image = read_image(pyfeat_media / "0-f15-hao-ph.jpg")
+    detected = Analyzer(threads=2).analyze(image)
+    x1, y1, x2, y2 = detected.boxes[0].astype(int)
+    result = Analyzer(threads=2, whole_image=True).analyze(image[y1:y2, x1:x2])
     (row,) = result.to_records()
-    assert row["lm5_x_0"] is None and row["face_size"] is None and row["face_score"] == 1.0
+    assert row["alignment"] == "landmarks" and row["face_score"] == 1.0
+    # the landmarks found in the crop are the detected ones, shifted by the crop's corner (within a tenth of
+    # the eye distance: the detector sees the face at another scale)
+    eyes = float(np.linalg.norm(detected.landmarks[0, 1] - detected.landmarks[0, 0]))
+    np.testing.assert_allclose(result.landmarks[0] + [x1, y1], detected.landmarks[0], atol=0.1 * eyes)
+
+
+def test_whole_image_falls_back_to_the_crop_as_it_is_when_no_face_is_found(pyfeat_media):
+    from mien.io.images import read_image
+
+    result = Analyzer(threads=2, whole_image=True).analyze(read_image(pyfeat_media / "free-mountain-vector-01.jpg"))
+    (row,) = result.to_records()
+    assert row["alignment"] == "whole-image" and row["lm5_x_0"] is None and row["face_size"] is None
+    assert row["success"] == 1 and row["face_score"] == 1.0
+
+
+def test_detected_faces_are_aligned_from_landmarks(analyzer, pyfeat_media):
+    rows = list(analyzer.analyze(str(pyfeat_media / "multi_face.jpg")).to_records())
+    assert len(rows) > 1 and {row["alignment"] for row in rows} == {"landmarks"}

@@ -216,7 +216,8 @@ class Result:
                 x1, y1, x2, y2 = (float(v) for v in self.boxes[face])
                 record = {**base, "face_id": int(self.face_id[face]), "success": 1, "error": "", **size,
                           "face_x": x1, "face_y": y1, "face_width": x2 - x1, "face_height": y2 - y1,
-                          "face_score": float(self.face_scores[face])}
+                          "face_score": float(self.face_scores[face]),
+                          "alignment": "landmarks" if np.isfinite(self.landmarks[face]).all() else "whole-image"}
                 record.update(zip(LANDMARK_COLUMNS, (_plain(float(v)) for v in self.landmarks[face].ravel())))
                 record.update(face_size=_plain(float(face_size[face])), blur=float(self.blur[face]),
                               outside=float(self.outside[face]), quality=quality[face],

@@ -46,6 +46,9 @@ COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("face_width", "float", "face box width, pixels"),
     ("face_height", "float", "face box height, pixels"),
     ("face_score", "float", "detector confidence in [0, 1] (1.0 with --whole-image)"),
+    ("alignment", "str", "`landmarks` when the face was warped onto the model's template from its 5 landmarks (always "
+     "for detected faces; with --whole-image when a face was found inside the crop), `whole-image` when the crop "
+     "was used as it is, resized (--whole-image and no face found in it)"),
     *(
         (col, "float", f"{col[4]} of the {LANDMARK_NAMES[int(col[-1])]} (left/right as seen in the image), pixels")
         for col in LANDMARK_COLUMNS
