@@ -14,13 +14,18 @@ import cv2
 import numpy as np
 
 from mien.align.similarity import CropSpec
-from mien.models.runtime import create_session, session_metadata, softmax
+from mien.models.runtime import ModelError, create_session, first_line, session_metadata, softmax
 from mien.schema import AUS, EXPRESSIONS
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
-class ModelFormatError(ValueError):
+CROP_SIZES = (8, 512)  # pixels: the smallest and largest crop a model may ask for
+TEMPLATE_RANGE = (-1.0, 2.0)  # template points in units of the crop (inside it: 0..1)
+TEMPERATURES = (0.01, 100.0)
+
+
+class ModelFormatError(ModelError):
     """An ONNX file that lacks or contradicts the metadata mien needs."""
 
 
@@ -41,7 +46,29 @@ def read_expression_spec(metadata: dict[str, str], name: str) -> tuple[CropSpec,
         raise ModelFormatError(f"{name}: template must be 5 (x, y) points, got shape {template.shape}")
     if colour not in ("gray", "rgb"):
         raise ModelFormatError(f"{name}: unknown input colour {colour!r}")
+    if not CROP_SIZES[0] <= size <= CROP_SIZES[1]:
+        raise ModelFormatError(f"{name}: metadata mien.crop_size={size} is outside {CROP_SIZES[0]}..{CROP_SIZES[1]}")
+    if not (np.isfinite(template).all() and TEMPLATE_RANGE[0] <= template.min() <= template.max() <= TEMPLATE_RANGE[1]):
+        raise ModelFormatError(f"{name}: metadata mien.template has points outside {TEMPLATE_RANGE[0]:g}.."
+                               f"{TEMPLATE_RANGE[1]:g} (units of the crop)")
     return CropSpec(size, template), colour
+
+
+def read_calibration(metadata: dict[str, str], name: str) -> tuple[float, float | None]:
+    """Temperature (``mien.temperature``, 1 without) and uncertainty threshold (``mien.uncertain_below``,
+    None without) from a model's metadata; raises on values out of range."""
+    try:
+        temperature = float(metadata.get("mien.temperature", 1.0))
+        threshold = metadata.get("mien.uncertain_below")
+        uncertain_below = float(threshold) if threshold is not None else None
+    except ValueError as error:
+        raise ModelFormatError(f"{name}: malformed calibration metadata ({error})") from None
+    if not TEMPERATURES[0] <= temperature <= TEMPERATURES[1]:
+        raise ModelFormatError(f"{name}: metadata mien.temperature={temperature:g} is outside "
+                               f"{TEMPERATURES[0]:g}..{TEMPERATURES[1]:g}")
+    if uncertain_below is not None and not 0.0 <= uncertain_below <= 1.0:
+        raise ModelFormatError(f"{name}: metadata mien.uncertain_below={uncertain_below:g} is outside 0..1")
+    return temperature, uncertain_below
 
 
 def read_au_spec(metadata: dict[str, str], outputs: list[str], name: str) -> list[float] | None:
@@ -57,6 +84,8 @@ def read_au_spec(metadata: dict[str, str], outputs: list[str], name: str) -> lis
     thresholds = json.loads(metadata.get("mien.au_thresholds", json.dumps([0.5] * len(AUS))))
     if len(thresholds) != len(AUS):
         raise ModelFormatError(f"{name}: {len(thresholds)} AU thresholds for {len(AUS)} AUs")
+    if not all(isinstance(t, (int, float)) and 0.0 <= t <= 1.0 for t in thresholds):
+        raise ModelFormatError(f"{name}: metadata mien.au_thresholds must be numbers in 0..1")
     return [float(t) for t in thresholds]
 
 
@@ -89,9 +118,7 @@ class ExpressionModel:
         self.crop, self.colour = read_expression_spec(self.metadata, str(path))
         # Calibration, when the file carries it (mien.train.calibrate): a temperature fitted on validation
         # data, and the calibrated top probability below which a face is flagged "uncertain".
-        self.temperature = float(self.metadata.get("mien.temperature", 1.0))
-        threshold = self.metadata.get("mien.uncertain_below")
-        self.uncertain_below = float(threshold) if threshold is not None else None
+        self.temperature, self.uncertain_below = read_calibration(self.metadata, str(path))
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
         outputs = [o.name for o in self.session.get_outputs()]
@@ -127,7 +154,7 @@ class ExpressionModel:
         outputs: dict[str, list[np.ndarray]] = {name: [] for name in self.output_names}
         for start in range(0, len(crops), self.batch_size):
             batch = self.prepare(crops[start:start + self.batch_size])
-            for name, value in zip(self.output_names, self.session.run(self.output_names, {self.input_name: batch})):
+            for name, value in zip(self.output_names, self._run(batch)):
                 outputs[name].append(value)
         if self.has_aus:
             aus = (0.5 * (1.0 + np.tanh(0.5 * np.concatenate(outputs["au_logits"])))).astype(np.float32)  # sigmoid, no overflow
@@ -137,6 +164,12 @@ class ExpressionModel:
             eyes = np.concatenate(outputs["eyes"]).astype(np.float32)
         expressions = softmax(np.concatenate(outputs["logits"]).astype(np.float32) / self.temperature)
         return HeadOutputs(expressions, aus, va, eyes)
+
+    def _run(self, batch: np.ndarray) -> list[np.ndarray]:
+        try:
+            return self.session.run(self.output_names, {self.input_name: batch})
+        except Exception as error:  # onnxruntime's Fail / RuntimeException: a model that cannot run on its input
+            raise ModelError(f"{self.path}: the model failed to run ({first_line(error)})") from None
 
 
 def shipped_model(model: str, **options) -> ExpressionModel:
