@@ -11,6 +11,7 @@ Output folder::
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from contextlib import contextmanager
@@ -111,15 +112,26 @@ def run_batch(inputs: Sequence[str | Path], output: str | Path, options: BatchOp
         return _run_locked(inputs, output, options, settings, progress, started)
 
 
+def _open_lock(path: Path) -> int:
+    """The lock file's descriptor: created if missing, never truncated, never opened through a symbolic
+    link (a link planted there is removed: mien's lock file is never one)."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.open(path, flags, 0o666)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        path.unlink()
+        return os.open(path, flags, 0o666)
+
+
 @contextmanager
 def exclusive(output: Path):
     """Hold ``output/.lock`` for the whole run: two drivers must never commit into one output."""
     import fcntl
 
     output.mkdir(parents=True, exist_ok=True)
-    # created if missing, never truncated, never opened through a symbolic link
-    descriptor = os.open(output / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    with open(descriptor, "r+b") as handle:
+    with open(_open_lock(output / ".lock"), "r+b") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
