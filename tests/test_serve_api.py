@@ -362,3 +362,49 @@ def test_a_video_over_the_pixel_limit_is_refused_at_upload(tmp_path, pyfeat_medi
     assert message.startswith("clip.mp4: ") and "above the limit of 0.1 megapixels" in message
     assert str(tmp_path) not in message
     assert JobStore(tmp_path).pending() == 0 and list((tmp_path / "uploads").iterdir()) == []
+
+
+def test_concurrent_uploads_hold_their_place_in_the_queue_before_the_body_is_read(tmp_path, pyfeat_media,
+                                                                                 monkeypatch):
+    import asyncio
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import mien.serve.app as app_module
+
+    clip = (pyfeat_media / "single_face.mp4").read_bytes()
+    receiving, release = [], threading.Event()
+
+    async def slow_client(request, part, name, idle_timeout):  # the body arrives only once released
+        receiving.append(part)
+        deadline = time.monotonic() + 30
+        while not release.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        part.write_bytes(clip)
+        return "clip.mp4"
+
+    monkeypatch.setattr(app_module, "_receive_video", slow_client)
+    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=Limits(max_queued_jobs=2))
+    with TestClient(create_app(config)) as test_client, ThreadPoolExecutor(6) as senders:
+        replies = [senders.submit(test_client.post, "/v1/videos", content=b"body") for _ in range(6)]
+        try:
+            wait_for(lambda: sum(reply.done() for reply in replies) == 4, 10, "four uploads refused at once")
+            assert len(receiving) == 2  # only the two admitted uploads ever reached the disk
+        finally:
+            release.set()
+        codes = sorted(reply.result().status_code for reply in replies)
+    assert codes == [202, 202, 429, 429, 429, 429]
+    store = JobStore(tmp_path)
+    assert store.pending() == 2 and store._execute("SELECT count(*) FROM reservations")[0][0] == 0
+
+
+def test_a_failed_upload_gives_its_place_back_and_a_dead_uploader_loses_it(tmp_path, pyfeat_media):
+    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=Limits(max_queued_jobs=1))
+    with TestClient(create_app(config)) as test_client:
+        for _ in range(3):  # refused content: each time the place is given back
+            assert test_client.post("/v1/videos", content=b"not a video at all").status_code == 415
+        store = JobStore(tmp_path)
+        store._execute("INSERT INTO reservations (id, owner, created) VALUES ('gone', ?, 0)",
+                       (f"{process_owner().split(':')[0]}:999999999:deadbeef",))  # a process that has ended
+        reply = test_client.post("/v1/videos", content=(pyfeat_media / "single_face.mp4").read_bytes())
+    assert reply.status_code == 202 and store.pending() == 1

@@ -400,10 +400,11 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         if fps is not None and every != 1:
             raise HTTPException(422, "give either every or fps, not both")
         store = request.app.state.store
-        # SQLite waits on a busy database and file I/O on a slow disk: both off the event loop
-        if await anyio.to_thread.run_sync(store.pending) >= limits.max_queued_jobs:  # before the upload is read
-            raise _queue_full()
         job_id = store.new_id()
+        # the upload holds a place in the queue before its body is read, so concurrent uploads cannot write
+        # more than --queue-size videos to disk; SQLite and file I/O run off the event loop
+        if not await anyio.to_thread.run_sync(store.reserve, job_id, limits.max_queued_jobs):
+            raise _queue_full()
         target = store.upload_path(job_id)
         part = target.with_name(target.name + ".part")
         try:
@@ -416,6 +417,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         except BaseException:
             part.unlink(missing_ok=True)
             target.unlink(missing_ok=True)
+            with anyio.CancelScope(shield=True):  # also when the client went away (cancellation)
+                await anyio.to_thread.run_sync(store.release, job_id)
             raise
         return JSONResponse({**job.public(), "links": job_links(job_id)}, status_code=202,
                             headers={"Location": f"/v1/videos/{job_id}"})

@@ -44,7 +44,16 @@ CREATE TABLE IF NOT EXISTS jobs (
     upload_deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created);
+-- a place in the queue held while a video is being uploaded, so uploads count against --queue-size
+CREATE TABLE IF NOT EXISTS reservations (
+    id TEXT PRIMARY KEY,                -- the job id the upload will become
+    owner TEXT NOT NULL,                -- host:pid:token of the process receiving it
+    created REAL NOT NULL
+);
 """
+PENDING = ("(SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')) "
+           "+ (SELECT count(*) FROM reservations)")
+RESERVATION_EXPIRES = 3600.0  # seconds: a reservation of a process this host cannot check is dropped after this
 
 
 _PROCESS_TOKEN = secrets.token_hex(8)
@@ -71,6 +80,12 @@ def owner_alive(owner: str) -> bool | None:
     except PermissionError:
         return None
     return None if int(pid) == os.getpid() else True  # our pid, another token: a previous life of this pid
+
+
+def _earlier_life_of_this_pid(owner: str) -> bool:
+    """``owner`` names this host and process id but another process token: a process that has ended."""
+    host, pid, _ = (owner.split(":") + ["", ""])[:3]
+    return host == socket.gethostname() and pid == str(os.getpid()) and owner != process_owner()
 
 
 @dataclass
@@ -142,17 +157,49 @@ class JobStore:
     def new_id(self) -> str:
         return secrets.token_urlsafe(24)
 
+    def reserve(self, job_id: str, max_pending: int) -> bool:
+        """Hold a place in the queue for an upload about to be received; False when ``max_pending`` jobs and
+        reservations exist (checked and inserted in one statement, so concurrent uploads cannot overshoot)."""
+        self.drop_abandoned_reservations()
+        rows = self._execute(f"INSERT INTO reservations (id, owner, created) SELECT ?, ?, ? WHERE {PENDING} < ? "
+                             "RETURNING id", (job_id, process_owner(), time.time(), max_pending))
+        return bool(rows)
+
+    def release(self, job_id: str) -> None:
+        """Give back an upload's reservation (the upload failed or was refused)."""
+        self._execute("DELETE FROM reservations WHERE id = ?", (job_id,))
+
+    def drop_abandoned_reservations(self) -> list[str]:
+        """Delete reservations whose process is gone (or, for a process this host cannot check, that are
+        older than RESERVATION_EXPIRES): an upload cut off by a crash must not hold its place forever."""
+        dropped = []
+        for row in self._execute("SELECT id, owner, created FROM reservations"):
+            alive = False if _earlier_life_of_this_pid(row["owner"]) else owner_alive(row["owner"])
+            if alive is False or (alive is None and time.time() - row["created"] > RESERVATION_EXPIRES):
+                self.release(row["id"])
+                dropped.append(row["id"])
+        return dropped
+
     def create(self, job_id: str, name: str, options: dict[str, Any], max_pending: int) -> Job | None:
-        """Queue a job whose upload is already in place; None when ``max_pending`` jobs are queued or
-        running (checked and inserted in one statement)."""
-        rows = self._execute(
-            "INSERT INTO jobs (id, status, name, options, created) SELECT ?, 'queued', ?, ?, ? "
-            "WHERE (SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')) < ? RETURNING *",
-            (job_id, name, json.dumps(options), time.time(), max_pending))
+        """Queue a job whose upload is already in place, turning its reservation (if any) into the job; None
+        when ``max_pending`` jobs and reservations exist (checked and inserted in one transaction)."""
+        with closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM reservations WHERE id = ?", (job_id,))
+                rows = db.execute(
+                    f"INSERT INTO jobs (id, status, name, options, created) SELECT ?, 'queued', ?, ?, ? "
+                    f"WHERE {PENDING} < ? RETURNING *",
+                    (job_id, name, json.dumps(options), time.time(), max_pending)).fetchall()
+                db.execute("COMMIT" if rows else "ROLLBACK")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
         return Job.from_row(rows[0]) if rows else None
 
     def pending(self) -> int:
-        return self._execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")[0][0]
+        """Jobs queued or running, plus uploads holding a reservation."""
+        return self._execute(f"SELECT {PENDING}")[0][0]
 
     def claim(self, owner: str) -> Job | None:
         """Take the oldest queued job (atomically) and mark it running for ``owner``."""
