@@ -138,7 +138,7 @@ def test_folders_globs_and_overlays_work_from_python_too(analyzer, tmp_path, pyf
     from_folder = analyzer.analyze(folder, overlay=tmp_path / "overlay")
     from_glob = analyzer.analyze(str(folder / "*.jpg"))
     assert from_folder.frames.inputs == from_glob.frames.inputs == [str(folder / "multi_face.jpg"), str(folder / "single_face.jpg")]
-    assert sorted(p.name for p in (tmp_path / "overlay").iterdir()) == ["multi_face.jpg", "single_face.jpg"]
+    assert sorted(p.name for p in (tmp_path / "overlay").iterdir()) == ["multi_face.overlay.jpg", "single_face.overlay.jpg"]
 
 
 def test_integer_arrays_and_truncated_pil_images(analyzer, bad_inputs, pyfeat_media):
