@@ -90,6 +90,8 @@ def test_video_overlay_onto_its_input_is_refused(tmp_path, capsys):
     before = clip.read_bytes()
     assert main(["video", str(clip), "-o", str(tmp_path / "r.csv"), "--overlay", str(clip), "-q"]) == 2
     assert "overlays never replace inputs" in capsys.readouterr().err
+    assert main(["live", "--source", str(clip), "--overlay", str(clip), "--display", "no", "-q"]) == 2
+    assert "overlays never replace inputs" in capsys.readouterr().err
     assert clip.read_bytes() == before
 
 

@@ -353,6 +353,8 @@ def run_live_verb(args: argparse.Namespace) -> int:
     display = args.display == "yes" or (args.display == "auto" and has_display())
     if not display and not args.output and not args.overlay:
         raise ValueError("no display here: give --output and/or --overlay to keep the results")
+    if args.overlay is not None and os.path.isfile(args.source):  # a video file played as a live source
+        check_overlay_target(args.overlay, [args.source], [])
     analyzer = Analyzer(threads=args.threads)
     options = VideoOptions(detect_every=args.detect_every, smooth=args.smooth)
     rows = _Rows(args.output, None, "mien", video_columns()) if args.output else None
