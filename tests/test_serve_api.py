@@ -408,3 +408,47 @@ def test_a_failed_upload_gives_its_place_back_and_a_dead_uploader_loses_it(tmp_p
                        (f"{process_owner().split(':')[0]}:999999999:deadbeef",))  # a process that has ended
         reply = test_client.post("/v1/videos", content=(pyfeat_media / "single_face.mp4").read_bytes())
     assert reply.status_code == 202 and store.pending() == 1
+
+
+def test_openapi_documents_every_error_answer_and_the_csv_answers(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    expected = {("/v1/analyze", "post"): {401, 413, 415, 422, 429, 504}, ("/v1/videos", "post"): {401, 408, 413, 415, 422, 429},
+                ("/v1/videos/{job_id}", "get"): {401, 404}, ("/v1/videos/{job_id}", "delete"): {401, 404, 409},
+                ("/v1/videos/{job_id}/result", "get"): {401, 404, 409}, ("/v1/models", "get"): {401}}
+    for (path, method), codes in expected.items():
+        responses = paths[path][method]["responses"]
+        assert {str(code) for code in codes | {500}} <= set(responses), (path, method)
+        for code in codes:
+            schema = responses[str(code)]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, method, code)
+    for path in ("/v1/analyze", "/v1/videos/{job_id}/result"):
+        method = "post" if path == "/v1/analyze" else "get"
+        assert {"application/json", "text/csv"} <= set(paths[path][method]["responses"]["200"]["content"])
+
+
+def test_options_and_405_name_every_method_of_the_path(client):
+    job_path = "/v1/videos/" + "A" * 32
+    reply = client.options(job_path)
+    assert reply.status_code == 204 and {"GET", "DELETE", "OPTIONS"} <= set(reply.headers["allow"].split(", "))
+    refused = client.put(job_path)
+    assert refused.status_code == 405 and {"GET", "DELETE"} <= set(refused.headers["allow"].split(", "))
+    assert client.options("/v1/analyze").headers["allow"] == "OPTIONS, POST"
+    assert client.options("/no/such/path").status_code == 404
+
+
+def test_avif_and_heic_are_images_for_both_routes(client, pyfeat_media):
+    import io
+
+    from PIL import Image
+
+    encoded = io.BytesIO()
+    Image.open(pyfeat_media / "single_face.jpg").save(encoded, "AVIF", quality=90)
+    avif = encoded.getvalue()
+    assert sniff(avif) == ("image", "avif")
+    reply = client.post("/v1/analyze", files={"file": ("face.avif", avif, "image/avif")})
+    assert reply.status_code == 200 and reply.json()["faces"] == 1
+    refused = client.post("/v1/videos", files={"file": ("face.avif", avif, "video/mp4")})
+    assert refused.status_code == 415 and "this is an image (avif), not a video" in refused.json()["message"]
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+    reply = client.post("/v1/analyze", files={"file": ("face.heic", heic, "image/heic")})
+    assert reply.status_code == 422 and "HEIC" in reply.json()["message"] and "video" not in reply.json()["message"]

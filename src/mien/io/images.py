@@ -229,6 +229,9 @@ def _open(source, name: str, max_pixels: int):
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: our own limit applies below
             image = Image.open(source)
     except UnidentifiedImageError:
+        if _is_heif(_head(source)):
+            raise ImageError(f"{name}: HEIC/HEIF image, which this installation cannot decode (Pillow has no "
+                             "HEIC decoder; convert it to JPEG or PNG)") from None
         raise ImageError(f"{name}: not a recognised image format (or corrupt header)") from None
     except Image.DecompressionBombError as error:  # far above max_pixels: Pillow's guard fired first
         claimed = re.search(r"\((\d+) pixels\)", str(error))
@@ -238,6 +241,25 @@ def _open(source, name: str, max_pixels: int):
         raise ImageError(f"{name}: cannot open image ({error})") from None
     check_size(image, name, max_pixels)
     return image
+
+
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")  # AVIF decodes
+
+
+def _is_heif(head: bytes) -> bool:
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
+
+
+def _head(source) -> bytes:
+    """The first 12 bytes of a path or stream (empty when unreadable)."""
+    try:
+        if isinstance(source, (str, Path)):
+            with open(source, "rb") as handle:
+                return handle.read(12)
+        source.seek(0)
+        return source.read(12)
+    except (OSError, AttributeError, ValueError):
+        return b""
 
 
 def _too_large(name: str, claimed: str, max_pixels: int) -> str:

@@ -31,6 +31,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
@@ -78,9 +79,33 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"status": status, "message": message}
 
 
+class ErrorBody(BaseModel):
+    """Every error the API answers: the HTTP status again, and a message saying what was wrong."""
+
+    status: int
+    message: str
+
+
 def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    headers = dict(getattr(error, "headers", None) or {})
+    if error.status_code == 405:  # Starlette names only the first route of the path
+        headers["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
     return JSONResponse(error_body(error.status_code, str(error.detail)), status_code=error.status_code,
-                        headers=getattr(error, "headers", None))
+                        headers=headers or None)
+
+
+def allowed_methods(routes, scope) -> list[str]:
+    """The methods the app answers on ``scope``'s path (every route of it), OPTIONS included; [] for none."""
+    from starlette.routing import Match, Mount
+
+    # a mounted app (the static files) changes root_path in the scope an error handler sees: match the whole path
+    scope = {"type": "http", "method": "GET", "path": scope["path"], "root_path": scope.get("app_root_path", "")}
+    methods: set[str] = set()
+    for route in routes:
+        answers = getattr(route, "methods", None) or ({"GET", "HEAD"} if isinstance(route, Mount) else None)
+        if answers and route.matches(scope)[0] != Match.NONE:
+            methods |= set(answers)
+    return sorted(methods | {"OPTIONS"}) if methods else []
 
 
 def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -143,6 +168,21 @@ class Guard:
             return message
 
         await self.app(scope, limited_receive, send_with_headers)
+
+
+class AnswerOptions:
+    """ASGI middleware: ``OPTIONS`` on a path the app serves answers 204 with ``Allow`` naming every method
+    of it (CORS preflights never get here when CORS is on: its middleware, outside this one, answers them)."""
+
+    def __init__(self, app, routes) -> None:
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            methods = allowed_methods(self.routes(), scope)
+            if methods:
+                return await Response(status_code=204, headers={"Allow": ", ".join(methods)})(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 async def _drain(receive, already: int) -> None:
@@ -237,7 +277,11 @@ def require_kind(head: bytes, wanted: str, name: str) -> None:
     kind, fmt = found
     if kind != wanted:
         where = "/v1/videos" if kind == "video" else "/v1/analyze"
-        raise HTTPException(415, f"{name}: this is a {kind} ({fmt}), not a {wanted}; send it to {where}")
+        raise HTTPException(415, f"{name}: this is {_article(kind)} ({fmt}), not {_article(wanted)}; send it to {where}")
+
+
+def _article(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
 def known_job(request: Request, job_id: str):
@@ -275,6 +319,31 @@ def csv_stream(rows: Iterator[dict[str, Any]], columns: list[str], chunk: int = 
             yield formatter.rows_text(batch)[0]
             batch = []
     yield formatter.rows_text(batch)[0]
+
+
+ERROR_DESCRIPTIONS = {
+    400: "malformed request (an invalid Content-Length)",
+    401: "missing or wrong API key (only when the server has one)",
+    404: "no such job",
+    408: "the upload stalled for longer than the server's --timeout",
+    409: "the job is not in a state that allows this (not done yet, or still running)",
+    413: "the body is larger than --max-image-mb / --max-video-mb",
+    415: "the content (read from its first bytes) is not an image, or not a video",
+    422: "invalid parameters, or an image/video that cannot be decoded or is above --max-pixels",
+    429: "too many images waiting, or --queue-size video jobs pending; retry after Retry-After seconds",
+    500: "internal error (details are in the server log, never in the answer)",
+    504: "the analysis took longer than the server's --timeout",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error codes, each with the JSON error body."""
+    return {code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in (*codes, 500)}
+
+
+def csv_alternative(description: str) -> dict[int | str, dict[str, Any]]:
+    """A 200 answer that is JSON by default and CSV with ``format=csv``."""
+    return {200: {"description": description, "content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 
 def _body_doc(kinds: str) -> dict[str, Any]:
@@ -343,6 +412,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(AnswerOptions, routes=lambda: app.routes)  # inside CORS: preflights are CORS's
     if config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -361,7 +431,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     def healthz(request: Request) -> dict[str, Any]:
         return {"status": "ok", "version": _version(), "auth": bool(config.api_key)}
 
-    @app.get("/v1/models", dependencies=keyed, summary="registered models and the ones this server runs")
+    @app.get("/v1/models", dependencies=keyed, summary="registered models and the ones this server runs",
+             responses=error_responses(401))
     def models(request: Request) -> dict[str, Any]:
         from mien.registry import list_models
 
@@ -372,7 +443,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         return {"loaded": analyzer.metadata, "registered": registered, "limits": asdict(limits)}
 
     @app.post("/v1/analyze", dependencies=keyed, openapi_extra=_body_doc("image"),
-              summary="faces, landmarks and expressions in one image (rows as in mien's result schema)")
+              summary="faces, landmarks and expressions in one image (rows as in mien's result schema)",
+              responses={**csv_alternative("the faces as JSON records, or CSV rows with format=csv"),
+                         **error_responses(400, 401, 413, 415, 422, 429, 504)})
     async def analyze(request: Request, format: Literal["json", "csv"] = "json",
                       name: str | None = Query(None, max_length=200, description="file name shown in 'input'")):
         try:
@@ -390,7 +463,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                              "records": result_records(result), "metadata": result.metadata})
 
     @app.post("/v1/videos", dependencies=keyed, status_code=202, openapi_extra=_body_doc("video"),
-              summary="start a video job; poll its status, then fetch the result")
+              summary="start a video job; poll its status, then fetch the result",
+              responses=error_responses(400, 401, 408, 413, 415, 422, 429))
     async def submit_video(request: Request,
                            every: int = Query(1, ge=1, le=10_000, description="analyse every N-th frame"),
                            fps: float | None = Query(None, gt=0, le=1000, description="at most F frames per second"),
@@ -423,13 +497,16 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         return JSONResponse({**job.public(), "links": job_links(job_id)}, status_code=202,
                             headers={"Location": f"/v1/videos/{job_id}"})
 
-    @app.get("/v1/videos/{job_id}", dependencies=keyed, summary="a video job's status and progress (0..1)")
+    @app.get("/v1/videos/{job_id}", dependencies=keyed, summary="a video job's status and progress (0..1)",
+             responses=error_responses(401, 404, 422))
     def video_status(request: Request, job_id: str) -> dict[str, Any]:
         job = known_job(request, job_id)
         return {**job.public(), "links": job_links(job.id)}
 
     @app.get("/v1/videos/{job_id}/result", dependencies=keyed,
-             summary="a finished job's frame rows and per-track summary")
+             summary="a finished job's frame rows and per-track summary",
+             responses={**csv_alternative("rows and summary as JSON, or one table as CSV with format=csv"),
+                        **error_responses(401, 404, 409, 422)})
     def video_result(request: Request, job_id: str, format: Literal["json", "csv"] = "json",
                      table: Literal["frames", "summary"] = "frames"):
         from mien.schema import SUMMARY_COLUMNS
@@ -451,7 +528,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                 "summary_columns": list(SUMMARY_COLUMNS), "summary": list(stored_rows(summary, job.name))}
 
     @app.delete("/v1/videos/{job_id}", dependencies=keyed, status_code=204,
-                summary="delete a finished job: its row, upload and results")
+                summary="delete a finished job: its row, upload and results",
+                responses=error_responses(401, 404, 409, 422))
     def delete_video(request: Request, job_id: str) -> Response:
         job = known_job(request, job_id)
         if not request.app.state.store.delete(job.id):

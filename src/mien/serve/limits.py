@@ -21,6 +21,12 @@ IMAGE_SIGNATURES: dict[str, tuple[tuple[int, bytes], ...]] = {
     "tiff-be": ((0, b"MM\x00*"),),
     "webp": ((0, b"RIFF"), (8, b"WEBP")),
 }
+# HEIF-family images (AVIF, HEIC) are ISO-BMFF files like MP4 and MOV: the major brand after ``ftyp`` tells
+# them apart, and they are checked before the video signatures.
+HEIF_IMAGE_BRANDS = {"avif": b"avif", "avif (sequence)": b"avis", "heic": b"heic", "heic (heix)": b"heix",
+                     "heic (heim)": b"heim", "heic (heis)": b"heis", "heif": b"mif1", "heif (sequence)": b"msf1",
+                     "heic (sequence)": b"hevc", "heic (hevx)": b"hevx"}
+IMAGE_SIGNATURES.update({name: ((4, b"ftyp" + brand),) for name, brand in HEIF_IMAGE_BRANDS.items()})
 VIDEO_SIGNATURES: dict[str, tuple[tuple[int, bytes], ...]] = {
     "mp4/mov": ((4, b"ftyp"),),
     "mov (no ftyp)": ((4, b"moov"),),
