@@ -435,3 +435,39 @@ def test_the_ray_reaper_stops_the_session_processes_once_its_driver_is_gone():
     finally:
         for process in [*lingering, stubborn]:
             process.kill()
+
+
+RAY_DRIVER = """
+import time
+from ray._private import worker
+from mien.batch.engines import EngineSettings, RayEngine
+from mien.batch.plan import BatchOptions
+RayEngine(BatchOptions(), EngineSettings("ray", num_workers=1, threads=1))
+print(worker._global_node.session_name, flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_ray_started_by_mien_does_not_outlive_its_killed_driver():
+    pytest.importorskip("ray")
+    from mien.batch.reaper import _alive, session_processes, stop_processes
+
+    driver = subprocess.Popen([sys.executable, "-c", RAY_DRIVER], stdout=subprocess.PIPE, text=True)
+    session = ""
+    try:
+        session = driver.stdout.readline().strip()
+        assert session.startswith("session_")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+                Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::DashboardAgent")
+                for pid in session_processes(session) if _alive(pid)):
+            time.sleep(0.5)  # the agents that used to linger start a few seconds after ray.init
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(pid) for pid in session_processes(session)):
+            time.sleep(0.5)
+        assert not [pid for pid in session_processes(session) if _alive(pid)], "Ray processes outlived the driver"
+    finally:
+        driver.kill()
+        stop_processes(session_processes(session), grace=1)

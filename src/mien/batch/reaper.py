@@ -20,22 +20,33 @@ from typing import Iterable
 GRACE_SECONDS = 5.0
 
 
-def session_processes(session: str, proc: Path = Path("/proc")) -> list[int]:
-    """Processes (other than this one) whose command line contains ``session``."""
+def session_processes(session: str, spare: Iterable[int] = (), proc: Path = Path("/proc")) -> list[int]:
+    """Processes whose command line names ``session``, or Ray processes (``ray::...``: the agents rename
+    themselves) holding a file of the session open; never this one or those in ``spare``."""
     if not session or not proc.is_dir():
         return []
-    needle = session.encode()
-    found = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
+    spared = {os.getpid(), *spare}
+    return [int(entry.name) for entry in proc.iterdir()
+            if entry.name.isdigit() and int(entry.name) not in spared and _uses_session(entry, session)]
+
+
+def _uses_session(process: Path, session: str) -> bool:
+    try:
+        command = (process / "cmdline").read_bytes()
+        if session.encode() in command:
+            return True
+        if not command.startswith(b"ray::"):
+            return False
+        descriptors = os.listdir(process / "fd")
+    except OSError:  # gone meanwhile, or not ours to read
+        return False
+    for descriptor in descriptors:
         try:
-            command = (entry / "cmdline").read_bytes()
-        except OSError:  # gone meanwhile, or not ours to read
+            if session in os.readlink(process / "fd" / descriptor):
+                return True
+        except OSError:
             continue
-        if needle in command:
-            found.append(int(entry.name))
-    return found
+    return False
 
 
 def _alive(pid: int) -> bool:
@@ -77,10 +88,10 @@ def start_reaper(session: str) -> subprocess.Popen:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: it shuts Ray down itself
-    session = argv[0]
+    session, driver = argv[0], os.getppid()
     while sys.stdin.buffer.read(4096):  # returns b"" when the driver closed the pipe or died
         pass
-    stop_processes(session_processes(session))
+    stop_processes(session_processes(session, spare=[driver]))  # a driver still alive is never touched
     return 0
 
 
