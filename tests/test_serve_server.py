@@ -95,6 +95,46 @@ def test_two_worker_processes_share_the_queue_without_running_a_job_twice(tmp_pa
     assert all(job["attempts"] == 1 for job in finished)  # each claimed exactly once
 
 
+def worker_processes(supervisor: int) -> list[int]:
+    """Pids of the multiprocessing children (uvicorn's workers) of ``supervisor``, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == supervisor and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path):
+    import signal
+
+    server = LocalServer(tmp_path / "data", ["--workers", "2"], threads=1).start()
+    try:
+        workers = wait_for(lambda: len(pids := worker_processes(server.process.pid)) == 2 and pids, 60,
+                           "two worker processes")
+    finally:
+        server.kill()  # SIGKILL: the supervisor cannot tell its workers anything
+    try:
+        wait_for(lambda: not any(running(pid) for pid in workers), 45, "the orphaned workers to exit")
+    finally:
+        for pid in filter(running, workers):  # they are this test's own (grand)children
+            os.kill(pid, signal.SIGKILL)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(server.url + "/healthz", timeout=2)
+
+
 # ------------------------------------------------------------------ load
 GOOD = ("single_face.jpg", "0-f15-hao-ph.jpg", "45-m7-di-ph.jpg", "multi_face.jpg")
 

@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,9 @@ log = logging.getLogger("mien.serve")
 
 STATIC = Path(__file__).parent / "static"
 CONFIG_ENV = "MIEN_SERVE_CONFIG"  # the config as JSON, for uvicorn's worker processes
+SUPERVISOR_ENV = "MIEN_SERVE_SUPERVISOR"  # pid of the process that started them
+WATCHDOG_SECONDS = 0.5  # how often a worker checks that its supervisor still runs
+WATCHDOG_GRACE = 30.0  # seconds a worker orphaned by its supervisor gets to shut down gracefully
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers on top of the file itself
 SMALL_BODY = 64 * 1024  # any other request body
 DRAIN_CAP = 64 * 1024 * 1024  # bytes of an oversize body read and dropped so the client sees the 413
@@ -607,9 +611,32 @@ def _version() -> str:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for uvicorn's worker processes: the config comes in the environment (see :func:`serve`)."""
+    """Factory for uvicorn's worker processes: the config comes in the environment (see :func:`serve`).
+
+    In a worker process started by the supervisor of ``--workers N``, a watchdog ends the worker when the
+    supervisor is gone (killed with SIGKILL, say), so no orphan keeps serving the port."""
+    supervisor = os.environ.get(SUPERVISOR_ENV, "")
+    if supervisor.isdigit() and int(supervisor) != os.getpid():
+        start_parent_watchdog(int(supervisor))
     text = os.environ.get(CONFIG_ENV)
     return create_app(ServeConfig.from_json(text) if text else None)
+
+
+def start_parent_watchdog(parent: int, interval: float = WATCHDOG_SECONDS, grace: float = WATCHDOG_GRACE) -> None:
+    """End this process when ``parent`` stops being its parent: SIGTERM to itself first (uvicorn's graceful
+    shutdown: a running video job goes back to the queue), then exit after ``grace`` seconds if still alive."""
+    import signal
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.warning("the supervisor (pid %d) is gone: this worker (pid %d) stops", parent, os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mien-parent-watchdog", daemon=True).start()
 
 
 def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
@@ -625,5 +652,6 @@ def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, worker
     if host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
         log.warning("serving on %s without an API key: anyone who can reach it can use it", host)
     os.environ[CONFIG_ENV] = config.to_json()
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())  # worker processes watch for its end (app_from_env)
     uvicorn.run("mien.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, timeout_graceful_shutdown=15)
