@@ -135,6 +135,28 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path):
         httpx.get(server.url + "/healthz", timeout=2)
 
 
+def peak_rss_bytes(pid: int) -> int:
+    """The peak resident memory (VmHWM) of process ``pid`` so far."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
+
+
+def test_an_rgba_image_costs_the_server_a_few_bytes_per_pixel(tmp_path):
+    from PIL import Image
+
+    pixels = np.zeros((4000, 4000, 4), np.uint8)  # 16 MP, half transparent: about 0.3 MB as PNG
+    pixels[..., 3], pixels[::7, ::5] = 128, 200
+    path = tmp_path / "rgba.png"
+    Image.fromarray(pixels, "RGBA").save(path, compress_level=1)
+    with LocalServer(tmp_path / "data", threads=1) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        before = peak_rss_bytes(server.process.pid)
+        assert client.post("/v1/analyze", content=path.read_bytes()).status_code == 200
+        growth = peak_rss_bytes(server.process.pid) - before
+    assert growth < 10 * pixels.shape[0] * pixels.shape[1], f"{growth / 16e6:.1f} bytes per pixel"
+
+
 # ------------------------------------------------------------------ load
 GOOD = ("single_face.jpg", "0-f15-hao-ph.jpg", "45-m7-di-ph.jpg", "multi_face.jpg")
 
