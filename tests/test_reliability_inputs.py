@@ -471,3 +471,18 @@ def test_a_ray_started_by_mien_does_not_outlive_its_killed_driver():
     finally:
         driver.kill()
         stop_processes(session_processes(session), grace=1)
+
+
+def test_server_csv_downloads_guard_formulas(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from mien.serve.app import ServeConfig, create_app
+
+    write_jpeg(tmp_path / "x.jpg")
+    name = "=1+2.jpg"
+    with TestClient(create_app(ServeConfig(data_dir=tmp_path / "serve", threads=1))) as client:
+        reply = client.post("/v1/analyze?format=csv",
+                            files={"file": (name, (tmp_path / "x.jpg").read_bytes(), "image/jpeg")})
+    assert reply.status_code == 200, reply.text
+    rows = list(csv.reader(io.StringIO(reply.text)))
+    assert rows[1][0] == "'" + name  # a spreadsheet shows the name instead of running it
