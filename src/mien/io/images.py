@@ -1,10 +1,14 @@
 """Decoding user images into RGB uint8 arrays, with errors that name the input and the reason.
 
 Everything downstream of this module sees ``(H, W, 3)`` uint8 RGB. Handled here: JPEG, PNG, BMP, TIFF
-(first page, or every page with ``pages="all"``), WebP, GIF (first frame); grayscale, palette, RGBA/LA
+(first page, or every page with ``pages="all"``), WebP, AVIF, GIF (first frame); grayscale, palette, RGBA/LA
 (composited over white), CMYK, 16-bit and float images (rescaled to 8 bits); EXIF orientation; and a
 pixel-count limit checked from the header *before* decoding, so a small file claiming a huge size cannot
-exhaust memory.
+exhaust memory (``max_pixels`` is the only limit: Pillow's own guard is lifted for decodes that need more).
+
+Memory: the decoded file (1 to 4 bytes per pixel, as Pillow holds it) is converted in row strips written
+straight into the result (3 bytes per pixel), EXIF rotation included, so a decode peaks at about 7 bytes per
+pixel plus a constant, whatever the pixel format.
 """
 
 from __future__ import annotations
