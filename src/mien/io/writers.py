@@ -256,6 +256,8 @@ class TableWriter:
     Use as a context manager; ``write(records)`` may be called many times and writes its rows in one
     piece. Columns are fixed at creation; keys outside them are ignored, missing keys are left empty.
     With ``append=True`` an existing CSV / JSON-lines file is continued (its header kept).
+    ``formula_guard``: CSV text that a spreadsheet would run as a formula gets a leading ``'``
+    (:func:`guard_formula`).
     """
 
     def __init__(self, path: str | Path, columns: list[str], fmt: str | None = None, schema: str = "mien",
