@@ -135,6 +135,20 @@ def test_max_pixels_above_pillows_own_limit_is_the_one_limit(monkeypatch):
         read_image(data, max_pixels=5_000)
 
 
+def test_pillows_limit_is_raised_only_while_decodes_need_it_and_then_restored(monkeypatch):
+    from mien.io.images import PILLOW_LIMIT
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with PILLOW_LIMIT.allowing(1500):  # within Pillow's own 2x: nothing to change
+        assert Image.MAX_IMAGE_PIXELS == 1000
+    with PILLOW_LIMIT.allowing(50_000):
+        assert Image.MAX_IMAGE_PIXELS == 50_000
+        with PILLOW_LIMIT.allowing(90_000), PILLOW_LIMIT.allowing(1500):  # overlapping decodes: the largest
+            assert Image.MAX_IMAGE_PIXELS == 90_000
+        assert Image.MAX_IMAGE_PIXELS == 50_000
+    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
 def test_an_image_far_above_the_limit_names_mien_limit_and_how_to_raise_it():
     with pytest.raises(ImageError) as refused:
         read_image(png_claiming(15000, 15000), max_pixels=100_000_000)  # 225 MP: Pillow's guard fires first
