@@ -326,8 +326,10 @@ def test_numeric_options_out_of_range_are_usage_errors(tmp_path, capsys, flag, v
 @pytest.mark.parametrize("argv", [["video", "x.mp4", "--every", "0"], ["video", "x.mp4", "--fps", "-2"],
                                   ["video", "x.mp4", "--smooth", "-1"], ["video", "x.mp4", "--start", "5", "--end", "2"],
                                   ["batch", "x", "-o", "out", "--det-threshold", "5"],
-                                  ["batch", "x", "-o", "out", "--chunk-size", "0"]])
-def test_video_and_batch_options_out_of_range_are_usage_errors(tmp_path, monkeypatch, capsys, argv):
+                                  ["batch", "x", "-o", "out", "--chunk-size", "0"],
+                                  ["serve", "--data-dir", "out", "--concurrency", "0"],
+                                  ["serve", "--data-dir", "out", "--max-pixels", "0"]])
+def test_video_batch_and_serve_options_out_of_range_are_usage_errors(tmp_path, monkeypatch, capsys, argv):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert argv[-2] in capsys.readouterr().err

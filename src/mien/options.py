@@ -62,6 +62,15 @@ RANGES: dict[str, Range] = {
     "num_workers": Range("--num-workers", 1, integer=True),
     "threads_per_worker": Range("--threads-per-worker", 1, integer=True),
     "max_attempts": Range("--max-attempts", 1, integer=True),
+    # mien serve (the keywords are its command line's; mien.serve.limits.Limits holds them under longer names)
+    "workers": Range("--workers", 1, integer=True),
+    "port": Range("--port", 0, 65535, integer=True),
+    "max_image_mb": Range("--max-image-mb", 0, low_open=True),
+    "max_video_mb": Range("--max-video-mb", 0, low_open=True),
+    "timeout": Range("--timeout", 0, low_open=True),
+    "concurrency": Range("--concurrency", 1, integer=True),
+    "queue_size": Range("--queue-size", 1, integer=True),
+    "keep_uploads": Range("--keep-uploads", 0),
 }
 
 # command-line destinations (argparse) whose keyword differs
