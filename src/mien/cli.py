@@ -227,7 +227,7 @@ def check_overlay_target(overlay: Path, inputs: Sequence[str], items: Sequence[s
     from mien.io.sources import path_kind
 
     target = os.path.realpath(overlay)
-    for path in inputs:
+    for path in inputs if os.path.exists(target) else ():  # a destination not yet there holds no input
         source = os.path.realpath(path)
         if source == target or _inside(source, target):
             raise ValueError(f"--overlay {overlay} would write where the input {path} is: overlays never replace "
