@@ -124,12 +124,13 @@ def expand_corpus(inputs: Sequence[str | Path]) -> list[str]:
     return list(dict.fromkeys(os.path.abspath(path) for path in found))
 
 
-def video_duration(path: str) -> float:
-    """Seconds the header announces, 0 when it cannot be read (the video is then one unit)."""
+def video_duration(path: str, max_pixels: int = 100_000_000) -> float:
+    """Seconds the header announces, 0 when it cannot be read or its frames are above ``max_pixels``
+    (the video is then one unit, which records the reason once)."""
     from mien.video.reader import probe
 
     try:
-        return probe(path).duration
+        return probe(path, max_pixels).duration
     except Exception:  # any unreadable video: its single unit records the reason
         return 0.0
 
@@ -178,7 +179,7 @@ class Plan:
             next_index[unit.partition] = max(next_index.get(unit.partition, 0), unit.index + 1)
         added = image_units([p for p in new if not is_video(p)], self.options, next_index)
         for path in (p for p in new if is_video(p)):
-            added += video_units(path, self.options, video_duration(path))
+            added += video_units(path, self.options, video_duration(path, self.options.max_pixels))
         self.units += added
         return len(added)
 

@@ -6,6 +6,10 @@ before its start and decodes from there; ``Frame.index`` stays the frame's posit
 packets, which costs reading bytes but no decoding. Each segment reads the packets before it again, so
 a long video cut into many segments reads its start many times (quadratic in the number of segments;
 not yet measured on hour-long videos: counting once at planning time is the planned fix).
+
+``max_pixels`` bounds every frame as in ``read_video``: a stream declared above it is refused before
+decoding, FFmpeg is given the limit, and each decoded frame above it is skipped and counted (reported by
+an error frame when the segment reaches the end of the video, as ``read_video`` reports it).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import math
 from pathlib import Path
 from typing import Iterator
 
-from mien.io.images import Frame
+from mien.io.images import DEFAULT_MAX_PIXELS, Frame
 from mien.video.reader import (
     MAX_BAD_PACKETS,
     TRUNCATION_SHARE,
@@ -23,6 +27,7 @@ from mien.video.reader import (
     _decode_tolerantly,
     _open,
     _reason,
+    _refused_size,
     _rotate,
     _rotation,
     read_video,
@@ -58,16 +63,17 @@ def first_sample_time(origin: float, start: float, fps: float | None) -> float:
 
 
 def read_segment(path: str | Path, sampling: Sampling, name: str | None = None,
-                 last: bool = True) -> Iterator[Frame]:
+                 last: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Frame]:
     """Frames of ``path`` in ``[sampling.start, sampling.end)`` chosen by ``sampling``, indexed and timed
     as :func:`read_video` would. ``last``: this segment reaches the end of the video, so a truncated
-    file is reported here (an error frame, as ``read_video`` yields)."""
+    file is reported here (an error frame, as ``read_video`` yields). Frames above ``max_pixels`` are
+    never converted (see the module's docstring)."""
     name = name or str(path)
     if sampling.start <= 0:
-        yield from read_video(path, sampling, name)
+        yield from read_video(path, sampling, name, max_pixels=max_pixels)
         return
     try:
-        container = _open(path)
+        container = _open(path, max_pixels)
     except VideoError as error:
         yield Frame(name, 0, None, 0.0, str(error))
         return
@@ -80,8 +86,11 @@ def read_segment(path: str | Path, sampling: Sampling, name: str | None = None,
         stream.thread_type = "AUTO"
         rate = float(stream.average_rate or stream.guessed_rate or 25.0)
         next_time = first_sample_time(0.0, sampling.start, sampling.fps)
-        bad_packets, failure, timestamp = 0, None, sampling.start
+        bad_packets, refused, failure, timestamp = 0, 0, None, sampling.start
         for decoded in _decode_tolerantly(container, stream):
+            if isinstance(decoded, Exception) and _refused_size(decoded):
+                refused += 1  # FFmpeg refused to allocate it: nothing was decoded
+                continue
             if isinstance(decoded, Exception):
                 bad_packets, failure = bad_packets + 1, decoded
                 if bad_packets > MAX_BAD_PACKETS:
@@ -91,6 +100,9 @@ def read_segment(path: str | Path, sampling: Sampling, name: str | None = None,
             if time is None:  # no timestamp: place it one period after the previous frame
                 time = timestamp + 1.0 / rate
             if time < sampling.start - EPSILON:
+                continue
+            if decoded.width * decoded.height > max_pixels:  # within FFmpeg's slack, above ours
+                refused += 1  # (not indexed, as in read_video)
                 continue
             timestamp, current = time, index
             index += 1
@@ -107,7 +119,10 @@ def read_segment(path: str | Path, sampling: Sampling, name: str | None = None,
             yield Frame(name, current, _rotate(decoded.to_ndarray(format="rgb24"), _rotation(decoded)), timestamp)
         message = None
         promised = int(stream.frames or 0)
-        if bad_packets > MAX_BAD_PACKETS:
+        if refused:
+            message = (f"{refused} frame(s) above the limit of {max_pixels / 1e6:g} megapixels (or of an invalid "
+                       "size) not decoded (decompression-bomb guard; raise max_pixels, or --max-pixels, to allow them)")
+        elif bad_packets > MAX_BAD_PACKETS:
             message = f"decoding stopped after frame {index - 1} ({_reason(failure)})"
         elif last and promised and index < TRUNCATION_SHARE * promised:
             message = f"decoding stopped after frame {index - 1} of the {promised} the header announces (truncated file?)"

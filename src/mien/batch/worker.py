@@ -123,7 +123,8 @@ class UnitRunner:
         path = unit.paths[0]
         options = replace(self.video_options, sampling=replace(self.video_options.sampling, start=unit.start - unit.warmup,
                                                                end=unit.end))
-        frames = read_segment(path, options.sampling, path, last=unit.end is None)
+        frames = read_segment(path, options.sampling, path, last=unit.end is None,
+                              max_pixels=self.analyzer.max_pixels)
         own_track_ids = unit.segments == 1
         records: list[dict[str, Any]] = []
         warmup: list[list[float]] = []
