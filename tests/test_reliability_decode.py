@@ -157,6 +157,24 @@ def test_an_image_far_above_the_limit_names_mien_limit_and_how_to_raise_it():
     assert "raise max_pixels" in message and "both limits" not in message
 
 
+# --------------------------------------------------------------------------- AVIF in scanned folders (16)
+def test_an_avif_inside_a_scanned_folder_is_analysed_like_one_named_explicitly(tmp_path, pyfeat_media, analyzer):
+    from mien.io.sources import expand_inputs
+
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    avif = folder / "sub" / "face.avif"
+    Image.open(pyfeat_media / "single_face.jpg").save(avif, "AVIF", quality=90)
+    (folder / "face.heic").write_bytes(b"not decodable here")  # HEIC stays out of folder scans
+    assert expand_inputs([folder]) == [str(avif)]
+    scanned = analyzer.analyze(folder).to_pandas()
+    named = analyzer.analyze(str(avif)).to_pandas()
+    assert len(scanned) == 1 and scanned["success"].tolist() == [1] and scanned["input"].tolist() == [str(avif)]
+    columns = [c for c in named if c.startswith("expr_") or c.startswith("face_")]
+    same = np.allclose(scanned[columns].to_numpy(float), named[columns].to_numpy(float), equal_nan=True)
+    assert same and scanned["expression"].tolist() == named["expression"].tolist()
+
+
 # --------------------------------------------------------------------------- videos and the pixel limit
 def png_frames_video(path: Path, sizes: list[tuple[int, int]], declared: tuple[int, int] | None = None) -> Path:
     """A MOV whose frames are PNG images of ``sizes`` (width, height): each frame may have its own size, and

@@ -13,7 +13,8 @@ import os
 import stat
 from pathlib import Path
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jfif"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".gif", ".jfif"})
+# (.heic/.heif are not listed: Pillow cannot decode them here; named explicitly, one is refused with a message)
 
 
 def expand_inputs(items: list[str | Path], extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[str]:
