@@ -243,6 +243,76 @@ def test_table_writer_and_resume_never_follow_planted_links(tmp_path):
     assert victim.read_text() == "precious\n" and pd.read_parquet(parquet)["input"].tolist() == ["a.jpg"]
 
 
+def plant_links(target: Path, victim: Path) -> list[Path]:
+    """Symbolic links to ``victim`` at the fixed temporary names older versions wrote ``target`` through."""
+    links = [target.with_name(target.name + suffix) for suffix in (".part", ".part.png")]
+    for link in links:
+        link.symlink_to(victim)
+    return links
+
+
+def assert_untouched(victim: Path, target: Path, links: list[Path]) -> None:
+    assert victim.read_bytes() == b"precious\n"
+    assert target.is_file() and not target.is_symlink() and target.stat().st_size > 100
+    assert all(link.is_symlink() for link in links)  # left as they were: neither followed nor taken
+    assert not [p for p in target.parent.glob("*.part") if not p.is_symlink()]  # no temporary file left
+
+
+def test_video_overlay_writer_never_follows_a_planted_link(tmp_path):
+    import av
+
+    from mien.video.writer import VideoWriter
+
+    victim, target = tmp_path / "victim.txt", tmp_path / "clip.overlay.mp4"
+    victim.write_bytes(b"precious\n")
+    links = plant_links(target, victim)
+    with VideoWriter(target, 10) as writer:
+        for index in range(5):
+            writer.write(np.full((48, 64, 3), 40 * index, np.uint8), index / 10)
+    assert_untouched(victim, target, links)
+    with av.open(str(target)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 5
+    with pytest.raises(RuntimeError), VideoWriter(tmp_path / "failed.mp4", 10) as writer:
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+        raise RuntimeError("a failure midway: nothing is committed, the temporary file is removed")
+    assert not list(tmp_path.glob("failed.mp4*"))
+
+
+def test_plot_writers_never_follow_a_planted_link(tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from mien.schema import EXPRESSIONS
+    from mien.video.summary import TrackSummary
+    from mien.viz.au import write_png
+    from mien.viz.confusion import plot_confusion
+    from mien.viz.timeline import plot_track_timelines
+
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious\n")
+    figure = Figure(figsize=(2, 2), dpi=50)
+    FigureCanvasAgg(figure)
+    figure.add_subplot().plot([0, 1], [1, 0])
+    target = tmp_path / "au_face.png"
+    links = plant_links(target, victim)
+    assert write_png(figure, target) == target
+    assert_untouched(victim, target, links)
+
+    summary = TrackSummary("clip.mp4", keep_series=True)
+    for frame in range(3):
+        probabilities = np.full((1, len(EXPRESSIONS)), 1 / len(EXPRESSIONS), np.float32)
+        summary.add(np.array([0]), frame, frame / 10, probabilities, probabilities)
+    target = tmp_path / "clip_track0.png"
+    links = plant_links(target, victim)
+    assert plot_track_timelines(summary, tmp_path) == [target]
+    assert_untouched(victim, target, links)
+
+    target = tmp_path / "confusion.png"
+    links = plant_links(target, victim)
+    plot_confusion(np.eye(2, 3, dtype=int), ["a", "b"], target)
+    assert_untouched(victim, target, links)
+
+
 def test_batch_files_never_follow_planted_links(tmp_path):
     import pyarrow as pa
 

@@ -105,8 +105,7 @@ def run_evaluate_au(dataset: str, root: Path, fold: int | None, expression: str,
     report.update(dataset=dataset, fold=fold, expression_model=expression)
     print_au_report(report, f"{dataset}" + (f" fold {fold}" if fold else ""))
     if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_name(output.name + ".part")
-        tmp.write_text(json.dumps(report, indent=2))
-        tmp.replace(output)
+        from mien.io.writers import write_atomic
+
+        write_atomic(output, json.dumps(report, indent=2))
     return report

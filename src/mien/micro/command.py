@@ -85,9 +85,9 @@ def run_recognize(args: argparse.Namespace) -> int:
     print(f"{source}: {record['micro_label']} ({record['micro_confidence']:.2f}; "
           + ", ".join(f"{k[6:]} {record[k]:.2f}" for k in ("micro_negative", "micro_positive", "micro_surprise")) + ")")
     if args.output:
-        tmp = args.output.with_name(args.output.name + ".part")
-        tmp.write_text(json.dumps(record, indent=2))
-        tmp.replace(args.output)
+        from mien.io.writers import write_atomic
+
+        write_atomic(args.output, json.dumps(record, indent=2))  # a new temporary file: never through a link
     return EXIT_OK
 
 

@@ -1,4 +1,5 @@
-"""Writing annotated video (H.264 in MP4), frame by frame, atomically (``<name>.part`` then rename)."""
+"""Writing annotated video (H.264 in MP4), frame by frame, atomically: into a new temporary file beside
+the target (``<name>.<random>.part``, created exclusively, never through a link), renamed onto it at the end."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from mien.io.writers import exclusive_temp
 
 
 TIME_BASE = Fraction(1, 1000)  # frame timestamps are kept to the millisecond
@@ -20,7 +23,8 @@ class VideoWriter:
     def __init__(self, path: str | Path, fps: float | Fraction, crf: int = 23) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.part = self.path.with_name(self.path.name + ".part")
+        self.part: Path | None = None  # the temporary file, once the first frame is written
+        self._handle = None
         self.fps = Fraction(fps).limit_denominator(1001) if fps else Fraction(25)
         self.crf = crf
         self.frames = 0
@@ -33,7 +37,14 @@ class VideoWriter:
         import av
 
         self._size = (height + height % 2, width + width % 2)
-        self._container = av.open(str(self.part), mode="w", format="mp4")
+        descriptor, self.part = exclusive_temp(self.path)
+        self._handle = open(descriptor, "wb")
+        try:
+            self._container = av.open(self._handle, mode="w", format="mp4")
+        except BaseException:
+            self._handle.close()
+            self.part.unlink(missing_ok=True)
+            raise
         self._stream = self._container.add_stream("libx264", rate=self.fps)
         self._stream.height, self._stream.width = self._size
         self._stream.pix_fmt = "yuv420p"
@@ -70,16 +81,21 @@ class VideoWriter:
         if self._container is None:
             return
         container, self._container = self._container, None
+        committed = False
         try:
+            try:
+                if commit:
+                    for packet in self._stream.encode():
+                        container.mux(packet)
+            finally:
+                container.close()
+                self._handle.close()
             if commit:
-                for packet in self._stream.encode():
-                    container.mux(packet)
+                os.replace(self.part, self.path)
+                committed = True
         finally:
-            container.close()
-        if commit:
-            os.replace(self.part, self.path)
-        else:
-            self.part.unlink(missing_ok=True)
+            if not committed:  # not wanted, or a failure while finishing: the temporary file goes
+                self.part.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoWriter":
         return self

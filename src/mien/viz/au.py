@@ -18,7 +18,7 @@ import numpy as np
 
 from mien.schema import ACTION_UNITS, AUS
 from mien.video.summary import TrackSummary
-from mien.viz.timeline import check_plotting
+from mien.viz.timeline import check_plotting, write_png  # noqa: F401 (write_png re-exported)
 
 AU_COLORMAP = "YlOrRd"  # sequential: an inactive AU stays pale, an active one stands out
 DEFAULT_THRESHOLD = 0.5
@@ -217,16 +217,6 @@ def moving_average(times: np.ndarray, values: np.ndarray, window: float) -> np.n
 
 
 # ----------------------------------------------------------------- drawing helpers
-def write_png(figure, path: str | Path) -> Path:
-    """Save ``figure`` as a PNG at ``path`` atomically (``.part`` then rename); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    figure.savefig(tmp, format="png")
-    tmp.replace(path)
-    return path
-
-
 def agg_figure(size: tuple[float, float], rows: int, columns: int, **grid):
     """A Figure on its own Agg canvas and its axes (rows x columns, flattened); ``grid``: gridspec options
     and ``sharex``."""

@@ -9,7 +9,7 @@ import numpy as np
 
 def plot_confusion(matrix: np.ndarray, class_names: list[str], path: str | Path, title: str = "") -> Path:
     """``matrix``: (C, C+1) counts, rows true classes, columns predictions, the last "no face"."""
-    from mien.viz.timeline import check_plotting
+    from mien.viz.timeline import check_plotting, write_png
 
     check_plotting()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,7 +31,4 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str], path: str | Path,
     axis.set_ylabel("true")
     axis.set_title(title, fontsize=9)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    return path
+    return write_png(figure, path)

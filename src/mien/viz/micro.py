@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mien.micro.spot import SpotResult
-from mien.viz.timeline import check_plotting
+from mien.viz.timeline import check_plotting, write_png
 
 KIND_COLOURS = {"micro": "#d62728", "macro": "#1f77b4"}
 
@@ -42,7 +42,4 @@ def plot_spotting(result: SpotResult, path: str | Path, title: str | None = None
     axes[0].set_title(title or f"{Path(result.source).name}: "
                       + ", ".join(f"{n} {k} interval{'s' * (n != 1)}" for k, n in counts.items()))
     figure.tight_layout()
-    tmp = path.with_name(path.name + ".part")
-    figure.savefig(tmp, format="png")
-    tmp.replace(path)
-    return path
+    return write_png(figure, path)

@@ -21,6 +21,20 @@ def check_plotting() -> None:
         raise ImportError("timeline plots need matplotlib: pip install 'mien[plots]'") from error
 
 
+def write_png(figure, path: str | Path) -> Path:
+    """Save ``figure`` as a PNG at ``path`` atomically (a new exclusive temporary file beside it, never
+    through a link, then renamed; see :func:`mien.io.writers.write_atomic`); returns the path."""
+    import io
+
+    from mien.io.writers import write_atomic
+
+    path = Path(path)
+    encoded = io.BytesIO()
+    figure.savefig(encoded, format="png")
+    write_atomic(path, encoded.getvalue())
+    return path
+
+
 def plot_track_timelines(summary: TrackSummary, folder: str | Path, stem: str | None = None,
                          min_frames: int = 2) -> list[Path]:
     """Write ``<stem>_track<id>.png`` per track with at least ``min_frames`` frames; returns the paths."""
@@ -49,10 +63,5 @@ def plot_track_timelines(summary: TrackSummary, folder: str | Path, stem: str | 
         axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         axis.grid(alpha=0.3)
         figure.tight_layout()
-        path = folder / f"{stem}_track{track}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part.png")
-        figure.savefig(tmp)
-        tmp.replace(path)
-        written.append(path)
+        written.append(write_png(figure, folder / f"{stem}_track{track}.png"))
     return written
