@@ -427,6 +427,47 @@ def test_analyze_video_checks_its_options(analyzer):
         analyzer.analyze_video("x.mp4", detect_every=0)
 
 
+@pytest.mark.parametrize("field, value, flag", [
+    ("analyze_concurrency", 0, "--concurrency (concurrency) must be a whole number of at least 1, got 0"),
+    ("max_pixels", -1, "--max-pixels (max_pixels) must be a whole number of at least 1, got -1"),
+    ("max_queued_jobs", 0, "--queue-size (queue_size) must be a whole number of at least 1, got 0"),
+    ("request_timeout", 0.0, "--timeout (timeout) must be a number above 0, got 0.0"),
+    ("keep_uploads", -1.0, "--keep-uploads (keep_uploads) must be a number of at least 0, got -1.0"),
+    ("max_video_bytes", 0, "--max-video-mb (max_video_mb) must be a number above 0, got 0.0")])
+def test_server_limits_check_the_command_line_ranges(tmp_path, monkeypatch, capsys, field, value, flag):
+    from mien.serve.limits import Limits
+
+    with pytest.raises(ValueError) as refused:
+        Limits(**{field: value})
+    assert str(refused.value) == flag
+    monkeypatch.chdir(tmp_path)
+    option = flag.split()[0]
+    if option not in ("--max-video-mb",):  # (the command line takes megabytes)
+        assert main(["serve", "--data-dir", "out", option, str(value)]) == 2
+        assert flag in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("query, message", [
+    ("every=0", "--every (every) must be a whole number of at least 1, got 0"),
+    ("fps=0", "--fps (fps) must be a number above 0, got 0.0"),
+    ("fps=nan", "--fps (fps) must be a number above 0, got nan"),
+    ("detect_every=0", "--detect-every (detect_every) must be a whole number of at least 1, got 0"),
+    ("smooth=-1", "--smooth (smooth) must be a number of at least 0, got -1.0"),
+    ("detect_every=1001", "--detect-every (detect_every) must be a whole number in [1, 1000], got 1001"),
+    ("smooth=inf", "--smooth (smooth) must be a number in [0, 3600], got inf")])
+def test_server_video_parameters_are_checked_like_the_command_line(tmp_path, query, message):
+    from fastapi.testclient import TestClient
+
+    from mien.serve.app import ServeConfig, create_app
+
+    config = ServeConfig(data_dir=tmp_path / "serve", threads=1, video_worker=False)
+    with TestClient(create_app(config)) as client:
+        reply = client.post(f"/v1/videos?{query}", content=b"not read: the parameters are checked first")
+        assert reply.status_code == 422 and reply.json()["message"] == message
+        assert client.get("/healthz").status_code == 200
+    assert not list((tmp_path / "serve").rglob("*.part"))  # no upload was accepted
+
+
 # ---------------------------------------------------------------------------------------- 18: formulas
 def test_csv_formula_guard_is_on_by_default_and_reversible():
     formatter = RowFormatter(["input", "face_x", "error"], "csv")

@@ -9,7 +9,7 @@ flag) and its valid range. ``None`` means "the default" and is never checked.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -77,12 +77,16 @@ RANGES: dict[str, Range] = {
 CLI_NAMES = {"det_threshold": "score_threshold", "det_max_size": "max_size"}
 
 
-def check_options(**values: Any) -> None:
-    """Raise ValueError for the first value out of its range (keywords of :data:`RANGES`; None is skipped)."""
+def check_options(*, ceilings: dict[str, float] | None = None, **values: Any) -> None:
+    """Raise ValueError for the first value out of its range (keywords of :data:`RANGES`; None is skipped).
+
+    ``ceilings``: tighter upper bounds for some keywords (the server's, per request), named in the message."""
     for name, value in values.items():
         if value is None:
             continue
         allowed = RANGES[name]
+        if ceilings and name in ceilings:
+            allowed = replace(allowed, high=ceilings[name])
         if not allowed.accepts(value):
             raise ValueError(f"{allowed.flag} ({name}) must be {allowed.describe()}, got {value!r}")
     start, end = values.get("start"), values.get("end")

@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from mien.options import check_options
 from mien.serve.limits import SNIFF_BYTES, Limits, describe_head, display_name, sniff, valid_job_id
 
 log = logging.getLogger("mien.serve")
@@ -350,6 +351,20 @@ def csv_alternative(description: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": description, "content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 
+# /v1/videos parameters: the command line's ranges (mien.options), capped so one request cannot ask for
+# unbounded work; checked by check_options (its messages), documented in the OpenAPI schema here
+VIDEO_QUERY_CEILINGS = {"every": 10_000, "fps": 1000.0, "detect_every": 1000, "smooth": 3600.0}
+
+
+def _range(name: str) -> dict[str, Any]:
+    """``Query`` keywords documenting (not enforcing: :func:`check_options` does) a parameter's range."""
+    from mien.options import RANGES
+
+    allowed = RANGES[name]
+    schema = {"exclusiveMinimum" if allowed.low_open else "minimum": allowed.low, "maximum": VIDEO_QUERY_CEILINGS[name]}
+    return {"json_schema_extra": schema}
+
+
 def _body_doc(kinds: str) -> dict[str, Any]:
     binary = {"schema": {"type": "string", "format": "binary"}}
     return {"requestBody": {"required": True, "description": f"the {kinds}: a multipart form with a field "
@@ -470,11 +485,17 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
               summary="start a video job; poll its status, then fetch the result",
               responses=error_responses(400, 401, 408, 413, 415, 422, 429))
     async def submit_video(request: Request,
-                           every: int = Query(1, ge=1, le=10_000, description="analyse every N-th frame"),
-                           fps: float | None = Query(None, gt=0, le=1000, description="at most F frames per second"),
-                           detect_every: int = Query(1, ge=1, le=1000),
-                           smooth: float = Query(0.3, ge=0, le=3600, description="seconds, 0 = off"),
+                           every: int = Query(1, description="analyse every N-th frame", **_range("every")),
+                           fps: float | None = Query(None, description="at most F frames per second", **_range("fps")),
+                           detect_every: int = Query(1, **_range("detect_every")),
+                           smooth: float = Query(0.3, description="seconds, 0 = off", **_range("smooth")),
                            name: str | None = Query(None, max_length=200, description="file name shown in 'input'")):
+        values = {"every": every, "fps": fps, "detect_every": detect_every, "smooth": smooth}
+        try:  # the command line's ranges and messages, then the server's ceilings
+            check_options(**values)
+            check_options(ceilings=VIDEO_QUERY_CEILINGS, **values)
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from None
         if fps is not None and every != 1:
             raise HTTPException(422, "give either every or fps, not both")
         store = request.app.state.store

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mien.options import check_options
+
 MB = 1024 * 1024
 
 # First-bytes signatures. Each entry: (offset, bytes) pairs that must all match.
@@ -56,14 +58,12 @@ class Limits:
     keep_uploads: float = 0.0  # seconds an uploaded video is kept after its job ends
 
     def __post_init__(self) -> None:
-        for name in ("max_image_bytes", "max_video_bytes", "max_pixels", "analyze_concurrency", "max_waiting",
-                     "max_queued_jobs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.request_timeout <= 0:
-            raise ValueError(f"request_timeout must be positive, got {self.request_timeout}")
-        if self.keep_uploads < 0:
-            raise ValueError(f"keep_uploads must be 0 or more seconds, got {self.keep_uploads}")
+        # the ranges and messages of mien serve's flags (which give the sizes in megabytes)
+        check_options(max_image_mb=self.max_image_bytes / MB, max_video_mb=self.max_video_bytes / MB,
+                      max_pixels=self.max_pixels, timeout=self.request_timeout, concurrency=self.analyze_concurrency,
+                      queue_size=self.max_queued_jobs, keep_uploads=self.keep_uploads)
+        if self.max_waiting < 1:  # no flag: set from Python only
+            raise ValueError(f"max_waiting must be at least 1, got {self.max_waiting}")
 
 
 def _matches(head: bytes, signature: tuple[tuple[int, bytes], ...]) -> bool:
