@@ -161,3 +161,155 @@ def estimate_poses(landmarks: np.ndarray, width: int, height: int) -> np.ndarray
     if len(landmarks) == 0:
         return np.zeros((0, 3), np.float32)
     return np.array([estimate_pose(points, width, height) for points in landmarks], np.float32)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Head pose from the dense mesh (``landmarks="mesh"``): a rigid fit of MediaPipe's canonical face
+# ------------------------------------------------------------------------------------------------------
+MESH_POSE_METHOD = "mesh-rigid-procrustes-v1"
+
+# Points of the canonical face that expressions barely move: forehead, nose bridge and tip, eye corners
+# (inner and outer canthi), temples at eye level. No mouth, jaw, cheeks, lids or brows: a smile or a
+# frown must not move the pose.
+RIGID_POINTS: tuple[int, ...] = (
+    10, 151, 9, 8, 108, 337, 109, 338, 67, 297, 69, 299,   # forehead
+    168, 6, 197, 195, 5, 4, 1,                             # nose bridge, nose tip
+    33, 133, 362, 263, 130, 359, 243, 463,                 # eye corners
+    127, 356, 139, 368,                                    # temples at eye level
+)
+
+
+def canonical_face() -> np.ndarray:
+    """(468, 3) MediaPipe's canonical face in millimetres, x right, y down, z away from the camera."""
+    global _CANONICAL
+    if _CANONICAL is None:
+        import json
+        from pathlib import Path
+
+        path = Path(__file__).resolve().parents[1] / "models" / "weights" / "canonical_face_model.json"
+        _CANONICAL = np.asarray(json.loads(path.read_text())["vertices"], np.float64)
+    return _CANONICAL
+
+
+_CANONICAL: np.ndarray | None = None
+
+
+def similarity_3d(model: np.ndarray, target: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Weighted least-squares ``target ≈ scale * rotation @ model + translation`` (Umeyama), no reflection."""
+    w = weights / weights.sum()
+    mu_m, mu_t = w @ model, w @ target
+    mc, tc = model - mu_m, target - mu_t
+    covariance = (tc * w[:, None]).T @ mc
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.ones(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1
+    rotation = u @ np.diag(sign) @ vt
+    scale = float((singular * sign).sum() / (w @ (mc ** 2).sum(axis=1)))
+    return scale, rotation, mu_t - scale * rotation @ mu_m
+
+
+def ray_rotation(u: float, v: float, camera: np.ndarray) -> np.ndarray:
+    """The smallest rotation taking the optical axis to the ray through pixel (u, v)."""
+    ray = np.linalg.solve(camera, np.array([u, v, 1.0]))
+    ray /= np.linalg.norm(ray)
+    axis = np.cross([0.0, 0.0, 1.0], ray)
+    sin, cos = float(np.linalg.norm(axis)), float(ray[2])
+    if sin < 1e-12:
+        return np.eye(3)
+    return cv2.Rodrigues(axis / sin * np.arctan2(sin, cos))[0]
+
+
+def openface_angles(rotation: np.ndarray) -> tuple[float, float, float]:
+    """OpenFace's ``pose_Rx, pose_Ry, pose_Rz`` (radians, ``R = Rx Ry Rz`` in camera coordinates: x right,
+    y down, z forward; Rx > 0 = looking down, Ry > 0 = turned towards the image's left, Rz > 0 = clockwise)."""
+    rx = np.arctan2(-rotation[1, 2], rotation[2, 2])
+    ry = np.arcsin(np.clip(rotation[0, 2], -1.0, 1.0))
+    rz = np.arctan2(-rotation[0, 1], rotation[0, 0])
+    return float(rx), float(ry), float(rz)
+
+
+class MeshPose:
+    """One face's fitted pose: ``rotation`` (head -> camera), ``scale`` (image pixels per mm at the face,
+    weak perspective), ``translation`` (mm, camera coordinates, of the centroid of the 68 iBUG points of the
+    canonical face, as OpenFace's ``pose_T``), the weak-perspective map of step 1 of :func:`fit_mesh_pose`
+    (``fit_rotation``, ``scale``, ``offset``: head mm -> image pixels along the viewing ray) and ``ray``, the
+    rotation taking the optical axis to the viewing ray (ray frame -> camera frame)."""
+
+    def __init__(self, rotation: np.ndarray, fit_rotation: np.ndarray, scale: float, offset: np.ndarray,
+                 translation: np.ndarray, ray: np.ndarray):
+        self.rotation, self.fit_rotation, self.scale, self.offset, self.translation, self.ray = (
+            rotation, fit_rotation, scale, offset, translation, ray)
+
+    @property
+    def angles(self) -> tuple[float, float, float]:
+        """(pitch, yaw, roll) degrees, mien's conventions."""
+        return angles_from_rotation(self.rotation)
+
+    def project(self, head_points: np.ndarray) -> np.ndarray:
+        """Image (x, y, z) of head-frame points (mm) under the fitted weak perspective."""
+        return self.scale * head_points @ self.fit_rotation.T + self.offset
+
+
+def fit_mesh_pose(points: np.ndarray, width: int, height: int, refine: bool = True) -> MeshPose | None:
+    """Rigid pose of one face from its (468, 3) mesh (image x, y in pixels; z relative, same scale).
+
+    1. A similarity (scale, rotation, translation) of the canonical face onto the mesh's rigid points, in
+       3-D, re-weighted twice (Tukey's biweight on the residuals) so that a few badly placed points do not
+       pull it. This is a weak-perspective fit: the network's crop sees the face along the ray from the
+       camera to it, so its rotation is turned by that ray's direction (a frontal face at the image's edge
+       is seen a little from the side).
+    2. ``refine``: Levenberg-Marquardt on the perspective reprojection of the same points (x, y only, the
+       outliers of step 1 left out) with mien's camera guess (:func:`camera_matrix`), from step 1's pose.
+       This removes the bias of the weak-perspective model (up to a few degrees of pitch for a face near
+       the camera) and does not use the network's least reliable output, z.
+    """
+    points = np.asarray(points, np.float64)
+    if not np.isfinite(points).all():
+        return None
+    from mien.models.mesh import ibug68
+
+    face = canonical_face()
+    model = face[list(RIGID_POINTS)]
+    target = points[list(RIGID_POINTS)]
+    weights = np.ones(len(model))
+    for _ in range(3):
+        scale, rotation, offset = similarity_3d(model, target, weights)
+        residual = np.linalg.norm(target - (scale * model @ rotation.T + offset), axis=1)
+        cutoff = 4.685 * max(1.4826 * float(np.median(residual)), 1e-3)
+        weights = np.clip(1 - (residual / cutoff) ** 2, 0, None) ** 2 + 1e-9
+    if not scale > 0:
+        return None
+    camera = camera_matrix(width, height)
+    focal = camera[0, 0]
+    centre = ibug68(face).mean(axis=0)
+    u, v, _ = scale * rotation @ centre + offset
+    depth = focal / scale  # mm: a face at distance Z has focal / Z pixels per mm
+    translation = np.array([(u - camera[0, 2]) * depth / focal, (v - camera[1, 2]) * depth / focal, depth])
+    ray = ray_rotation(u, v, camera)
+    camera_rotation = ray @ rotation
+    if refine:
+        inliers = weights > 0.05
+        rvec = cv2.Rodrigues(camera_rotation)[0]
+        tvec = (translation - camera_rotation @ centre).reshape(3, 1)
+        try:
+            rvec, tvec = cv2.solvePnPRefineLM(model[inliers], target[inliers, :2].copy(), camera, None, rvec, tvec)
+        except cv2.error:
+            rvec = None
+        if rvec is not None and np.isfinite(rvec).all() and tvec[2, 0] > 0:
+            camera_rotation = cv2.Rodrigues(rvec)[0]
+            translation = camera_rotation @ centre + tvec.ravel()
+    return MeshPose(camera_rotation, rotation, scale, offset, translation, ray)
+
+
+def mesh_poses(points: np.ndarray, width: int, height: int) -> tuple[list[MeshPose | None], np.ndarray, np.ndarray]:
+    """Fits for (N, 468, 3) meshes: the poses, (N, 3) pitch/yaw/roll degrees and (N, 6) OpenFace
+    ``pose_Tx, Ty, Tz`` (mm) and ``pose_Rx, Ry, Rz`` (radians); NaN where a mesh is missing."""
+    poses = [fit_mesh_pose(p, width, height) for p in points]
+    angles = np.full((len(poses), 3), np.nan, np.float32)
+    openface = np.full((len(poses), 6), np.nan, np.float32)
+    for i, pose in enumerate(poses):
+        if pose is not None:
+            angles[i] = pose.angles
+            openface[i] = (*pose.translation, *openface_angles(pose.rotation))
+    return poses, angles, openface
