@@ -29,7 +29,7 @@ from mien.quality import THRESHOLDS, sharpness
 from mien.registry import create, get_spec
 from mien.result import FrameTable, Result
 from mien.schema import AUS
-from mien.tasks.pose import POSE_METHOD, estimate_poses
+from mien.tasks.pose import MESH_POSE_METHOD, POSE_METHOD, estimate_poses
 from mien.tasks.valence import VA_METHOD, valence_arousal
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,7 +57,7 @@ class FrameFaces:
     crops: np.ndarray  # (k, S, S, 3) uint8
     blur: np.ndarray  # (k,)
     outside: np.ndarray  # (k,)
-    dense: np.ndarray | None = None  # (k, 68, 2) landmarks when the analyzer has a landmark model
+    dense: Any = None  # (k, 68, 2) dlib landmarks, or a MeshResult with landmarks="mesh"
 
 
 class Analyzer:
@@ -73,8 +73,11 @@ class Analyzer:
         batch_size: inputs whose faces are classified together.
         max_pixels: refuse images above this many pixels (decompression-bomb guard).
         pages: multi-page TIFF: ``"first"`` page only, or ``"all"`` pages as frames 0, 1, ...
-        landmarks: ``"dlib68"`` adds the 68 iBUG landmarks and eye openness per face (and head pose uses
-            them); needs ``pip install 'mien[landmarks]'``.
+        landmarks: ``"mesh"`` runs MediaPipe's 468-point face mesh and iris models (shipped, ONNX) on each
+            face: it adds the 68 iBUG landmarks derived from the mesh, measured eye openness, head pose from
+            a rigid fit of the dense 3-D points (plus OpenFace's ``pose_T*``/``pose_R*``) and gaze
+            (:data:`mien.schema.MESH_COLUMNS`). ``"dlib68"`` adds the 68 iBUG landmarks and eye openness
+            from dlib's shape predictor (and head pose uses them); needs ``pip install 'mien[landmarks]'``.
         detector_options: passed to the detector, e.g. ``{"score_threshold": 0.9, "max_size": 1280}``.
     """
 
@@ -107,11 +110,15 @@ class Analyzer:
         self.max_pixels = max_pixels
         self.pages = pages
         self.detector_options = dict(detector_options or {})
-        if landmarks not in (None, "dlib68"):
-            raise ValueError(f"landmarks must be None or 'dlib68', got {landmarks!r}")
+        if landmarks not in (None, "dlib68", "mesh"):
+            raise ValueError(f"landmarks must be None, 'mesh' or 'dlib68', got {landmarks!r}")
         self.landmarks = landmarks
         self.dense_model = None
-        if landmarks == "dlib68":
+        if landmarks == "mesh":
+            from mien.models.mesh import FaceMesh
+
+            self.dense_model = FaceMesh(threads=threads, device=device)
+        elif landmarks == "dlib68":
             from mien.models.dlib68 import Dlib68Landmarks
 
             self.dense_model = Dlib68Landmarks()
@@ -121,20 +128,28 @@ class Analyzer:
     def metadata(self) -> dict[str, Any]:
         from mien import __version__
 
-        return {"mien_version": __version__, "detector": self.detector_name, "detector_options": self.detector_options,
-                "expression_model": self.expression_name, "quality_thresholds": THRESHOLDS,
-                "expression_temperature": self.expression.temperature,
-                "uncertain_below": self.expression.uncertain_below,
-                "au_thresholds": self.expression.au_thresholds or [0.5] * len(AUS),
-                "valence_arousal_method": self.expression.va_method or VA_METHOD, "pose_method": POSE_METHOD,
-                "eye_openness_method": "dlib68-ear" if self.dense_model is not None else self.expression.eyes_method}
+        mesh = self.landmarks == "mesh"
+        metadata = {"mien_version": __version__, "detector": self.detector_name, "detector_options": self.detector_options,
+                    "expression_model": self.expression_name, "quality_thresholds": THRESHOLDS,
+                    "expression_temperature": self.expression.temperature,
+                    "uncertain_below": self.expression.uncertain_below,
+                    "au_thresholds": self.expression.au_thresholds or [0.5] * len(AUS),
+                    "valence_arousal_method": self.expression.va_method or VA_METHOD,
+                    "pose_method": MESH_POSE_METHOD if mesh else POSE_METHOD,
+                    "eye_openness_method": {"mesh": "mesh68-ear", "dlib68": "dlib68-ear"}.get(
+                        self.landmarks or "", self.expression.eyes_method)}
+        if mesh:
+            from mien.tasks.gaze import GAZE_METHOD
+
+            metadata["gaze_method"] = GAZE_METHOD
+        return metadata
 
     @property
     def columns(self) -> list[str]:
         """The columns of every table this analyzer produces."""
-        from mien.schema import DENSE_LANDMARK_COLUMNS
+        from mien.schema import DENSE_LANDMARK_COLUMNS, MESH_COLUMNS
 
-        extra = list(DENSE_LANDMARK_COLUMNS) if self.dense_model is not None else []
+        extra = list(MESH_COLUMNS if self.landmarks == "mesh" else DENSE_LANDMARK_COLUMNS) if self.dense_model is not None else []
         return Result().columns() + extra
 
     # ------------------------------------------------------------------ public API
@@ -276,7 +291,7 @@ class Analyzer:
             dense = None
             if self.dense_model is not None and len(detections):
                 started = time.perf_counter()
-                dense = self.dense_model.predict(image, detections.boxes)
+                dense = self.dense_model.predict(image, detections.landmarks if self.landmarks == "mesh" else detections.boxes)
                 self.timings["landmarks"] += time.perf_counter() - started
         except Exception as error:  # one bad frame must not end the run
             frame.error = f"{frame.source}: analysis failed ({type(error).__name__}: {error})"
@@ -305,10 +320,16 @@ class Analyzer:
         started = time.perf_counter()
         va = heads.va
         result.valence, result.arousal = (va[:, 0], va[:, 1]) if va is not None else valence_arousal(result.expression_probs)
-        result.head_pose = np.concatenate([estimate_poses(self._pose_landmarks(item), item.width, item.height)
-                                           for _, item in with_faces])
+        if self.landmarks == "mesh":
+            result.head_pose, columns = mesh_geometry([item for _, item in with_faces])
+            result.data.update(columns)
+            points68 = np.stack([[columns[f"{axis}_{i}"] for i in range(68)] for axis in "xy"], axis=-1)  # (68, N, 2)
+            result.eye_openness = dense_eye_openness(points68.transpose(1, 0, 2))  # measured on the mesh's 68 points
+        else:
+            result.head_pose = np.concatenate([estimate_poses(self._pose_landmarks(item), item.width, item.height)
+                                               for _, item in with_faces])
         self.timings["pose"] += time.perf_counter() - started
-        if self.dense_model is not None:  # measured eye openness replaces the predicted one
+        if self.landmarks == "dlib68":  # measured eye openness replaces the predicted one
             dense = np.concatenate([item.dense for _, item in with_faces])
             result.data.update(dense_landmark_columns(dense))
             result.eye_openness = dense_eye_openness(dense)
@@ -344,6 +365,30 @@ def dense_landmark_columns(points: np.ndarray) -> dict[str, np.ndarray]:
     columns = {f"x_{i}": points[:, i, 0] for i in range(68)}
     columns.update({f"y_{i}": points[:, i, 1] for i in range(68)})
     return columns
+
+
+def mesh_geometry(items: list[FrameFaces]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Head pose (N, 3) and the mesh columns (:data:`mien.schema.MESH_COLUMNS`) of the faces of prepared frames
+    whose ``dense`` is a :class:`~mien.models.mesh.MeshResult`."""
+    from mien.schema import GAZE_COLUMNS, MESH_POSE_COLUMNS
+    from mien.tasks.gaze import estimate_gaze
+    from mien.tasks.pose import mesh_poses
+
+    angles, openface, gaze, points68, scores = [], [], [], [], []
+    for item in items:
+        mesh = item.dense
+        poses, pose_angles, pose_openface = mesh_poses(mesh.points, item.width, item.height)
+        angles.append(pose_angles)
+        openface.append(pose_openface)
+        gaze.append(estimate_gaze(mesh.points, mesh.iris, poses))
+        points68.append(mesh.landmarks68)
+        scores.append(mesh.score)
+    openface_all, gaze_all = np.concatenate(openface), np.concatenate(gaze)
+    columns = dense_landmark_columns(np.concatenate(points68).astype(np.float32))
+    columns.update({name: openface_all[:, i] for i, name in enumerate(MESH_POSE_COLUMNS)})
+    columns.update({name: gaze_all[:, i] for i, name in enumerate(GAZE_COLUMNS)})
+    columns["mesh_score"] = np.concatenate(scores).astype(np.float32)
+    return np.concatenate(angles), columns
 
 
 def dense_eye_openness(points: np.ndarray) -> np.ndarray:

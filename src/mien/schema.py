@@ -70,7 +70,8 @@ COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("arousal", "float", "activation in [-1, 1], from the same projection; never below about -0.5 (no basic "
      "expression is calm)"),
     ("pose_pitch", "float", "head pitch in degrees, positive = chin up; from the eye and nose-tip landmarks by perspective-n-point "
-     "on an average 3D face (a few degrees of bias); empty without landmarks"),
+     "on an average 3D face (a few degrees of bias), or with `--landmarks mesh` from the dense mesh (see `pose_Rx`); "
+     "empty without landmarks"),
     ("pose_yaw", "float", "head yaw in degrees, positive = face turned towards the image's right (the person's left)"),
     ("pose_roll", "float", "head roll in degrees, positive = head tilted clockwise in the image"),
     ("eye_open_left", "float", "openness of the image-left eye as an eye aspect ratio (eyelid gap / eye width): "
@@ -118,12 +119,38 @@ SUMMARY_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
       for name in EXPRESSIONS),
 )
 
-# Optional columns with ``landmarks="dlib68"`` (``mien analyze --landmarks dlib68``; the landmarks extra).
+# Optional columns with ``landmarks="mesh"`` (``--landmarks mesh``: MediaPipe's face mesh and iris, shipped) or
+# ``landmarks="dlib68"`` (``--landmarks dlib68``; the landmarks extra: the 68 points only). Names and units are
+# OpenFace 2's, so ``--schema openface`` writes them unchanged.
 DENSE_LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"x_{i}" for i in range(68)) + tuple(f"y_{i}" for i in range(68))
+MESH_POSE_COLUMNS: tuple[str, ...] = ("pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz")
+GAZE_COLUMNS: tuple[str, ...] = ("gaze_0_x", "gaze_0_y", "gaze_0_z", "gaze_1_x", "gaze_1_y", "gaze_1_z",
+                                 "gaze_angle_x", "gaze_angle_y")
+MESH_COLUMNS: tuple[str, ...] = DENSE_LANDMARK_COLUMNS + MESH_POSE_COLUMNS + GAZE_COLUMNS + ("mesh_score",)
 LANDMARK68_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("x_0 .. x_67", "float", "x of the 68 iBUG 300-W landmarks (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, "
-     "mouth 48-67; OpenFace's names), pixels; dlib's shape predictor inside the face box"),
+     "mouth 48-67; OpenFace's names), pixels; `--landmarks mesh`: fixed points (or midpoints of two) of the "
+     "468-point face mesh, `--landmarks dlib68`: dlib's shape predictor inside the face box"),
     ("y_0 .. y_67", "float", "y of the same points, pixels"),
+    ("pose_Tx, pose_Ty, pose_Tz", "float", "`--landmarks mesh`: position of the head (centroid of the 68 points of "
+     "MediaPipe's canonical face fitted to the mesh) in millimetres, camera coordinates (x right, y down, z away "
+     "from the camera), as OpenFace's; assumes a focal length of the image's longer side in pixels, so Tz (and "
+     "Tx, Ty) scale with the true one"),
+    ("pose_Rx, pose_Ry, pose_Rz", "float", "`--landmarks mesh`: head rotation in radians, OpenFace's convention "
+     "(R = Rx Ry Rz in camera coordinates; Rx > 0 looking down, Ry > 0 turned towards the image's left, Rz > 0 "
+     "tilted clockwise): the same rotation as `pose_pitch`, `pose_yaw`, `pose_roll`, which with `--landmarks "
+     "mesh` come from a rigid fit of the canonical face to the mesh's forehead, nose and eye-corner points "
+     "(expression-invariant) refined by perspective-n-point (method `mesh-rigid-procrustes-v1`)"),
+    ("gaze_0_x, gaze_0_y, gaze_0_z", "float", "`--landmarks mesh`: gaze direction of the image-left eye (eye 0 "
+     "in OpenFace), unit vector in camera coordinates from the eyeball centre through the iris centre; "
+     "(0, 0, -1) looks into the camera along its axis. A geometric estimate (iris model + head pose + an "
+     "average eyeball), see `mien.tasks.gaze` for its accuracy"),
+    ("gaze_1_x, gaze_1_y, gaze_1_z", "float", "`--landmarks mesh`: gaze direction of the image-right eye"),
+    ("gaze_angle_x", "float", "`--landmarks mesh`: horizontal gaze angle in radians, atan2(x, -z) of the mean of "
+     "both eyes' vectors (OpenFace's): > 0 looking towards the image's right"),
+    ("gaze_angle_y", "float", "`--landmarks mesh`: vertical gaze angle in radians, atan2(y, -z): > 0 looking down"),
+    ("mesh_score", "float", "`--landmarks mesh`: the face mesh network's probability that its crop holds a face; "
+     "below about 0.5 distrust the mesh columns"),
 )
 
 COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in COLUMN_DOCS)
@@ -131,7 +158,7 @@ VIDEO_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in VIDEO_COLUMN_DOCS)
 SUMMARY_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in SUMMARY_COLUMN_DOCS)
 COLUMN_TYPES: dict[str, str] = {name: kind for name, kind, _ in
                                 (*COLUMN_DOCS, *VIDEO_COLUMN_DOCS, *SUMMARY_COLUMN_DOCS)}
-COLUMN_TYPES.update(dict.fromkeys(DENSE_LANDMARK_COLUMNS, "float"))
+COLUMN_TYPES.update(dict.fromkeys(MESH_COLUMNS, "float"))
 
 
 def markdown_table(docs: tuple[tuple[str, str, str], ...] = COLUMN_DOCS) -> str:

@@ -7,8 +7,8 @@ image-left eye). Looking straight into a camera in front of the face gives about
 Model (a geometric estimate, not a learned gaze model):
 - the eyeball centre sits at a fixed offset, in the head's frame, from the midpoint of the two eye corners
   (the canthi, which expressions and blinks barely move): behind the middle of the canonical face's eye
-  opening by :data:`IRIS_RADIUS_MM`, so that an eye looking straight ahead along the head's axis puts the
-  iris centre in front of the eyeball centre. The offset is turned and scaled by the fitted head pose
+  opening by :data:`IRIS_RADIUS_MM` (and :data:`EYEBALL_RAISE_MM` higher, a calibration), so that an eye
+  looking straight ahead along the head's axis puts the iris centre in front of the eyeball centre. The offset is turned and scaled by the fitted head pose
   (:class:`mien.tasks.pose.MeshPose`) and added to the person's own measured eye corners;
 - the iris centre (MediaPipe Iris) lies on a sphere of radius :data:`IRIS_RADIUS_MM` around it; its image
   offset from the projected eyeball centre, divided by that radius in pixels, gives the gaze's x and y in
@@ -31,6 +31,11 @@ import numpy as np
 
 GAZE_METHOD = "iris-eyeball-v1"
 IRIS_RADIUS_MM = 10.5  # eyeball centre to the iris centre (the eye's radius ~12 mm minus the anterior chamber)
+# The eyeball centre lies this far above the middle of the canonical eye opening. Calibrated, not measured:
+# without it, people talking into the camera (the 11 LivePortrait driving clips of ../shared/datasets/media,
+# every 15th frame) get a median vertical gaze of -10 degrees (the iris sits above the eye opening's centre);
+# 1.9 mm = 10.5 mm x sin(10.5 degrees) brings that median to about 0.
+EYEBALL_RAISE_MM = 1.9
 
 # The canonical face's eye openings (MediaPipe's 16-point eye contours), image-left eye then image-right.
 EYE_CONTOURS = (
@@ -49,6 +54,7 @@ def eyeball_offsets() -> np.ndarray:
     offsets = []
     for contour, corners, lids in zip(EYE_CONTOURS, EYE_CORNERS, LID_MIDDLES):
         centre = face[list(contour)].mean(axis=0)
+        centre[1] -= EYEBALL_RAISE_MM  # y grows downwards
         centre[2] = face[list(lids), 2].mean() + IRIS_RADIUS_MM  # z grows away from the camera
         offsets.append(centre - face[list(corners)].mean(axis=0))
     return np.array(offsets)

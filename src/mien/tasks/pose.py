@@ -168,14 +168,18 @@ def estimate_poses(landmarks: np.ndarray, width: int, height: int) -> np.ndarray
 # ------------------------------------------------------------------------------------------------------
 MESH_POSE_METHOD = "mesh-rigid-procrustes-v1"
 
-# Points of the canonical face that expressions barely move: forehead, nose bridge and tip, eye corners
-# (inner and outer canthi), temples at eye level. No mouth, jaw, cheeks, lids or brows: a smile or a
-# frown must not move the pose.
+# Points of the canonical face that expressions barely move: forehead, nose bridge, sidewalls and tip, eye
+# corners, and the sides of the head at eye level (towards the ears: far behind the nose, they are what
+# fixes pitch best). No mouth, jaw, cheeks, lids or brows. Chosen on still heads that grin
+# (../shared/datasets/media/liveportrait/d19.mp4): the forehead, nose and corners alone read a broad grin as
+# the chin rising by 7 degrees (the network moves the nose and forehead points with the cheeks); with the
+# sides of the head, the pitch moves by 1 degree.
 RIGID_POINTS: tuple[int, ...] = (
-    10, 151, 9, 8, 108, 337, 109, 338, 67, 297, 69, 299,   # forehead
-    168, 6, 197, 195, 5, 4, 1,                             # nose bridge, nose tip
-    33, 133, 362, 263, 130, 359, 243, 463,                 # eye corners
-    127, 356, 139, 368,                                    # temples at eye level
+    10, 151, 9, 8, 108, 337, 109, 338, 67, 297, 69, 299, 104, 333,  # forehead
+    168, 6, 197, 195, 196, 419, 122, 351, 174, 399, 188, 412,        # nose bridge and sidewalls
+    5, 4, 1, 3, 248, 236, 456,                                       # nose tip
+    133, 362, 243, 463, 33, 263, 130, 359,                           # eye corners
+    127, 356, 234, 454, 162, 389, 21, 251, 93, 323,                  # sides of the head at eye level
 )
 
 
