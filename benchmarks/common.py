@@ -7,6 +7,8 @@ import os
 import platform
 from pathlib import Path
 
+from mien.io.writers import write_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "out"
 
@@ -22,9 +24,7 @@ def save(name: str, payload: dict) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.json"
     payload = {"machine": machine(), **payload}
-    tmp = path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(payload, indent=2))
     print(f"wrote {path}")
     return path
 

@@ -20,6 +20,8 @@ from bench_micro import micro_section
 from bench_models import models_section
 from common import OUT, REPO
 
+from mien.io.writers import write_atomic
+
 SCRIPTS = [["bench_detection.py"], ["bench_accuracy.py"],
            ["bench_accuracy.py", "--expression", "mnv2-ferplus-small", "--save-as", "accuracy_small"],
            ["bench_speed.py"], ["bench_models.py"], ["bench_cross.py"], ["bench_ablation.py"], ["bench_video.py"],
@@ -232,9 +234,7 @@ def main() -> None:
             print(f"== {script} {' '.join(options)}", flush=True)
             subprocess.run([sys.executable, str(Path(__file__).parent / script), *options], check=True)
     text = render()
-    tmp = args.output.with_suffix(".md.part")
-    tmp.write_text(text)
-    tmp.replace(args.output)
+    write_atomic(args.output, text)
     print(f"wrote {args.output}")
 
 

@@ -149,13 +149,10 @@ def with_va_head(model, weight: np.ndarray, bias: np.ndarray, mean: np.ndarray, 
 
 
 def save_model(model, path) -> None:
-    """Write a ModelProto to ``path`` atomically (``.part``, then rename)."""
-    from pathlib import Path
+    """Write a ModelProto to ``path`` atomically (an exclusive temporary file, then renamed onto it)."""
+    from mien.io.writers import write_atomic
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    _onnx().save(model, str(tmp))
-    tmp.replace(path)
+    write_atomic(path, model.SerializeToString())
 
 
 def session_from_model(model, threads: int = 2):

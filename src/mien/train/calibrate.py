@@ -1,10 +1,12 @@
-"""Calibrate a shipped expression model on FER+ validation data and store the result in its ONNX file.
+"""Calibrate a shipped expression model on validation data and store the result in its ONNX file.
 
     python -m mien.train.calibrate src/mien/models/weights/mnv2-ferplus.onnx --root ../shared/datasets/ferplus \
         --background ../shared/datasets/media/pyfeat/free-mountain-vector-01.jpg --report runs/calibration.json
 
-Validation faces go through the real pipeline (enlarged into 640x480 frames, detected, aligned). The
-temperature minimising the negative log-likelihood of the FER+ majority labels is stored as
+Validation faces go through the real pipeline: FER+ valid (enlarged into 640x480 frames, detected, aligned)
+and, with ``--rafdb ROOT``, the RAF-DB validation faces that mien's trainers carve out of RAF-DB train
+(:func:`mien.train.face_cache.rafdb_validation_split`; detected in the released images). The temperature
+minimising the negative log-likelihood of their labels (FER+ majority, RAF-DB labels) is stored as
 ``mien.temperature``; ``mien.uncertain_below`` is the calibrated top probability below which a face is
 flagged uncertain: the level that flags the ``flag_share`` least confident labelled validation faces.
 Only the validation split is read.
@@ -19,8 +21,18 @@ from pathlib import Path
 import numpy as np
 
 
+def rafdb_validation_samples(root: Path) -> list:
+    """The RAF-DB faces held out of training for validation (RAF-DB ``basic`` folder)."""
+    from mien.datasets.layouts import read_rafdb
+    from mien.train.face_cache import rafdb_validation_split
+
+    train = read_rafdb(root, "train")
+    held = rafdb_validation_split(np.array([s.label for s in train]))
+    return [s for s, h in zip(train, held) if h]
+
+
 def calibrate(model: Path, root: Path, background: Path, flag_share: float = 0.10, threads: int = 2,
-              limit: int | None = None) -> dict:
+              limit: int | None = None, rafdb: Path | None = None) -> dict:
     from mien.analyzer import Analyzer
     from mien.datasets.layouts import read_dataset
     from mien.eval.expression import predict_samples
@@ -31,6 +43,10 @@ def calibrate(model: Path, root: Path, background: Path, flag_share: float = 0.1
     analyzer.expression.temperature = 1.0  # calibrate from the raw network output
     samples = read_dataset("ferplus", root, "valid")[:limit]
     probabilities = predict_samples(analyzer, samples, "framed", read_image(background))
+    if rafdb is not None:
+        raf = rafdb_validation_samples(rafdb)[:limit]
+        probabilities = np.concatenate([probabilities, predict_samples(analyzer, raf, "detect")])
+        samples = samples + raf
     labels = np.array([s.label for s in samples])
     found = ~np.isnan(probabilities).any(axis=1)
     labelled = found & (labels >= 0)
@@ -62,9 +78,9 @@ def write_metadata(model: Path, values: dict[str, str]) -> None:
     for key, value in values.items():
         entry = graph.metadata_props.add()
         entry.key, entry.value = key, value
-    tmp = model.with_suffix(".onnx.tmp")
-    onnx.save(graph, str(tmp))
-    tmp.replace(model)
+    from mien.io.writers import write_atomic
+
+    write_atomic(model, graph.SerializeToString())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,10 +92,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--background", type=Path, required=True, help="a photo without faces")
     parser.add_argument("--flag-share", type=float, default=0.10)
     parser.add_argument("--report", type=Path, help="write the calibration facts here (JSON)")
+    parser.add_argument("--rafdb", type=Path, help="RAF-DB basic folder: add its validation faces (carved from train)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, help="only the first N validation images (quick checks)")
     args = parser.parse_args(argv)
-    facts = calibrate(args.model, args.root, args.background, args.flag_share, args.threads, args.limit)
+    facts = calibrate(args.model, args.root, args.background, args.flag_share, args.threads, args.limit, args.rafdb)
     write_metadata(args.model, {"mien.temperature": f"{facts['temperature']:.4f}",
                                 "mien.uncertain_below": f"{facts['uncertain_below']:.4f}"})
     print(json.dumps(facts, indent=2))

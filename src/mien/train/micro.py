@@ -29,6 +29,7 @@ from torch import nn
 
 from mien.datasets.megc2019 import MICRO_CLASSES, SOURCE_DATASETS, load_flows, read_labels
 from mien.eval.metrics import classification_report
+from mien.io.writers import write_atomic
 
 
 @dataclass
@@ -269,9 +270,7 @@ def _run_seed(arguments: tuple) -> dict:
     run = loso(root, config, seed)
     run["config"] = asdict(config)
     if cache is not None:
-        tmp = cache.with_name(cache.name + ".part")
-        tmp.write_text(json.dumps(run))
-        tmp.replace(cache)
+        write_atomic(cache, json.dumps(run))
     return run
 
 
@@ -316,9 +315,7 @@ def evaluate_loso(root: Path, seeds: list[int], output: Path | None = None, conf
         log(f"{name:9s} (n={row['n']}): UF1 {row['uf1']['mean']:.4f} ± {row['uf1']['std']:.4f}   "
             f"UAR {row['uar']['mean']:.4f} ± {row['uar']['std']:.4f}")
     if output:
-        tmp = output.with_name(output.name + ".part")
-        tmp.write_text(json.dumps(result, indent=1))
-        tmp.replace(output)
+        write_atomic(output, json.dumps(result, indent=1))
     return result
 
 
