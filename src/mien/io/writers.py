@@ -31,7 +31,11 @@ from mien.schema import COLUMN_TYPES
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
 
-# Renames to other tools' column names; columns without an entry keep mien's name.
+# Renames to other tools' column names; columns without an entry keep mien's name. OpenFace 2's geometry
+# columns need none: with landmarks="mesh" mien writes them under OpenFace's names and in its units
+# (mien.schema.MESH_COLUMNS: pose_Tx..pose_Tz in mm, pose_Rx..pose_Rz in radians, gaze_0_x..gaze_1_z unit
+# vectors, gaze_angle_x/y in radians, x_0..y_67 in pixels; tests/test_openface_schema.py checks them against a
+# real OpenFace CSV).
 SCHEMA_RENAMES: dict[str, dict[str, str]] = {
     "mien": {},
     "openface": {"face_score": "confidence"},
