@@ -30,6 +30,8 @@ position (a 1-pixel iris error is about 4 degrees for a face 100 pixels wide).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 GAZE_METHOD = "iris-eyeball-v1"
@@ -49,8 +51,9 @@ EYE_CORNERS = ((33, 133), (362, 263))
 LID_MIDDLES = ((159, 145), (386, 374))  # upper and lower lid in the middle of each eye: they rest on the cornea
 
 
+@lru_cache(maxsize=1)
 def eyeball_offsets() -> np.ndarray:
-    """(2, 3) head-frame offsets (mm) from the midpoint of each eye's corners to its eyeball centre."""
+    """(2, 3) head-frame offsets (mm) from the midpoint of each eye's corners to its eyeball centre (read-only)."""
     from mien.tasks.pose import canonical_face
 
     face = canonical_face()
@@ -60,7 +63,9 @@ def eyeball_offsets() -> np.ndarray:
         centre[1] -= EYEBALL_RAISE_MM  # y grows downwards
         centre[2] = face[list(lids), 2].mean() + IRIS_RADIUS_MM  # z grows away from the camera
         offsets.append(centre - face[list(corners)].mean(axis=0))
-    return np.array(offsets)
+    offsets = np.array(offsets)
+    offsets.flags.writeable = False
+    return offsets
 
 
 def eye_gaze(mesh_points: np.ndarray, iris_centres: np.ndarray, pose) -> np.ndarray:
@@ -73,14 +78,13 @@ def eye_gaze(mesh_points: np.ndarray, iris_centres: np.ndarray, pose) -> np.ndar
     through the iris centre is intersected with the sphere of radius :data:`IRIS_RADIUS_MM` around it (the
     nearest point of the ray when it misses the sphere).
     """
-    from mien.models.mesh import ibug68
-    from mien.tasks.pose import canonical_face
+    from mien.tasks.pose import canonical_centre, canonical_face
 
     out = np.full((2, 3), np.nan)
     if pose is None or not np.isfinite(iris_centres).all():
         return out
     face = canonical_face()
-    head_centre = ibug68(face).mean(axis=0)  # the point pose.translation places
+    head_centre = canonical_centre()  # the point pose.translation places
     inverse_camera = np.linalg.inv(pose.camera)
     for eye, (a, b) in enumerate(EYE_CORNERS):
         corners_head = (face[a] + face[b]) / 2

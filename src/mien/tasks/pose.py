@@ -196,6 +196,17 @@ def canonical_face() -> np.ndarray:
 
 
 _CANONICAL: np.ndarray | None = None
+_CENTRE: np.ndarray | None = None
+
+
+def canonical_centre() -> np.ndarray:
+    """The centroid (mm) of the canonical face's 68 iBUG points: the head position ``pose_T`` reports."""
+    global _CENTRE
+    if _CENTRE is None:
+        from mien.models.mesh import ibug68
+
+        _CENTRE = ibug68(canonical_face()).mean(axis=0)
+    return _CENTRE
 
 
 def similarity_3d(model: np.ndarray, target: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -272,8 +283,6 @@ def fit_mesh_pose(points: np.ndarray, width: int, height: int, refine: bool = Tr
     points = np.asarray(points, np.float64)
     if not np.isfinite(points).all():
         return None
-    from mien.models.mesh import ibug68
-
     face = canonical_face()
     model = face[list(RIGID_POINTS)]
     target = points[list(RIGID_POINTS)]
@@ -287,7 +296,7 @@ def fit_mesh_pose(points: np.ndarray, width: int, height: int, refine: bool = Tr
         return None
     camera = camera_matrix(width, height)
     focal = camera[0, 0]
-    centre = ibug68(face).mean(axis=0)
+    centre = canonical_centre()
     u, v, _ = scale * rotation @ centre + offset
     depth = focal / scale  # mm: a face at distance Z has focal / Z pixels per mm
     translation = np.array([(u - camera[0, 2]) * depth / focal, (v - camera[1, 2]) * depth / focal, depth])
