@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 from common import data_root, save
 
+from mien.config import DEFAULT_EXPRESSION
+
 PHOTOS = ["single_face.jpg", "0-f15-hao-ph.jpg", "0-f1-su-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"]
 
 
@@ -89,7 +91,7 @@ def main() -> None:
         cli = cli_throughput(folder, len(images) * args.copies, args.threads)
     print(f"CLI: {cli['images_per_s']:.1f} images/s, peak RSS {cli['peak_rss_mb']:.0f} MB")
     save("speed", {"threads": args.threads, "image_size": "640x480", "stages": stages, "cli": cli,
-                   "env_threads": os.environ.get("MIEN_THREADS")})
+                   "env_threads": os.environ.get("MIEN_THREADS"), "expression_model": DEFAULT_EXPRESSION})
 
 
 if __name__ == "__main__":

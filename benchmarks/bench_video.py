@@ -80,7 +80,8 @@ def main() -> None:
         if index in (1, 100, 250, 500, 750, 1000) or index % 1008 == 0:
             memory["rss_mb"][index] = round(rss_mb(), 1)
     print("RSS by frame:", memory["rss_mb"])
-    save("video", {"threads": args.threads, "every_k": args.every_k, "throughput": results, "memory": memory})
+    save("video", {"threads": args.threads, "every_k": args.every_k, "throughput": results, "memory": memory,
+                   "expression_model": analyzer.expression_name})
 
 
 if __name__ == "__main__":

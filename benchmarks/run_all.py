@@ -16,15 +16,18 @@ from bench_ablation import ablation_section
 from bench_au import au_section
 from bench_batch import batch_section
 from bench_cross import cross_section
+from bench_generalisation import generalisation_section, targets_table
 from bench_micro import micro_section
 from bench_models import models_section
 from common import OUT, REPO
 
+from mien.config import DEFAULT_EXPRESSION, FAST_EXPRESSION
 from mien.io.writers import write_atomic
 
 SCRIPTS = [["bench_detection.py"], ["bench_accuracy.py"],
            ["bench_accuracy.py", "--expression", "mnv2-ferplus-small", "--save-as", "accuracy_small"],
-           ["bench_speed.py"], ["bench_models.py"], ["bench_cross.py"], ["bench_ablation.py"], ["bench_video.py"],
+           ["bench_speed.py"], ["bench_models.py"], ["bench_generalisation.py"], ["bench_cross.py"],
+           ["bench_ablation.py"], ["bench_video.py"],
            ["bench_serve.py"], ["bench_batch.py"], ["bench_au.py"], ["bench_micro.py"]]
 # classifier latency targets of issue 3, batch 1, 2 threads
 LATENCY_TARGETS_MS = {"mnv2-ferplus": 4.0, "mnv2-ferplus-small": 1.5}
@@ -173,6 +176,11 @@ def render() -> str:
         "",
         f"Memory over the long clip `{video['memory']['clip']}` (1008 frames, 480x480), resident set size in MB",
         "after N frames: " + ", ".join(f"{n}: {v:.0f}" for n, v in video["memory"]["rss_mb"].items()) + ".",
+        "",
+        *generalisation_section(load("generalisation")),
+        "### Targets of issue 13 (expression models on unseen faces)",
+        "",
+        *targets_table(load("generalisation"), models, speed, video, DEFAULT_EXPRESSION, FAST_EXPRESSION),
         "",
         *serve_section(load("serve")),
         *batch_section(load("batch")),

@@ -35,13 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from mien.schema import EXPRESSIONS
-from mien.train.face_cache import load_split
+from mien.train.face_cache import load_split, rafdb_validation_split
 from mien.train.mobilefacenet import MobileFaceNet, load_onnx_weights
 
 TEACHER = Path("../shared/teachers/opencv_zoo_fer_mobilefacenet_2022july_fp32deq.onnx")
 TEACHER_CLASSES = ("anger", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # its logit order
 TRUNK_BLOCKS = 12  # bottlenecks in the frozen trunk; its output is (128, 14, 14)
-VALID_FRACTION = 0.1
 
 
 # ------------------------------------------------------------------------------------------ network
@@ -177,7 +176,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    logit_adjust: float = 1.0  # tau of the logit-adjusted loss (Menon et al. 2021); 0 = plain cross-entropy
+    logit_adjust: float = 0.0  # tau of the logit-adjusted loss (Menon et al. 2021); 0 = plain cross-entropy
     label_smoothing: float = 0.1  # for one-hot targets (RAF-DB, affectnet4); FER+ keeps its vote distribution
     ferplus_weight: float = 1.0
     ferplus_per_epoch: int = 12000  # FER+ faces drawn afresh each epoch (all RAF-DB faces are used every epoch)
@@ -191,16 +190,6 @@ class TrainConfig:
 
 RUN_DEFINING = ("features", "faces", "batch_size", "lr", "weight_decay", "logit_adjust", "label_smoothing",
                 "ferplus_weight", "ferplus_per_epoch", "affectnet_weight", "affectnet_per_epoch", "seed", "limit")
-
-
-def rafdb_validation_split(labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Boolean mask of RAF-DB train faces held out for validation: VALID_FRACTION of each class."""
-    rng = np.random.default_rng(seed)
-    held = np.zeros(len(labels), bool)
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        held[rng.choice(members, max(1, round(VALID_FRACTION * len(members))), replace=False)] = True
-    return held
 
 
 @dataclass
@@ -357,33 +346,76 @@ def train(config: TrainConfig, out: Path) -> dict:
             save_checkpoint(out / "best.pt", {"net": net.state_dict(), "epoch": epoch})
         save_checkpoint(out / "last.pt", {"net": net.state_dict(), "optimiser": optimiser.state_dict(),
                                           "epoch": epoch, "best": json.dumps(best)})
+    net.load_state_dict(torch.load(out / "best.pt", weights_only=True)["net"])
+    best["posthoc"] = posthoc_adjustment(top, validation, prior)
     (out / "best.json").write_text(json.dumps(best, indent=1))
     return best
 
 
+POSTHOC_TAUS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def posthoc_adjustment(top: Top, validation: dict, prior: np.ndarray) -> dict:
+    """Post-hoc logit adjustment (Menon et al. 2021): subtract ``tau * log(prior)`` from the logits, so rarer
+    classes are predicted more often; ``tau`` is chosen on the validation sets by the selection score.
+    Returns the chosen tau, the score of each tau tried, and the log prior."""
+    log_prior = np.log(np.maximum(prior, 1e-4)).astype(np.float32)
+    classifier = top.classifier[1]
+    original = classifier.bias.detach().clone()
+    tried = {}
+    try:
+        for tau in POSTHOC_TAUS:
+            with torch.no_grad():
+                classifier.bias.copy_(original - tau * torch.from_numpy(log_prior))
+            metrics = evaluate(top, validation)
+            tried[str(tau)] = {"score": selection_score(metrics), **metrics}
+    finally:
+        with torch.no_grad():
+            classifier.bias.copy_(original)
+    chosen = max(POSTHOC_TAUS, key=lambda tau: tried[str(tau)]["score"])
+    return {"tau": chosen, "tried": tried, "log_prior": log_prior.tolist()}
+
+
 # ------------------------------------------------------------------------------------------ export
-def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
-    """``run/best.pt`` as one ONNX file: input ``face`` (N, 3, 112, 112) RGB in [0, 255], output ``logits``."""
+def export_network(net: MobileFaceNet, out: Path, metadata: dict[str, str]) -> Path:
+    """``net`` as one ONNX file with mien's metadata: input ``face`` (N, 3, 112, 112) RGB in [0, 255], output
+    ``logits`` (N, 8) in :data:`mien.schema.EXPRESSIONS` order; written atomically."""
     import onnx
 
     from mien.align.similarity import ARCFACE_TEMPLATE
 
-    net = MobileFaceNet(len(EXPRESSIONS))
-    net.load_state_dict(torch.load(run / "best.pt", weights_only=True)["net"])
     model = ExportedNet(net.eval()).eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=out.parent, suffix=".onnx.tmp")
     os.close(handle)
-    torch.onnx.export(model, torch.zeros(1, 3, 112, 112), temporary, input_names=["face"], output_names=["logits"],
-                      dynamic_axes={"face": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
-    proto = onnx.load(temporary)
-    entries = {"mien.task": "expression", "mien.labels": json.dumps(list(EXPRESSIONS)), "mien.crop_size": "112",
-               "mien.template": json.dumps(ARCFACE_TEMPLATE.tolist()), "mien.input": "rgb", **metadata}
-    for key, value in entries.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, temporary)
-    os.replace(temporary, out)
+    try:
+        torch.onnx.export(model, torch.zeros(1, 3, 112, 112), temporary, input_names=["face"], output_names=["logits"],
+                          dynamic_axes={"face": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
+        proto = onnx.load(temporary)
+        entries = {"mien.task": "expression", "mien.labels": json.dumps(list(EXPRESSIONS)), "mien.crop_size": "112",
+                   "mien.template": json.dumps(ARCFACE_TEMPLATE.tolist()), "mien.input": "rgb", **metadata}
+        for key, value in entries.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, temporary)
+        os.replace(temporary, out)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
     return out
+
+
+def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
+    """``run/best.pt`` as a mien ONNX model (see :func:`export_network`), with the post-hoc logit adjustment
+    chosen on validation (``best.json``) folded into the classifier's bias."""
+    net = MobileFaceNet(len(EXPRESSIONS))
+    net.load_state_dict(torch.load(run / "best.pt", weights_only=True)["net"])
+    posthoc = json.loads((run / "best.json").read_text()).get("posthoc")
+    if posthoc and posthoc["tau"]:
+        with torch.no_grad():
+            net.classifier[1].bias -= posthoc["tau"] * torch.tensor(posthoc["log_prior"])
+        metadata = {"mien.logit_adjustment_tau": str(posthoc["tau"]), **metadata}
+    return export_network(net, out, metadata)
 
 
 def main(argv: list[str] | None = None) -> None:
