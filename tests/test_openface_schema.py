@@ -89,3 +89,13 @@ def test_whole_image_mode_with_the_mesh(pyfeat_media):
     assert table.success.iloc[0] == 1 and table.error.fillna("").iloc[0] == ""
     if table.alignment.iloc[0] == "whole-image":
         assert table[["pose_Rx", "gaze_angle_x", "x_0"]].isna().all().all()
+
+
+def test_video_table_has_the_mesh_columns(datasets):
+    from mien import Analyzer
+
+    analyzer = Analyzer(threads=2, landmarks="mesh")
+    stream = analyzer.analyze_video(datasets / "media/liveportrait/d0.mp4", end=0.2)
+    table = stream.to_pandas()
+    assert list(table.columns) == stream.columns and set(MESH_COLUMNS) <= set(table.columns)
+    assert table.pose_Rx.notna().all() and table.gaze_angle_x.notna().all() and "track_id" in table.columns

@@ -161,7 +161,8 @@ class VideoStream:
 
     @property
     def columns(self) -> list[str]:
-        return list(COLUMNS) + list(VIDEO_COLUMNS)
+        """The analyzer's columns (with its landmark/mesh columns, if any), then the video columns."""
+        return list(getattr(self.analysis.analyzer, "columns", COLUMNS)) + list(VIDEO_COLUMNS)
 
     def __iter__(self) -> Iterator[Result]:
         for result, _ in self.frames():
