@@ -99,3 +99,16 @@ def test_video_table_has_the_mesh_columns(datasets):
     table = stream.to_pandas()
     assert list(table.columns) == stream.columns and set(MESH_COLUMNS) <= set(table.columns)
     assert table.pose_Rx.notna().all() and table.gaze_angle_x.notna().all() and "track_id" in table.columns
+
+
+def test_the_468_points_on_request(pyfeat_media):
+    from mien import Analyzer
+    from mien.schema import MESH468_COLUMNS
+
+    analyzer = Analyzer(threads=2, landmarks="mesh468")
+    table = analyzer.analyze(str(pyfeat_media / "single_face.jpg")).to_pandas()
+    assert list(table.columns) == analyzer.columns and set(MESH468_COLUMNS) <= set(table.columns)
+    row = table.iloc[0]
+    # iBUG 30 (nose tip) is mesh point 4, the most protruding one: in front of the face (z < 0)
+    assert (row.mesh_x_4, row.mesh_y_4) == pytest.approx((row.x_30, row.y_30), abs=0.01)
+    assert row.mesh_z_4 < 0 and analyzer.metadata["eye_openness_method"] == "mesh68-ear"

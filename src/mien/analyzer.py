@@ -76,7 +76,8 @@ class Analyzer:
         landmarks: ``"mesh"`` runs MediaPipe's 468-point face mesh and iris models (shipped, ONNX) on each
             face: it adds the 68 iBUG landmarks derived from the mesh, measured eye openness, head pose from
             a rigid fit of the dense 3-D points (plus OpenFace's ``pose_T*``/``pose_R*``) and gaze
-            (:data:`mien.schema.MESH_COLUMNS`). ``"dlib68"`` adds the 68 iBUG landmarks and eye openness
+            (:data:`mien.schema.MESH_COLUMNS`); ``"mesh468"`` also writes the 468 mesh points
+            (:data:`mien.schema.MESH468_COLUMNS`). ``"dlib68"`` adds the 68 iBUG landmarks and eye openness
             from dlib's shape predictor (and head pose uses them); needs ``pip install 'mien[landmarks]'``.
         detector_options: passed to the detector, e.g. ``{"score_threshold": 0.9, "max_size": 1280}``.
     """
@@ -110,11 +111,12 @@ class Analyzer:
         self.max_pixels = max_pixels
         self.pages = pages
         self.detector_options = dict(detector_options or {})
-        if landmarks not in (None, "dlib68", "mesh"):
-            raise ValueError(f"landmarks must be None, 'mesh' or 'dlib68', got {landmarks!r}")
+        if landmarks not in (None, "dlib68", "mesh", "mesh468"):
+            raise ValueError(f"landmarks must be None, 'mesh', 'mesh468' or 'dlib68', got {landmarks!r}")
         self.landmarks = landmarks
+        self.uses_mesh = landmarks in ("mesh", "mesh468")
         self.dense_model = None
-        if landmarks == "mesh":
+        if self.uses_mesh:
             from mien.models.mesh import FaceMesh
 
             self.dense_model = FaceMesh(threads=threads, device=device)
@@ -128,7 +130,7 @@ class Analyzer:
     def metadata(self) -> dict[str, Any]:
         from mien import __version__
 
-        mesh = self.landmarks == "mesh"
+        mesh = self.uses_mesh
         metadata = {"mien_version": __version__, "detector": self.detector_name, "detector_options": self.detector_options,
                     "expression_model": self.expression_name, "quality_thresholds": THRESHOLDS,
                     "expression_temperature": self.expression.temperature,
@@ -136,7 +138,7 @@ class Analyzer:
                     "au_thresholds": self.expression.au_thresholds or [0.5] * len(AUS),
                     "valence_arousal_method": self.expression.va_method or VA_METHOD,
                     "pose_method": MESH_POSE_METHOD if mesh else POSE_METHOD,
-                    "eye_openness_method": {"mesh": "mesh68-ear", "dlib68": "dlib68-ear"}.get(
+                    "eye_openness_method": {"mesh": "mesh68-ear", "mesh468": "mesh68-ear", "dlib68": "dlib68-ear"}.get(
                         self.landmarks or "", self.expression.eyes_method)}
         if mesh:
             from mien.tasks.gaze import GAZE_METHOD
@@ -147,10 +149,10 @@ class Analyzer:
     @property
     def columns(self) -> list[str]:
         """The columns of every table this analyzer produces."""
-        from mien.schema import DENSE_LANDMARK_COLUMNS, MESH_COLUMNS
+        from mien.schema import DENSE_LANDMARK_COLUMNS, MESH468_COLUMNS, MESH_COLUMNS
 
-        extra = list(MESH_COLUMNS if self.landmarks == "mesh" else DENSE_LANDMARK_COLUMNS) if self.dense_model is not None else []
-        return Result().columns() + extra
+        extra = {"mesh": MESH_COLUMNS, "mesh468": MESH_COLUMNS + MESH468_COLUMNS, "dlib68": DENSE_LANDMARK_COLUMNS}
+        return Result().columns() + list(extra.get(self.landmarks or "", ()))
 
     # ------------------------------------------------------------------ public API
     def analyze(self, inputs: Any, overlay: str | Path | None = None) -> Result:
@@ -291,7 +293,7 @@ class Analyzer:
             dense = None
             if self.dense_model is not None and len(detections):
                 started = time.perf_counter()
-                dense = self.dense_model.predict(image, detections.landmarks if self.landmarks == "mesh" else detections.boxes)
+                dense = self.dense_model.predict(image, detections.landmarks if self.uses_mesh else detections.boxes)
                 self.timings["landmarks"] += time.perf_counter() - started
         except Exception as error:  # one bad frame must not end the run
             frame.error = f"{frame.source}: analysis failed ({type(error).__name__}: {error})"
@@ -320,8 +322,8 @@ class Analyzer:
         started = time.perf_counter()
         va = heads.va
         result.valence, result.arousal = (va[:, 0], va[:, 1]) if va is not None else valence_arousal(result.expression_probs)
-        if self.landmarks == "mesh":
-            result.head_pose, columns = mesh_geometry([item for _, item in with_faces])
+        if self.uses_mesh:
+            result.head_pose, columns = mesh_geometry([item for _, item in with_faces], self.landmarks == "mesh468")
             result.data.update(columns)
             points68 = np.stack([[columns[f"{axis}_{i}"] for i in range(68)] for axis in "xy"], axis=-1)  # (68, N, 2)
             result.eye_openness = dense_eye_openness(points68.transpose(1, 0, 2))  # measured on the mesh's 68 points
@@ -367,9 +369,9 @@ def dense_landmark_columns(points: np.ndarray) -> dict[str, np.ndarray]:
     return columns
 
 
-def mesh_geometry(items: list[FrameFaces]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Head pose (N, 3) and the mesh columns (:data:`mien.schema.MESH_COLUMNS`) of the faces of prepared frames
-    whose ``dense`` is a :class:`~mien.models.mesh.MeshResult`."""
+def mesh_geometry(items: list[FrameFaces], points468: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Head pose (N, 3) and the mesh columns (:data:`mien.schema.MESH_COLUMNS`, plus ``MESH468_COLUMNS`` with
+    ``points468``) of the faces of prepared frames whose ``dense`` is a :class:`~mien.models.mesh.MeshResult`."""
     from mien.schema import GAZE_COLUMNS, MESH_POSE_COLUMNS
     from mien.tasks.gaze import estimate_gaze
     from mien.tasks.pose import mesh_poses
@@ -388,6 +390,10 @@ def mesh_geometry(items: list[FrameFaces]) -> tuple[np.ndarray, dict[str, np.nda
     columns.update({name: openface_all[:, i] for i, name in enumerate(MESH_POSE_COLUMNS)})
     columns.update({name: gaze_all[:, i] for i, name in enumerate(GAZE_COLUMNS)})
     columns["mesh_score"] = np.concatenate(scores).astype(np.float32)
+    if points468:
+        points = np.concatenate([item.dense.points for item in items]).astype(np.float32)
+        for axis, name in enumerate("xyz"):
+            columns.update({f"mesh_{name}_{i}": points[:, i, axis] for i in range(points.shape[1])})
     return np.concatenate(angles), columns
 
 

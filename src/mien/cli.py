@@ -37,10 +37,10 @@ def _add_analyze_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--det-threshold", type=float, help="minimum face score in [0, 1] (default 0.8)")
     parser.add_argument("--det-max-size", type=int, help="long side images are shrunk to for detection (default 640)")
     parser.add_argument("--expression", default="mnv2-ferplus", help="registered expression model or .onnx path")
-    parser.add_argument("--landmarks", choices=["mesh", "dlib68"],
+    parser.add_argument("--landmarks", choices=["mesh", "mesh468", "dlib68"],
                         help="mesh: 468-point face mesh + iris (shipped) -> 68 iBUG landmarks, eye openness, head pose "
-                             "from the mesh (+ OpenFace's pose_T*/pose_R*) and gaze; dlib68: 68 iBUG landmarks and "
-                             "eye openness from dlib (needs: pip install 'mien[landmarks]')")
+                             "from the mesh (+ OpenFace's pose_T*/pose_R*) and gaze; mesh468: also the 468 points; "
+                             "dlib68: 68 iBUG landmarks and eye openness from dlib (needs: pip install 'mien[landmarks]')")
     parser.add_argument("--batch-size", type=int, default=16, help="images whose faces are classified together (default 16)")
     parser.add_argument("--threads", type=int, help="CPU threads per model (default: all cores, at most 8)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")

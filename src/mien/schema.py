@@ -127,6 +127,7 @@ MESH_POSE_COLUMNS: tuple[str, ...] = ("pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx"
 GAZE_COLUMNS: tuple[str, ...] = ("gaze_0_x", "gaze_0_y", "gaze_0_z", "gaze_1_x", "gaze_1_y", "gaze_1_z",
                                  "gaze_angle_x", "gaze_angle_y")
 MESH_COLUMNS: tuple[str, ...] = DENSE_LANDMARK_COLUMNS + MESH_POSE_COLUMNS + GAZE_COLUMNS + ("mesh_score",)
+MESH468_COLUMNS: tuple[str, ...] = tuple(f"mesh_{axis}_{i}" for axis in "xyz" for i in range(468))
 LANDMARK68_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("x_0 .. x_67", "float", "x of the 68 iBUG 300-W landmarks (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, "
      "mouth 48-67; OpenFace's names), pixels; `--landmarks mesh`: fixed points (or midpoints of two) of the "
@@ -151,6 +152,9 @@ LANDMARK68_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("gaze_angle_y", "float", "`--landmarks mesh`: vertical gaze angle in radians, atan2(y, -z): > 0 looking down"),
     ("mesh_score", "float", "`--landmarks mesh`: the face mesh network's probability that its crop holds a face; "
      "below about 0.5 distrust the mesh columns"),
+    ("mesh_x_0 .. mesh_z_467", "float", "`--landmarks mesh468` only (the columns above plus these): the 468 points of "
+     "MediaPipe's face mesh in its numbering, x and y in pixels, z the depth relative to the face in the same pixel "
+     "scale (positive = away from the camera); the points around the eyes refined by the iris model"),
 )
 
 COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in COLUMN_DOCS)
@@ -158,7 +162,7 @@ VIDEO_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in VIDEO_COLUMN_DOCS)
 SUMMARY_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in SUMMARY_COLUMN_DOCS)
 COLUMN_TYPES: dict[str, str] = {name: kind for name, kind, _ in
                                 (*COLUMN_DOCS, *VIDEO_COLUMN_DOCS, *SUMMARY_COLUMN_DOCS)}
-COLUMN_TYPES.update(dict.fromkeys(MESH_COLUMNS, "float"))
+COLUMN_TYPES.update(dict.fromkeys(MESH_COLUMNS + MESH468_COLUMNS, "float"))
 
 
 def markdown_table(docs: tuple[tuple[str, str, str], ...] = COLUMN_DOCS) -> str:
