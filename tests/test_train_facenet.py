@@ -84,7 +84,7 @@ def test_teacher_network_keeps_its_classes_in_mien_order(teacher):
 
 
 def test_rafdb_validation_split_is_stratified_and_fixed():
-    from mien.train.facenet_expression import rafdb_validation_split
+    from mien.train.face_cache import rafdb_validation_split
 
     labels = np.array([0] * 50 + [1] * 20 + [2] * 5)
     held = rafdb_validation_split(labels, seed=0)
@@ -116,3 +116,18 @@ def test_train_resume_export_and_analyze(tmp_path, tiny_cache, pyfeat_media):
     result = analyzer.analyze(str(pyfeat_media / "single_face.jpg"))
     assert len(result) == 1
     np.testing.assert_allclose(result.expression_probs.sum(), 1.0, atol=1e-5)
+
+
+def test_prelu_in_convolution_form_is_the_same_function():
+    import torch
+    from torch import nn
+
+    from mien.train.mobilefacenet import ConvPReLU, with_conv_prelu
+
+    prelu = nn.PReLU(5)
+    with torch.no_grad():
+        prelu.weight.copy_(torch.tensor([0.25, -0.5, 0.0, 1.0, 2.0]))
+    x = torch.randn(3, 5, 4, 4)
+    torch.testing.assert_close(ConvPReLU(prelu)(x), prelu(x))
+    swapped = with_conv_prelu(nn.Sequential(nn.Conv2d(5, 5, 1), nn.PReLU(5)))
+    assert isinstance(swapped[1], ConvPReLU) and not any(isinstance(m, nn.PReLU) for m in swapped.modules())

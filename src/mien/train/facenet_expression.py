@@ -20,6 +20,7 @@ validation accuracy, RAF-DB validation mean class accuracy and FER+ validation a
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -36,7 +37,7 @@ from torch import nn
 
 from mien.schema import EXPRESSIONS
 from mien.train.face_cache import load_split, rafdb_validation_split
-from mien.train.mobilefacenet import MobileFaceNet, load_onnx_weights
+from mien.train.mobilefacenet import MobileFaceNet, load_onnx_weights, with_conv_prelu
 
 TEACHER = Path("../shared/teachers/opencv_zoo_fer_mobilefacenet_2022july_fp32deq.onnx")
 TEACHER_CLASSES = ("anger", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # its logit order
@@ -379,12 +380,20 @@ def posthoc_adjustment(top: Top, validation: dict, prior: np.ndarray) -> dict:
 # ------------------------------------------------------------------------------------------ export
 def export_network(net: MobileFaceNet, out: Path, metadata: dict[str, str]) -> Path:
     """``net`` as one ONNX file with mien's metadata: input ``face`` (N, 3, 112, 112) RGB in [0, 255], output
-    ``logits`` (N, 8) in :data:`mien.schema.EXPRESSIONS` order; written atomically."""
+    ``logits`` (N, 8) in :data:`mien.schema.EXPRESSIONS` order; written atomically. PReLUs are exported in
+    their faster convolution form (:class:`~mien.train.mobilefacenet.ConvPReLU`), checked to give the same
+    logits."""
     import onnx
 
     from mien.align.similarity import ARCFACE_TEMPLATE
 
-    model = ExportedNet(net.eval()).eval()
+    example = torch.rand(4, 3, 112, 112) * 255
+    with torch.no_grad():
+        expected = ExportedNet(net.eval())(example)
+    model = ExportedNet(with_conv_prelu(copy.deepcopy(net))).eval()
+    with torch.no_grad():
+        if not torch.allclose(model(example), expected, atol=1e-4):
+            raise RuntimeError("the exported form of the network does not reproduce it")
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=out.parent, suffix=".onnx.tmp")
     os.close(handle)

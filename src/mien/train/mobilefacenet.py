@@ -104,3 +104,31 @@ def load_onnx_weights(net: MobileFaceNet, path: Path) -> MobileFaceNet:
                 raise ValueError(f"{path}: tensor of shape {tuple(value.shape)} where {tuple(param.shape)} is expected")
             param.copy_(value)
     return net
+
+
+class ConvPReLU(nn.Module):
+    """``PReLU`` written as ``relu(x) + (-a) * relu(-x)`` with the two products as per-channel 1x1 convolutions:
+    the same function, but onnxruntime fuses these with its convolutions, while its own PRelu kernel is slow
+    on CPU (exporting this form makes the network about twice as fast)."""
+
+    def __init__(self, prelu: nn.PReLU) -> None:
+        super().__init__()
+        channels = prelu.weight.numel()
+        self.negate = nn.Conv2d(channels, channels, 1, groups=channels, bias=False)
+        self.scale = nn.Conv2d(channels, channels, 1, groups=channels, bias=False)
+        with torch.no_grad():
+            self.negate.weight.fill_(-1.0)
+            self.scale.weight.copy_(-prelu.weight.detach().view(channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x) + self.scale(torch.relu(self.negate(x)))
+
+
+def with_conv_prelu(module: nn.Module) -> nn.Module:
+    """``module`` with every ``nn.PReLU`` replaced by :class:`ConvPReLU` (in place; returns it)."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.PReLU):
+            setattr(module, name, ConvPReLU(child))
+        else:
+            with_conv_prelu(child)
+    return module
