@@ -89,7 +89,41 @@ def bench_targets() -> str:
                       *[f"| {a} | {b} | {c} |" for a, b, c in rows]])
 
 
-BENCH_PARTS = {"speed": bench_speed, "video": bench_video, "model": bench_model, "targets": bench_targets}
+def bench_generalisation() -> str:
+    """Accuracy / mean class accuracy of the default, the open reference and mien 0.1's model on faces
+    outside their training data (benchmarks/bench_generalisation.py)."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_generalisation import CELLS, REFERENCE
+
+    from mien.config import DEFAULT_EXPRESSION, FAST_EXPRESSION
+
+    report = _bench("generalisation")["models"]
+    lines = ["| model | " + " | ".join(f"{t} ({m})" for t, m in CELLS) + " |", "|---|" + "---:|" * len(CELLS)]
+    for name in dict.fromkeys((DEFAULT_EXPRESSION, REFERENCE, "mnv2-ferplus", FAST_EXPRESSION)):
+        cells = report.get(name, {}).get("cells", {})
+        shown = [f"{cells[k]['accuracy']:.3f} / {cells[k]['uar']:.3f}" if (k := f"{t} | {m}") in cells else "-"
+                 for t, m in CELLS]
+        label = f"`{name}`" + (" (default)" if name == DEFAULT_EXPRESSION else "")
+        lines.append(f"| {label} | " + " | ".join(shown) + " |")
+    return "\n".join(lines)
+
+
+def bench_targets13() -> str:
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_generalisation import targets_table
+
+    from mien.config import DEFAULT_EXPRESSION, FAST_EXPRESSION
+
+    return "\n".join(targets_table(_bench("generalisation"), _bench("models"), _bench("speed"), _bench("video"),
+                                   DEFAULT_EXPRESSION, FAST_EXPRESSION))
+
+
+BENCH_PARTS = {"speed": bench_speed, "video": bench_video, "model": bench_model, "targets": bench_targets,
+               "generalisation": bench_generalisation, "targets13": bench_targets13}
 
 
 def _replace(text: str, kind: str, name: str, content: str, inline: bool = False) -> str:

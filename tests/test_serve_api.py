@@ -452,3 +452,18 @@ def test_avif_and_heic_are_images_for_both_routes(client, pyfeat_media):
     heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
     reply = client.post("/v1/analyze", files={"file": ("face.heic", heic, "image/heic")})
     assert reply.status_code == 422 and "HEIC" in reply.json()["message"] and "video" not in reply.json()["message"]
+
+
+def test_video_uploads_are_written_to_new_files_never_through_a_planted_link(tmp_path):
+    from mien.serve.app import _create_exclusive
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    planted = tmp_path / "job.mp4.part"
+    planted.symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        _create_exclusive(planted)
+    assert victim.read_text() == "precious"
+    with _create_exclusive(tmp_path / "fresh.part") as handle:
+        handle.write(b"video")
+    assert (tmp_path / "fresh.part").read_bytes() == b"video"

@@ -601,18 +601,23 @@ async def _read_image(request: Request, name: str | None) -> tuple[bytes, str]:
     return await request.body(), display_name(name, "<upload>")
 
 
+def _create_exclusive(path: Path):
+    """A new file opened for writing; refuses to reuse an existing path or to follow a link planted there."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb")
+
+
 async def _receive_video(request: Request, part: Path, name: str | None, idle_timeout: float) -> str:
     """Stream the video body into ``part`` (the Guard enforces the size limit); returns its shown name."""
     if is_multipart(request):
         upload = await uploaded_file(request)
         try:
-            with open(part, "wb") as handle:
+            with _create_exclusive(part) as handle:
                 await anyio.to_thread.run_sync(shutil.copyfileobj, upload.file, handle, 1024 * 1024)
             return display_name(name or upload.filename, "<upload>")
         finally:
             await upload.close()
     chunks = request.stream().__aiter__()
-    with open(part, "wb") as handle:
+    with _create_exclusive(part) as handle:
         while True:
             try:
                 with anyio.fail_after(idle_timeout):  # a client that stops sending does not hold the slot
