@@ -80,6 +80,11 @@ class Analyzer:
             (:data:`mien.schema.MESH468_COLUMNS`). ``"dlib68"`` adds the 68 iBUG landmarks and eye openness
             from dlib's shape predictor (and head pose uses them); needs ``pip install 'mien[landmarks]'``.
         detector_options: passed to the detector, e.g. ``{"score_threshold": 0.9, "max_size": 1280}``.
+        aus: ``"mesh"`` takes the action units from the mesh AU estimator (:mod:`mien.tasks.aus`: geometry of
+            the dense mesh with the head pose removed, calibrated probabilities, thresholds chosen on
+            validation folds, intensities ``AUxx_r`` on OpenFace's 0-5 scale; in video measured against each
+            track's own neutral and smoothed); it runs the mesh (``landmarks="mesh"`` unless ``"mesh468"`` is
+            given). None: the expression model's AU head.
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class Analyzer:
         pages: str = "first",
         detector_options: dict[str, Any] | None = None,
         landmarks: str | None = None,
+        aus: str | None = None,
     ) -> None:
         check_options(batch_size=batch_size, threads=threads, max_pixels=max_pixels)
         check_detector_options(detector_options)
@@ -111,6 +117,12 @@ class Analyzer:
         self.max_pixels = max_pixels
         self.pages = pages
         self.detector_options = dict(detector_options or {})
+        if aus not in (None, "mesh"):
+            raise ValueError(f"aus must be None or 'mesh', got {aus!r}")
+        if aus == "mesh":
+            if landmarks == "dlib68":
+                raise ValueError("aus='mesh' needs the face mesh: use landmarks='mesh' or 'mesh468', not 'dlib68'")
+            landmarks = landmarks or "mesh"
         if landmarks not in (None, "dlib68", "mesh", "mesh468"):
             raise ValueError(f"landmarks must be None, 'mesh', 'mesh468' or 'dlib68', got {landmarks!r}")
         self.landmarks = landmarks
@@ -124,6 +136,12 @@ class Analyzer:
             from mien.models.dlib68 import Dlib68Landmarks
 
             self.dense_model = Dlib68Landmarks()
+        self.aus = aus
+        self.au_model = None
+        if aus == "mesh":
+            from mien.tasks.aus import shipped_model
+
+            self.au_model = shipped_model()
         self.timings: dict[str, float] = defaultdict(float)  # seconds per stage, accumulated
 
     @property
@@ -144,6 +162,11 @@ class Analyzer:
             from mien.tasks.gaze import GAZE_METHOD
 
             metadata["gaze_method"] = GAZE_METHOD
+        if self.au_model is not None:
+            from mien.tasks.aus import AU_MESH_METHOD
+
+            metadata["au_thresholds"] = [float(t) for t in self.au_model.thresholds]
+            metadata["au_method"] = AU_MESH_METHOD
         return metadata
 
     @property
@@ -152,7 +175,12 @@ class Analyzer:
         from mien.schema import DENSE_LANDMARK_COLUMNS, MESH468_COLUMNS, MESH_COLUMNS
 
         extra = {"mesh": MESH_COLUMNS, "mesh468": MESH_COLUMNS + MESH468_COLUMNS, "dlib68": DENSE_LANDMARK_COLUMNS}
-        return Result().columns() + list(extra.get(self.landmarks or "", ()))
+        columns = Result().columns() + list(extra.get(self.landmarks or "", ()))
+        if self.au_model is not None:
+            from mien.schema import AU_INTENSITY_COLUMNS
+
+            columns += list(AU_INTENSITY_COLUMNS)
+        return columns
 
     # ------------------------------------------------------------------ public API
     def analyze(self, inputs: Any, overlay: str | Path | None = None) -> Result:
@@ -327,6 +355,8 @@ class Analyzer:
             result.data.update(columns)
             points68 = np.stack([[columns[f"{axis}_{i}"] for i in range(68)] for axis in "xy"], axis=-1)  # (68, N, 2)
             result.eye_openness = dense_eye_openness(points68.transpose(1, 0, 2))  # measured on the mesh's 68 points
+            if self.au_model is not None:
+                self.mesh_aus(result, [item for _, item in with_faces])
         else:
             result.head_pose = np.concatenate([estimate_poses(self._pose_landmarks(item), item.width, item.height)
                                                for _, item in with_faces])
@@ -343,6 +373,27 @@ class Analyzer:
         result.blur = np.concatenate([item.blur for _, item in with_faces])
         result.outside = np.concatenate([item.outside for _, item in with_faces])
         return result
+
+    def mesh_aus(self, result: Result, items: list[FrameFaces]) -> None:
+        """Measure the AU features on the items' meshes and set ``result``'s AUs from them."""
+        from mien.tasks.aus import mesh_au_features
+
+        result.au_features = np.concatenate([mesh_au_features(item.dense.points, item.width, item.height)
+                                             for item in items]).astype(np.float32)
+        self.apply_mesh_aus(result, result.au_features)
+
+    def apply_mesh_aus(self, result: Result, features: np.ndarray) -> None:
+        """``result``'s AU probabilities and ``AUxx_r`` columns from the mesh AU model on ``features`` (those
+        measured, or corrected by a track's neutral baseline in video)."""
+        from mien.schema import AU_INTENSITY_COLUMNS
+
+        probabilities, intensity = self.au_model.predict(features)
+        result.au_probs = np.full((len(features), len(AUS)), np.nan, np.float32)
+        columns = [AUS.index(au) for au in self.au_model.aus]
+        result.au_probs[:, columns] = probabilities
+        levels = np.full((len(features), len(AUS)), np.nan, np.float32)
+        levels[:, columns] = intensity
+        result.data.update({name: levels[:, k] for k, name in enumerate(AU_INTENSITY_COLUMNS)})
 
     @staticmethod
     def _pose_landmarks(item: FrameFaces) -> np.ndarray:

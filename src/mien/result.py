@@ -20,7 +20,7 @@ from mien.schema import (AU_PRESENCE_COLUMNS, AU_PROBABILITY_COLUMNS, AUS, COLUM
 
 # Per-face arrays of a Result, in one place: selection and merging iterate over this list.
 FACE_FIELDS = ("frame_index", "face_id", "boxes", "face_scores", "landmarks", "blur", "outside", "expression_probs",
-               "valence", "arousal", "head_pose", "eye_openness", "au_probs")
+               "valence", "arousal", "head_pose", "eye_openness", "au_probs", "au_features")
 
 
 FRAME_FIELDS = ("inputs", "frames", "timestamps", "widths", "heights", "errors")
@@ -79,6 +79,8 @@ class Result:
         eye_openness: (N, 2) float32 eye aspect ratios of the image-left and image-right eye; NaN when not measured.
         au_probs: (N, len(AUS)) float32 presence probabilities of :data:`mien.schema.AUS`; NaN when the
             expression model has no AU head. Presence thresholds: ``metadata["au_thresholds"]``.
+        au_features: (N, D) float32 geometric AU features (:mod:`mien.tasks.aus`, ``aus="mesh"``; D = 0
+            otherwise), kept for video's per-track neutral baseline; not written to tables.
         data: extra per-face columns from further heads, ``name -> (N,)`` arrays.
     metadata: run-level facts (model names, thresholds), not per row.
     """
@@ -97,6 +99,7 @@ class Result:
     head_pose: np.ndarray = field(default_factory=lambda: _empty((0, 3)))
     eye_openness: np.ndarray = field(default_factory=lambda: _empty((0, 2)))
     au_probs: np.ndarray = field(default_factory=lambda: _empty((0, len(AUS))))
+    au_features: np.ndarray = field(default_factory=lambda: _empty((0, 0)))
     data: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -107,6 +110,8 @@ class Result:
                             ("au_probs", len(AUS))):
             if n and len(getattr(self, name)) == 0:
                 setattr(self, name, np.full((n,) if width is None else (n, width), np.nan, np.float32))
+        if len(self.au_features) != n:
+            self.au_features = np.zeros((n, 0), np.float32)
 
     def __len__(self) -> int:
         return len(self.face_id)
@@ -174,7 +179,7 @@ class Result:
         for result in results:
             merged.frames.extend(result.frames)
         for name in FACE_FIELDS:
-            setattr(merged, name, np.concatenate([getattr(r, name) for r in results]))
+            setattr(merged, name, _concatenate_rows([getattr(r, name) for r in results]))
         merged.frame_index = np.concatenate([r.frame_index + o for r, o in zip(results, offsets)])
         for key in dict.fromkeys(k for r in results for k in r.data):
             merged.data[key] = np.concatenate([
@@ -259,6 +264,16 @@ class Result:
         counts = ", ".join(f"{e}={n}" for e, n in zip(*np.unique(self.expressions, return_counts=True))) if len(self) else ""
         return (f"Result({len(self.frames)} frames, {len(self)} faces, {len(self.errors)} errors"
                 + (f"; {counts}" if counts else "") + ")")
+
+
+def _concatenate_rows(arrays: list[np.ndarray]) -> np.ndarray:
+    """Row-wise concatenation; 2-D arrays of different widths (``au_features`` of different analyzers) are
+    padded with NaN to the widest."""
+    if all(a.ndim == 2 for a in arrays) and len({a.shape[1] for a in arrays}) > 1:
+        width = max(a.shape[1] for a in arrays)
+        arrays = [np.pad(a.astype(np.float32), ((0, 0), (0, width - a.shape[1])), constant_values=np.nan)
+                  for a in arrays]
+    return np.concatenate(arrays)
 
 
 def _plain(value: Any) -> Any:

@@ -157,12 +157,27 @@ LANDMARK68_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
      "scale (positive = away from the camera); the points around the eyes refined by the iris model"),
 )
 
+# Optional columns with ``aus="mesh"`` (the mesh AU estimator, :mod:`mien.tasks.aus`; it runs the mesh): the
+# ``AUxx_p`` / ``AUxx_c`` columns above then come from it too, and each AU gains an intensity. OpenFace 2 spells
+# the intensity ``AUxx_r`` as mien does, so ``--schema openface`` keeps these names.
+AU_INTENSITY_COLUMNS: tuple[str, ...] = tuple(f"AU{au:02d}_r" for au in AUS)
+AU_MESH_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
+    ("AU01_r .. AU27_r", "float", "`aus='mesh'`: intensity of each AU on OpenFace's 0-5 scale, a geometric "
+     "measure (no intensity labels were available): the AU's linear score on the mesh geometry, 0 at the median "
+     "neutral training face and 3 (FACS C, marked) at the median CK+ peak frame coded with the AU, clipped to "
+     "0-5; in video measured against the person's own neutral (see the AU model card)"),
+    ("AU01_p .. AU27_p (with aus='mesh')", "float", "probability that the AU is present from a logistic "
+     "regression on pose-free mesh distances (`au_method` `mesh-geometry-logistic-v1` in the metadata); in "
+     "video after the track's neutral baseline and smoothed with `--smooth` like the expressions (as are "
+     "`AUxx_r`, head pose and gaze)"),
+)
+
 COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in COLUMN_DOCS)
 VIDEO_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in VIDEO_COLUMN_DOCS)
 SUMMARY_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in SUMMARY_COLUMN_DOCS)
 COLUMN_TYPES: dict[str, str] = {name: kind for name, kind, _ in
                                 (*COLUMN_DOCS, *VIDEO_COLUMN_DOCS, *SUMMARY_COLUMN_DOCS)}
-COLUMN_TYPES.update(dict.fromkeys(MESH_COLUMNS + MESH468_COLUMNS, "float"))
+COLUMN_TYPES.update(dict.fromkeys(MESH_COLUMNS + MESH468_COLUMNS + AU_INTENSITY_COLUMNS, "float"))
 
 
 def markdown_table(docs: tuple[tuple[str, str, str], ...] = COLUMN_DOCS) -> str:
@@ -176,5 +191,5 @@ if __name__ == "__main__":
     import sys
 
     tables = {"image": COLUMN_DOCS, "video": VIDEO_COLUMN_DOCS, "summary": SUMMARY_COLUMN_DOCS,
-              "landmarks68": LANDMARK68_COLUMN_DOCS}
+              "landmarks68": LANDMARK68_COLUMN_DOCS, "au_mesh": AU_MESH_COLUMN_DOCS}
     print(markdown_table(tables[sys.argv[1] if len(sys.argv) > 1 else "image"]))
