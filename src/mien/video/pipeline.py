@@ -19,7 +19,7 @@ from mien.io.images import DEFAULT_MAX_PIXELS, Frame
 from mien.result import Result
 from mien.schema import COLUMNS, EXPRESSIONS, SMOOTH_COLUMNS, VIDEO_COLUMNS
 from mien.video.reader import Sampling, read_video
-from mien.video.smoothing import ExponentialSmoother
+from mien.video.smoothing import ExponentialSmoother, SignalSmoother, smooth_face_signals
 from mien.video.summary import TrackSummary
 from mien.video.tracker import IouTracker, Track
 
@@ -45,7 +45,9 @@ class VideoOptions:
     detect_every: run full-frame detection on every k-th analysed frame; in between, tracked faces are
         re-detected only inside a region around their predicted position (much cheaper; new faces
         appear at the next full detection).
-    smooth: time constant in seconds of the exponential smoothing of per-track probabilities (0 = off).
+    smooth: time constant in seconds of the exponential smoothing of per-track probabilities (0 = off); with
+        the face mesh it also smooths AUs (after each track's neutral baseline with ``aus="mesh"``), head
+        pose and gaze.
     max_missed: seconds a track survives without being detected.
     """
 
@@ -90,6 +92,13 @@ class VideoAnalysis:
         """:meth:`frames` for any source of frames (a camera, a stream): see there."""
         tracker = IouTracker(max_missed_seconds=self.options.max_missed)
         smoother = ExponentialSmoother(self.options.smooth)
+        signals = SignalSmoother(self.options.smooth) if getattr(self.analyzer, "uses_mesh", False) else None
+        baseline = None
+        if getattr(self.analyzer, "au_model", None) is not None:
+            from mien.tasks.aus import NeutralBaseline
+
+            model = self.analyzer.au_model
+            baseline = NeutralBaseline(model.neutral_features, model.neutral_spread)
         for track in seed:
             tracker.tracks.append(Track(track.track_id, np.asarray(track.box, np.float64), track.time))
             smoother.state[track.track_id] = (track.time, np.asarray(track.smoothed, np.float32))
@@ -107,7 +116,15 @@ class VideoAnalysis:
             # faces the detector missed this frame: overlays that anonymise must cover these too
             result.metadata["missed_boxes"] = tracker.unmatched_predictions(frame.timestamp, track_ids)
             smoothed = smoother.update(track_ids, frame.timestamp, result.expression_probs)
-            smoother.forget({t.track_id for t in tracker.tracks})
+            live = {t.track_id for t in tracker.tracks}
+            smoother.forget(live)
+            if baseline is not None and result.au_features.shape[1]:  # the person's own neutral
+                neutral = result.expression_probs.argmax(axis=1) == EXPRESSIONS.index("neutral")
+                self.analyzer.apply_mesh_aus(result, baseline.update(track_ids, result.au_features, neutral))
+                baseline.forget(live)
+            if signals is not None:
+                smooth_face_signals(signals, result, track_ids, frame.timestamp)
+                signals.forget(live)
             result.data["track_id"] = track_ids
             result.data["expression_smooth"] = np.array([EXPRESSIONS[i] for i in smoothed.argmax(1)], dtype=object)
             for column, values in zip(SMOOTH_COLUMNS, smoothed.T):
