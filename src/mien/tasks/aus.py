@@ -268,7 +268,7 @@ class NeutralBaseline:
     one). A face whose brows sit low by nature then reads like an average face at rest, not as AU4.
     """
 
-    def __init__(self, neutral: np.ndarray, spread: np.ndarray, keep: int = 300, warmup: int = 10,
+    def __init__(self, neutral: np.ndarray, spread: np.ndarray, keep: int = 300, warmup: int = 3,
                  limit: float = 2.0) -> None:
         self.neutral, self.spread = np.asarray(neutral, np.float64), np.asarray(spread, np.float64)
         self.keep, self.warmup, self.limit = keep, warmup, limit

@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         write_model(dict(np.load(args.cache)), args.out, args.lam, args.megc_weight)
 
 
-LAMBDA = 1.0       # L2 strength on standardised features (moderate: probabilities stay away from 0 and 1)
+LAMBDA = 5.0       # L2 strength on standardised features (moderate: probabilities stay away from 0 and 1)
 MEGC_WEIGHT = 1.0  # weight of a MEGC2019 apex frame against a CK+ frame
 
 
