@@ -116,6 +116,19 @@ def build_split(images: list[LabelledImage], detector, crop: CropSpec, log_every
             "aligned": np.isfinite(landmarks).all(axis=(1, 2)), "landmarks": landmarks}
 
 
+RAFDB_VALID_FRACTION = 0.1
+
+
+def rafdb_validation_split(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Boolean mask of RAF-DB train faces held out for validation: RAFDB_VALID_FRACTION of each class."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(labels), bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        held[rng.choice(members, max(1, round(RAFDB_VALID_FRACTION * len(members))), replace=False)] = True
+    return held
+
+
 def save_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
