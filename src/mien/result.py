@@ -158,7 +158,8 @@ class Result:
         """Select faces (boolean mask, indices or slice); the frame table is kept whole."""
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        selected = {name: getattr(self, name)[index] for name in FACE_FIELDS}
+        selected = {name: getattr(self, name)[index] for name in FACE_FIELDS
+                    if len(getattr(self, name)) == len(self.face_id)}  # a field never filled is rebuilt empty
         return Result(frames=self.frames, **selected, data={k: v[index] for k, v in self.data.items()},
                       metadata=dict(self.metadata))
 
