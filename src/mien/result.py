@@ -180,7 +180,7 @@ class Result:
         for result in results:
             merged.frames.extend(result.frames)
         for name in FACE_FIELDS:
-            setattr(merged, name, _concatenate_rows([getattr(r, name) for r in results]))
+            setattr(merged, name, _concatenate_rows([_filled(r, name) for r in results]))
         merged.frame_index = np.concatenate([r.frame_index + o for r, o in zip(results, offsets)])
         for key in dict.fromkeys(k for r in results for k in r.data):
             merged.data[key] = np.concatenate([
@@ -265,6 +265,15 @@ class Result:
         counts = ", ".join(f"{e}={n}" for e, n in zip(*np.unique(self.expressions, return_counts=True))) if len(self) else ""
         return (f"Result({len(self.frames)} frames, {len(self)} faces, {len(self.errors)} errors"
                 + (f"; {counts}" if counts else "") + ")")
+
+
+def _filled(result: Result, name: str) -> np.ndarray:
+    """A per-face field with one row per face: a 2-D field never filled (``au_features`` of an analyzer
+    without the mesh AU model) reads as (N, 0)."""
+    values = getattr(result, name)
+    if len(values) != len(result.face_id) and values.ndim == 2:
+        return np.zeros((len(result.face_id), 0), np.float32)
+    return values
 
 
 def _concatenate_rows(arrays: list[np.ndarray]) -> np.ndarray:
