@@ -12,6 +12,9 @@
   median over their apex frames (no labels: the image-set analogue of a video track's neutral baseline).
 - **Clip behaviour** on ``liveportrait/d0.mp4`` (frame ranges chosen by eye, as in tests/test_aus_mesh.py).
 - **Cost**: ms per face of the AU stage (head-frame fit, features, model) on top of the mesh.
+- **Tried, not shipped** (when ``data_cache/au_mesh_appearance.npz`` exists: ``python -m mien.train.au_mesh
+  appearance``): the same recipe on geometry plus the expression network's embedding (64 principal axes of
+  the neutral faces' embeddings), same folds.
 
 The face meshes of the training images come from ``data_cache/au_mesh.npz`` (``python -m mien.train.au_mesh
 extract``), made first if missing.
@@ -100,6 +103,50 @@ def megc_folds(cache_arrays, neutral_x, lam: float, with_ck: bool = True, folds:
             "samples": int(megc.sum()), "subjects": int(len(np.unique(subjects))), "folds": folds}
 
 
+APPEARANCE = CACHE.with_name("au_mesh_appearance.npz")
+APPEARANCE_DIMENSIONS, APPEARANCE_LAMBDA = 64, 20.0
+
+
+def with_appearance(data, arrays: dict, appearance: dict):
+    """(Tried, not shipped.) The training set with the expression network's embedding appended: projected on
+    the first principal axes of the neutral FER+ faces' embeddings (never scored), per-subject normalised for
+    MEGC2019 like the geometry."""
+    from mien.train.au_mesh import TrainingSet
+
+    parts = [np.nan_to_num(appearance[g]) for g in ("ck", "neutral", "megc")]
+    centre = parts[1].mean(0)
+    axes = np.linalg.svd(parts[1] - centre, full_matrices=False)[2][:APPEARANCE_DIMENSIONS]
+    projected = [(p - centre) @ axes.T for p in parts]
+    subjects = arrays["megc_subjects"]
+    for subject in np.unique(subjects):
+        rows = subjects == subject
+        projected[2][rows] -= np.median(projected[2][rows], axis=0) - projected[1].mean(0)
+    x = np.hstack([data.x, np.concatenate(projected)])
+    return TrainingSet(x, data.y, data.weight, data.fold, data.source)
+
+
+def megc_fused(data, arrays: dict, neutral_x, lam: float, folds: int = 10) -> dict:
+    """:func:`megc_folds` on an already built training set."""
+    from mien.train.au_mesh import ALL_AUS, _subset, fit_model
+
+    megc = data.source == "megc"
+    rows = np.flatnonzero(megc)
+    subjects = arrays["megc_subjects"]
+    order = np.random.default_rng(0).permutation(np.unique(subjects))
+    fold_of = {s: i % folds for i, s in enumerate(order)}
+    megc_fold = np.array([fold_of[s] for s in subjects])
+    per_au = {}
+    for au in [a for a in AUS if data.y[megc, ALL_AUS.index(a)].sum() >= 15]:
+        p = np.zeros(len(rows))
+        for fold in range(folds):
+            train = ~megc.copy()
+            train[rows[megc_fold != fold]] = True
+            model = fit_model(_subset(data, train), neutral_x, (au,), lam)
+            p[megc_fold == fold] = model.probabilities(data.x[rows[megc_fold == fold]])[:, 0]
+        per_au[f"AU{au:02d}"] = round(auroc(p, data.y[megc, ALL_AUS.index(au)] > 0.5), 4)
+    return {"per_au_auroc": per_au, "mean_auroc": round(float(np.mean(list(per_au.values()))), 4)}
+
+
 def clip_behaviour(root: Path) -> dict:
     from mien import Analyzer
     from mien.schema import AU_INTENSITY_COLUMNS
@@ -161,6 +208,18 @@ def main() -> None:
                "megc": megc_folds(arrays, neutral_x, LAMBDA),
                "megc_trained_on_megc_only": megc_folds(arrays, neutral_x, LAMBDA * 10, with_ck=False),
                "clip": clip_behaviour(root), "cost": cost(root)}
+    if APPEARANCE.is_file():  # python -m mien.train.au_mesh appearance ... (an experiment)
+        appearance = dict(np.load(APPEARANCE))
+        fused = with_appearance(data, arrays, appearance)
+        fused_neutral = fused.x[fused.source == "neutral"]
+        fused_ck = ckplus_folds(fused, fused_neutral, APPEARANCE_LAMBDA)
+        fused_megc = megc_fused(fused, arrays, fused_neutral, APPEARANCE_LAMBDA)
+        results["tried_geometry_plus_appearance"] = {
+            "expression_model": str(appearance["expression"]), "embedding_dimensions": APPEARANCE_DIMENSIONS,
+            "lambda": APPEARANCE_LAMBDA, "ckplus_mean_f1_14_aus": fused_ck["mean_f1_required"],
+            "ckplus_per_au_f1": {k: v["f1"] for k, v in fused_ck["per_au"].items()}, "megc": fused_megc,
+            "note": "not shipped: needs the expression network's 512-d embedding at inference (a second "
+                    "forward pass, or an embedding output of the expression model)"}
     ck, megc, clip = results["ckplus"], results["megc"], results["clip"]
     results["targets"] = {
         "ckplus_mean_f1_14_aus": {"target": ">= 0.80", "measured": ck["mean_f1_required"],
