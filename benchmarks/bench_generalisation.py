@@ -90,7 +90,14 @@ def models(folder: Path) -> dict[str, Path]:
 
 
 def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    """Fingerprint of what the cells measure: the model's calibrated expression probabilities on fixed
+    random crops (attaching or retraining AU / eye heads leaves it, and the cells, unchanged)."""
+    from mien.models.expression import ExpressionModel
+
+    model = ExpressionModel(path, threads=1)
+    crops = np.random.default_rng(0).integers(0, 256, (4, model.crop.size, model.crop.size, 3), dtype=np.uint8)
+    probabilities = np.round(model.predict(crops).astype(np.float64), 4)
+    return hashlib.sha256(probabilities.tobytes()).hexdigest()[:16]
 
 
 def main() -> None:
@@ -109,9 +116,9 @@ def main() -> None:
     sets = test_sets(data)
     results = previous["models"]
     with tempfile.TemporaryDirectory() as folder:
-        for name, model in models(Path(folder)).items():
-            if args.models and name not in args.models:
-                continue
+        available = models(Path(folder))
+        for name in args.models or list(available):  # in the order asked for
+            model = available[name]
             entry = results.get(name, {})
             if entry.get("sha256") != digest(model):
                 entry = {"sha256": digest(model), "cells": {}}
@@ -124,9 +131,20 @@ def main() -> None:
                 probabilities = predict_samples(analyzer, samples, mode, background)
                 entry["cells"][key] = cell(probabilities, labels, classes)
                 print(f"{name}: {key}: {entry['cells'][key]['accuracy']:.4f}", flush=True)
-                results[name] = entry
-                save("generalisation", {"models": results})  # incremental: an interrupted run keeps its cells
-    save("generalisation", {"models": results})
+                save_entry(path, name, entry)  # incremental: an interrupted run keeps its cells
+
+
+def save_entry(path: Path, name: str, entry: dict) -> None:
+    """Write one model's cells into the shared results file, re-read under a lock, so that runs for other
+    models at the same time keep theirs."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = json.loads(path.read_text())["models"] if path.exists() else {}
+        current[name] = entry
+        save("generalisation", {"models": current})
 
 
 def generalisation_section(report: dict) -> list[str]:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from mien.align.similarity import crop_whole_image, outside_fraction, warp_face
+from mien.config import DEFAULT_EXPRESSION
 from mien.detect.base import Detections
 from mien.io.images import DEFAULT_MAX_PIXELS, Frame, iter_frames
 from mien.models.expression import ExpressionModel
@@ -90,7 +91,7 @@ class Analyzer:
     def __init__(
         self,
         detector: str = "retinaface",
-        expression: str | Path = "mnv2-ferplus",
+        expression: str | Path = DEFAULT_EXPRESSION,
         *,
         whole_image: bool = False,
         threads: int | None = None,

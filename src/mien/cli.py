@@ -21,6 +21,8 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
+from mien.config import DEFAULT_EXPRESSION
+
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -36,7 +38,7 @@ def _add_analyze_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default="retinaface", help="registered detector (see 'mien models')")
     parser.add_argument("--det-threshold", type=float, help="minimum face score in [0, 1] (default 0.8)")
     parser.add_argument("--det-max-size", type=int, help="long side images are shrunk to for detection (default 640)")
-    parser.add_argument("--expression", default="mnv2-ferplus", help="registered expression model or .onnx path")
+    parser.add_argument("--expression", default=DEFAULT_EXPRESSION, help="registered expression model or .onnx path")
     parser.add_argument("--landmarks", choices=["mesh", "mesh468", "dlib68"],
                         help="mesh: 468-point face mesh + iris (shipped) -> 68 iBUG landmarks, eye openness, head pose "
                              "from the mesh (+ OpenFace's pose_T*/pose_R*) and gaze; mesh468: also the 468 points; "
@@ -121,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="detect on the image as it is, treat it as the face, or paste it into a 640x480 frame")
     evaluate.add_argument("--background", type=Path, help="photo without faces for --input framed")
     evaluate.add_argument("--calibrate-on", metavar="SPLIT", help="fit the temperature on this split (e.g. valid)")
-    evaluate.add_argument("--expression", default="mnv2-ferplus")
+    evaluate.add_argument("--expression", default=DEFAULT_EXPRESSION)
     evaluate.add_argument("--output", "-o", type=Path, help="metrics JSON")
     evaluate.add_argument("--confusion", type=Path, help="confusion matrix PNG (needs matplotlib)")
     evaluate.add_argument("--limit", type=int, help="only the first N samples (quick checks)")

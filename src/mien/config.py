@@ -3,5 +3,5 @@
 from __future__ import annotations
 
 DEFAULT_DETECTOR = "retinaface"
-DEFAULT_EXPRESSION = "mnv2-ferplus"  # the registered expression model every front end starts from
+DEFAULT_EXPRESSION = "mfn-raf-ferplus"  # the registered expression model every front end starts from
 FAST_EXPRESSION = "mnv2-ferplus-small"  # the registered fast variant

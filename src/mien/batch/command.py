@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from mien.config import DEFAULT_EXPRESSION
 from pathlib import Path
 
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 3, 130
@@ -33,7 +35,7 @@ def add_parser(verbs) -> None:
     batch.add_argument("--detector", default="retinaface")
     batch.add_argument("--det-threshold", type=float, help="minimum face score in [0, 1] (default 0.8)")
     batch.add_argument("--det-max-size", type=int, help="long side images are shrunk to for detection (default 640)")
-    batch.add_argument("--expression", default="mnv2-ferplus")
+    batch.add_argument("--expression", default=DEFAULT_EXPRESSION)
     batch.add_argument("--batch-size", type=int, default=16, help="images whose faces are classified together")
     batch.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     batch.add_argument("--max-pixels", type=int, default=100_000_000)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from mien.config import DEFAULT_EXPRESSION
 from mien.io.writers import write_atomic
 
 PLAN_VERSION = 1
@@ -36,7 +37,7 @@ class BatchOptions:
     """
 
     detector: str = "retinaface"
-    expression: str = "mnv2-ferplus"
+    expression: str = DEFAULT_EXPRESSION
     whole_image: bool = False
     detector_options: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 16

@@ -28,6 +28,19 @@ register(ModelSpec(
 ))
 
 register(ModelSpec(
+    name="mfn-raf-ferplus",
+    task="expression",
+    entry="mien.models.expression:shipped_model",
+    input_size=(112, 112),
+    licence="MIT (weights; initialisation Apache-2.0 from OpenCV Zoo); trained on RAF-DB, FER2013/FER+, AU head on CK+ (research use)",
+    source="mien, MobileFaceNet fine-tuned on RAF-DB + FER+ train (model card: models/weights/mfn-raf-ferplus.md)",
+    size_mb=5.1,
+    description="MobileFaceNet on 112x112 aligned colour faces (face-pretrained, RAF-DB + FER+); 8 classes + 17 AUs + eyes",
+    labels=EXPRESSIONS,
+    options={"model": "mfn-raf-ferplus.onnx"},
+))
+
+register(ModelSpec(
     name="mnv2-ferplus",
     task="expression",
     entry="mien.models.expression:shipped_model",
@@ -35,7 +48,7 @@ register(ModelSpec(
     licence="MIT (weights); trained on FER2013/FER+ and CK+ (research use)",
     source="mien, trained on FER+ train (model card: models/weights/mnv2-ferplus.md)",
     size_mb=9.3,
-    description="MobileNetV2 (ImageNet init) on 64x64 aligned grayscale faces; 8 FER+ classes + 17 AUs (CK+ head)",
+    description="mien 0.1's default: MobileNetV2 (ImageNet init) on 64x64 aligned grayscale faces; 8 FER+ classes + 17 AUs",
     labels=EXPRESSIONS,
     options={"model": "mnv2-ferplus.onnx"},
 ))

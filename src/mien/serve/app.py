@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from mien.config import DEFAULT_EXPRESSION
 from mien.options import check_options
 from mien.serve.limits import SNIFF_BYTES, Limits, describe_head, display_name, sniff, valid_job_id
 
@@ -60,7 +61,7 @@ class ServeConfig:
     limits: Limits = field(default_factory=Limits)
     threads: int | None = None  # per model (see Analyzer); None: mien's default
     detector: str = "retinaface"
-    expression: str = "mnv2-ferplus"
+    expression: str = DEFAULT_EXPRESSION
     cors_origins: tuple[str, ...] = ()
     video_worker: bool = True
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mien.align.similarity import CropSpec, estimate_similarity
+from mien.config import DEFAULT_EXPRESSION
 from mien.eval.au import au_scores
 from mien.train.features import onnx_features
 from mien.schema import AUS  # the shipped AUs: the 14 the issue names plus CK+'s with >= 27 positive sequences
@@ -253,8 +254,9 @@ def export_with_head(base_model: Path, head: AuHead, mean: np.ndarray, std: np.n
     model = with_au_head(base, head.linear.weight.detach().numpy(), head.linear.bias.detach().numpy(), mean, std,
                          list(AUS), thresholds or [0.5] * len(AUS), metadata)
     size = int({p.key: p.value for p in base.metadata_props}["mien.crop_size"])
-    example = (np.random.default_rng(0).random((4, 1, size, size)) * 255).astype(np.float32)
     new, old = session_from_model(model, 1), session_from_model(base, 1)
+    channels = old.get_inputs()[0].shape[1]  # 1 for gray models, 3 for colour ones
+    example = (np.random.default_rng(0).random((4, channels, size, size)) * 255).astype(np.float32)
     if not np.allclose(new.run(["logits"], {"face": example})[0], old.run(["logits"], {"face": example})[0], atol=1e-5):
         raise RuntimeError("attaching the AU head changed the expression output")
     save_model(model, out)
@@ -286,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, help="the --dataset folder")
     parser.add_argument("--frame-step", type=int, default=10, help="--dataset: use every N-th coded frame")
     parser.add_argument("--out", type=Path, required=True, help="run folder: features cache, cv.json")
-    parser.add_argument("--base-model", type=Path, default=WEIGHTS_DIR / "mnv2-ferplus.onnx",
+    parser.add_argument("--base-model", type=Path, default=WEIGHTS_DIR / f"{DEFAULT_EXPRESSION}.onnx",
                         help="expression ONNX whose frozen features the head reads (default: the shipped one)")
     parser.add_argument("--export", type=Path, help="also train on everything and write BASE + this head here")
     parser.add_argument("--no-cv", action="store_true", help="with --export: skip the 10-fold CK+ scores")

@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mien.config import DEFAULT_EXPRESSION
+
 UPSCALE = 4
 
 
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ferplus", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--base-model", type=Path, default=WEIGHTS_DIR / "mnv2-ferplus.onnx")
+    parser.add_argument("--base-model", type=Path, default=WEIGHTS_DIR / f"{DEFAULT_EXPRESSION}.onnx")
     parser.add_argument("--export", type=Path)
     parser.add_argument("--train", type=int, default=6000, help="FER+ training faces")
     parser.add_argument("--valid", type=int, default=1500, help="FER+ validation faces (held out)")

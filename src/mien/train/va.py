@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mien.config import DEFAULT_EXPRESSION
 from mien.eval.va import va_report
 from mien.train.features import sample_features
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", choices=["affectnet", "afew-va"], required=True)
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="run folder: features cache, report.json")
-    parser.add_argument("--base-model", type=Path, default=WEIGHTS_DIR / "mnv2-ferplus.onnx")
+    parser.add_argument("--base-model", type=Path, default=WEIGHTS_DIR / f"{DEFAULT_EXPRESSION}.onnx")
     parser.add_argument("--export", type=Path, help="write BASE + the VA head here")
     parser.add_argument("--alpha", type=float, default=1000.0, help="ridge penalty on standardised features")
     parser.add_argument("--limit", type=int, help="at most N training samples (quick runs)")
