@@ -24,7 +24,7 @@ register(ModelSpec(
     licence="MIT",
     source="mien",
     size_mb=0.0,
-    description="no detection: each image is one already-cropped face (--whole-image); no landmarks",
+    description="no detection: each image is one already-cropped face (--whole-image), aligned by landmarks found inside it",
 ))
 
 register(ModelSpec(
@@ -32,7 +32,7 @@ register(ModelSpec(
     task="expression",
     entry="mien.models.expression:shipped_model",
     input_size=(112, 112),
-    licence="MIT (weights; initialisation Apache-2.0 from OpenCV Zoo); trained on RAF-DB, FER2013/FER+, AU head on CK+ (research use)",
+    licence="MIT (weights; init Apache-2.0); trained on RAF-DB, FER+ and CK+ (research use)",
     source="mien, MobileFaceNet fine-tuned on RAF-DB + FER+ train (model card: models/weights/mfn-raf-ferplus.md)",
     size_mb=5.1,
     description="MobileFaceNet on 112x112 aligned colour faces (face-pretrained, RAF-DB + FER+); 8 classes + 17 AUs + eyes",
