@@ -20,6 +20,7 @@ from bench_generalisation import generalisation_section, targets_table
 from bench_micro import micro_section
 from bench_models import models_section
 from common import OUT, REPO
+from geometry_sections import au_mesh_section, geometry_section
 
 from mien.config import DEFAULT_EXPRESSION, FAST_EXPRESSION
 from mien.io.writers import write_atomic
@@ -28,7 +29,8 @@ SCRIPTS = [["bench_detection.py"], ["bench_accuracy.py"],
            ["bench_accuracy.py", "--expression", "mnv2-ferplus-small", "--save-as", "accuracy_small"],
            ["bench_speed.py"], ["bench_models.py"], ["bench_generalisation.py"], ["bench_cross.py"],
            ["bench_ablation.py"], ["bench_video.py"],
-           ["bench_serve.py"], ["bench_batch.py"], ["bench_au.py"], ["bench_micro.py"]]
+           ["bench_serve.py"], ["bench_batch.py"], ["bench_au.py"], ["bench_micro.py"], ["bench_geometry.py"],
+           ["bench_au_mesh.py"]]
 # classifier latency targets of issue 3, batch 1, 2 threads
 LATENCY_TARGETS_MS = {"mnv2-ferplus": 4.0, "mnv2-ferplus-small": 1.5}
 
@@ -186,6 +188,8 @@ def render() -> str:
         *batch_section(load("batch")),
         *(au_section(load("au")) if (OUT / "au.json").exists() else []),
         *micro_section(load("micro")),
+        *geometry_section(load("geometry")),
+        *au_mesh_section(load("au_mesh")),
         "## Targets",
         "",
         "| target | measured | verdict |",
