@@ -48,7 +48,7 @@ def geometry_section(g: dict) -> list[str]:
 def au_mesh_section(a: dict) -> list[str]:
     targets, clip = a["targets"], a["clip"]
     rows = [
-        ("CK+ 10 subject folds, mean F1 over the 14 AUs", f"{targets['ckplus_mean_f1_14_aus']['measured']:.3f} "
+        ("CK+ 10 subject folds, mean F1 over the 14 AUs", f"{targets['ckplus_mean_f1_14_aus']['measured']:.3f}",
          ">= 0.80",
          verdict(targets["ckplus_mean_f1_14_aus"]["met"])),
         ("MEGC2019 apex frames, subject-grouped, mean AUROC (AUs with >= 15 positives)",
