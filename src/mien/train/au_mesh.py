@@ -139,7 +139,7 @@ def extract(data: Path, out: Path, max_neutral: int = 1500, threads: int = 2) ->
         add("neutral", name, np.repeat(gray[..., None], 3, axis=2), UPSCALE, np.zeros(len(ALL_AUS), np.float32),
             name, -1)
     print(f"FER+ neutral {len(names)}, {time.time() - started:.0f} s", flush=True)
-    for stem, subject, dataset, aus in megc_codes(data):
+    for stem, subject, _dataset, aus in megc_codes(data):
         rgb = cv2.cvtColor(cv2.imread(str(data / "megc2019" / "apex" / f"{stem}.jpg")), cv2.COLOR_BGR2RGB)
         labels = np.array([float(au in aus) for au in ALL_AUS], np.float32)
         add("megc", stem, rgb, 1, labels, subject, -1)
