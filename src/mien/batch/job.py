@@ -25,7 +25,7 @@ from mien.batch.engines import EngineSettings, make_engine
 from mien.batch.manifest import CommitLog, input_status, unit_record, write_status
 from mien.batch.plan import BatchOptions, Plan, Unit, load_or_create_plan
 from mien.batch.tracks import SegmentTracks, reconcile
-from mien.io.writers import exclusive_temp
+from mien.io.writers import write_atomic
 
 
 @dataclass
@@ -80,20 +80,14 @@ def remove_uncommitted(output: Path, log: CommitLog) -> int:
 
 def write_part(output: Path, unit: Unit, table) -> None:
     """The unit's rows to ``parts/...`` atomically: written beside, flushed to disk, renamed."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     target = output / unit.part_file
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, tmp = exclusive_temp(target)  # a new file: never one planted there, never through a link
-    try:
-        with open(descriptor, "wb") as handle:
-            pq.write_table(table, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer)
+    write_atomic(target, buffer.getvalue().to_pybytes())  # a new file: never one planted there, never through a link
 
 
 def run_batch(inputs: Sequence[str | Path], output: str | Path, options: BatchOptions = BatchOptions(),

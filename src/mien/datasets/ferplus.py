@@ -93,3 +93,13 @@ def load_gray(root: Path, name: str) -> np.ndarray:
     if image is None:
         raise OSError(f"{Path(root) / name}: cannot read image")
     return image
+
+
+def confident_neutral_ferplus(root: Path, min_votes: int = 9) -> list[str]:
+    """FER+ training images (``FER2013Train/name.png``) that at least ``min_votes`` annotators called neutral."""
+    names = []
+    with (Path(root) / "FER2013Train" / "label.csv").open(newline="") as handle:
+        for row in csv.reader(handle):
+            if len(row) >= 3 and row[2].strip().isdigit() and int(row[2]) >= min_votes:
+                names.append(f"FER2013Train/{row[0]}")
+    return names

@@ -32,6 +32,7 @@ from torch import nn
 
 from mien.align.similarity import CropSpec, estimate_similarity
 from mien.config import DEFAULT_EXPRESSION
+from mien.datasets.ferplus import confident_neutral_ferplus
 from mien.eval.au import au_scores
 from mien.train.features import onnx_features
 from mien.schema import AUS  # the shipped AUs: the 14 the issue names plus CK+'s with >= 27 positive sequences
@@ -73,16 +74,6 @@ def ckplus_au_samples(root: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
             labels.append(codes[sequence])
             fold_of.append(folds[sequence])
     return paths, np.array(labels), np.array(fold_of)
-
-
-def confident_neutral_ferplus(root: Path, min_votes: int = 9) -> list[str]:
-    """FER+ training images (``FER2013Train/name.png``) that at least ``min_votes`` annotators called neutral."""
-    names = []
-    with (Path(root) / "FER2013Train" / "label.csv").open(newline="") as handle:
-        for row in csv.reader(handle):
-            if len(row) >= 3 and row[2].strip().isdigit() and int(row[2]) >= min_votes:
-                names.append(f"FER2013Train/{row[0]}")
-    return names
 
 
 def align_gray_crops(images: list[np.ndarray], crop: CropSpec, detector) -> tuple[np.ndarray, np.ndarray]:

@@ -31,6 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mien.datasets.ferplus import confident_neutral_ferplus
 from mien.schema import AUS
 
 UPSCALE = 4  # 48 px crops -> 192 px: the mesh network's own input size
@@ -62,16 +63,6 @@ def megc_codes(data: Path) -> list[tuple[str, str, str, tuple[int, ...]]]:
             if key in codes:
                 out.append((sample.apex_stem, sample.subject, sample.dataset, codes[key]))
     return out
-
-
-def confident_neutral_ferplus(root: Path, min_votes: int = 9) -> list[str]:
-    """FER+ training images that at least ``min_votes`` of 10 annotators called neutral (as ``mien.train.au``)."""
-    names = []
-    with (Path(root) / "FER2013Train" / "label.csv").open(newline="") as handle:
-        for row in csv.reader(handle):
-            if len(row) >= 3 and row[2].strip().isdigit() and int(row[2]) >= min_votes:
-                names.append(f"FER2013Train/{row[0]}")
-    return names
 
 
 class Mesher:
