@@ -97,7 +97,8 @@ from 112x112 **colour** faces, plus the action-unit and eye-openness heads in th
 - **Frozen trunk, fine-tuned top**: the stem and the first 12 bottlenecks (85% of the compute) keep the
   initialisation; the last 3 bottlenecks, the head convolutions, the embedding and the classifier are
   trained (two CPU cores cannot fine-tune the whole network on 40,000 faces per epoch; the trunk's output
-  is cached for several augmented views of every face).
+  is cached for the original and two augmented views of every RAF-DB face, and the original of every FER+
+  face).
 
 ## Input
 
@@ -123,7 +124,7 @@ channels, and 20% of the augmented RAF-DB views are gray.
 AdamW, lr {config['lr']} (cosine), weight decay {config['weight_decay']}, batch {config['batch_size']},
 {len(epochs)} epochs ({minutes:.0f} CPU minutes on 2 shared cores); soft-target cross-entropy
 {'with in-training logit adjustment (tau ' + str(config['logit_adjust']) + ')' if config['logit_adjust'] else '(no in-training logit adjustment)'};
-augmented views (mirror, rotation +-12 degrees, scale, shift, low resolution, blur,
+RAF-DB faces also seen as augmented views (mirror, rotation +-12 degrees, scale, shift, low resolution, blur,
 brightness/contrast/gamma/white balance, gray, occlusion). The epoch kept has the best mean of RAF-DB
 validation accuracy, its mean class accuracy and FER+ validation accuracy: epoch {best['epoch']}, RAF-DB
 validation {best['rafdb_valid']['accuracy']:.4f} (mean class {best['rafdb_valid']['mean_class_accuracy']:.4f}),
