@@ -122,8 +122,23 @@ def bench_targets13() -> str:
                                    DEFAULT_EXPRESSION, FAST_EXPRESSION))
 
 
+def bench_trade() -> str:
+    """What the default gives up in speed, from benchmarks/out/models.json, speed.json and video.json."""
+    from mien.config import DEFAULT_EXPRESSION, FAST_EXPRESSION
+
+    models = _bench("models")["models"]
+    speed, video = _bench("speed"), _bench("video")["throughput"]
+    return (f"The default trades speed for accuracy: its network takes {models[DEFAULT_EXPRESSION]['batch1_median_ms']:.1f} ms "
+            f"per face on 2 threads, batch 1 (6 ms was aimed for); the whole photo pipeline takes "
+            f"{speed['stages']['total']['median_ms']:.1f} ms and video runs at "
+            f"{video['640x360/detect_every_1']['fps']:.0f} frames/s at 640x360. Where speed matters more than faces "
+            f"unlike FER2013, `--expression mnv2-ferplus` ({models['mnv2-ferplus']['batch1_median_ms']:.1f} ms) or "
+            f"`--expression {FAST_EXPRESSION}` ({models[FAST_EXPRESSION]['batch1_median_ms']:.1f} ms) trade accuracy "
+            "back, as the table above shows (`python benchmarks/bench_models.py`, `bench_speed.py`, `bench_video.py`).")
+
+
 BENCH_PARTS = {"speed": bench_speed, "video": bench_video, "model": bench_model, "targets": bench_targets,
-               "generalisation": bench_generalisation, "targets13": bench_targets13}
+               "generalisation": bench_generalisation, "targets13": bench_targets13, "trade": bench_trade}
 
 
 def _replace(text: str, kind: str, name: str, content: str, inline: bool = False) -> str:
