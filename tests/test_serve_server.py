@@ -34,7 +34,6 @@ def test_a_job_killed_with_the_server_resumes_and_matches_an_uninterrupted_run(t
     from mien.io.writers import TableWriter
     from mien.video.job import VideoOutputs, run_videos, video_columns
     from mien.video.pipeline import VideoOptions
-    from mien.video.reader import Sampling
 
     clip = pyfeat_media / "WolfgangLanger_Pexels.mp4"  # 472 frames; every 3rd analysed
     data_dir = tmp_path / "data"
@@ -60,7 +59,7 @@ def test_a_job_killed_with_the_server_resumes_and_matches_an_uninterrupted_run(t
 
     reference = tmp_path / "reference.jsonl"
     with TableWriter(reference, video_columns()) as table:
-        run_videos(analyzer, [str(clip)], VideoOptions(Sampling(every=3)), VideoOutputs(table=table))
+        run_videos(analyzer, [str(clip)], VideoOptions(every=3), VideoOutputs(table=table))
     expected = pd.read_json(reference, lines=True)
     resumed = pd.DataFrame(result["rows"])
     assert resumed["frame"].tolist() == list(range(0, 472, 3)) == expected["frame"].tolist()

@@ -34,6 +34,7 @@ from mien.tasks.pose import MESH_POSE_METHOD, POSE_METHOD, estimate_poses
 from mien.tasks.valence import VA_METHOD, valence_arousal
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mien.config import AnalyzerConfig, VideoOptions
     from mien.video.pipeline import VideoStream
 
 IMAGES_KEPT_PIXEL_BUDGET = 200_000_000  # decoded pixels held at once for overlays before a batch is flushed
@@ -183,6 +184,13 @@ class Analyzer:
             columns += list(AU_INTENSITY_COLUMNS)
         return columns
 
+    @classmethod
+    def from_config(cls, config: "AnalyzerConfig") -> "Analyzer":
+        """An analyzer built from an :class:`~mien.config.AnalyzerConfig` (what every front end uses)."""
+        return cls(config.detector, config.expression, threads=config.threads, device=config.device,
+                   batch_size=config.batch_size, max_pixels=config.max_pixels, pages=config.pages,
+                   detector_options=dict(config.detector_options), landmarks=config.landmarks, aus=config.aus)
+
     # ------------------------------------------------------------------ public API
     def analyze(self, inputs: Any, overlay: str | Path | None = None) -> Result:
         """Analyse one input or a list: paths, folders (recursive), globs, arrays, PIL images or bytes.
@@ -230,7 +238,7 @@ class Analyzer:
 
     def analyze_video(self, path: str | Path, *, every: int = 1, fps: float | None = None, start: float = 0.0,
                       end: float | None = None, detect_every: int = 1, smooth: float = 0.3,
-                      max_missed: float = 1.0) -> "VideoStream":
+                      max_missed: float = 1.0, options: "VideoOptions | None" = None) -> "VideoStream":
         """Stream a video: iterate the returned object for one :class:`Result` per analysed frame (with
         ``track_id`` and smoothed probabilities), or call its ``to_pandas()``.
 
@@ -240,15 +248,18 @@ class Analyzer:
             detect_every: full detection on every k-th analysed frame, tracked faces re-found in between.
             smooth: time constant (seconds) of per-track exponential smoothing; 0 disables it.
             max_missed: seconds a face may go undetected and keep its ``track_id``.
+            options: all of the above as one :class:`~mien.config.VideoOptions` (the keywords are then ignored).
         """
         from mien.video.pipeline import VideoOptions, VideoStream
-        from mien.video.reader import Sampling
+
+        if options is not None:
+            return VideoStream(self, path, options)
 
         if fps is not None and every != 1:
             raise ValueError("give either every or fps, not both")
         check_options(every=every, fps=fps, start=start, end=end, detect_every=detect_every, smooth=smooth,
                       max_missed=max_missed)
-        options = VideoOptions(Sampling(every, fps, start, end), detect_every, smooth, max_missed)
+        options = VideoOptions(every, fps, start, end, detect_every, smooth, max_missed)
         return VideoStream(self, path, options)
 
     def analyze_image(self, image: np.ndarray, name: str = "<array>", frame: int = 0, timestamp: float = 0.0) -> Result:

@@ -306,7 +306,6 @@ def _progress(total: int, quiet: bool, unit: str = "img"):
 def run_video(args: argparse.Namespace, paths: list[str]) -> int:
     from mien.video.job import VideoOutputs, plan_resume, run_videos, video_columns
     from mien.video.pipeline import VideoOptions
-    from mien.video.reader import Sampling
 
     if not paths:
         print("mien video: no input videos found", file=sys.stderr)
@@ -317,7 +316,7 @@ def run_video(args: argparse.Namespace, paths: list[str]) -> int:
         raise ValueError("--resume needs --output, and cannot continue an --overlay video (run without it)")
     if args.overlay is not None:
         check_overlay_target(args.overlay, paths, args.paths)
-    options = VideoOptions(Sampling(args.every, args.fps, args.start, args.end), args.detect_every, args.smooth,
+    options = VideoOptions(args.every, args.fps, args.start, args.end, args.detect_every, args.smooth,
                            args.max_missed)
     plan = plan_resume(args.output, args.format, args.schema, args.csv_formula_guard) if args.resume else None
     summary = args.summary or (args.output.with_name(f"{args.output.stem}_summary.csv") if args.output else None)

@@ -78,13 +78,12 @@ class UnitRunner:
     def __init__(self, options: BatchOptions, threads: int) -> None:
         from mien.analyzer import Analyzer
         from mien.video.pipeline import VideoOptions
-        from mien.video.reader import Sampling
 
         self.options = options
         self.threads = threads
         self.analyzer = Analyzer(**options.analyzer_kwargs(), threads=threads)
-        self.video_options = VideoOptions(Sampling(options.every, options.fps), options.detect_every,
-                                          options.smooth, options.max_missed)
+        self.video_options = VideoOptions(options.every, options.fps, detect_every=options.detect_every,
+                                          smooth=options.smooth, max_missed=options.max_missed)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def ping(self) -> str:
@@ -121,8 +120,7 @@ class UnitRunner:
         from mien.video.pipeline import VideoAnalysis
 
         path = unit.paths[0]
-        options = replace(self.video_options, sampling=replace(self.video_options.sampling, start=unit.start - unit.warmup,
-                                                               end=unit.end))
+        options = replace(self.video_options, start=unit.start - unit.warmup, end=unit.end)
         frames = read_segment(path, options.sampling, path, last=unit.end is None,
                               max_pixels=self.analyzer.max_pixels)
         own_track_ids = unit.segments == 1

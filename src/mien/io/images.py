@@ -25,9 +25,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from mien.config import DEFAULT_MAX_PIXELS  # noqa: F401 (re-exported)
 from mien.io.sources import IMAGE_EXTENSIONS, file_problem  # noqa: F401 (IMAGE_EXTENSIONS re-exported)
 
-DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: larger than any camera photo, small enough to decode
 
 
 class ImageError(ValueError):

@@ -120,7 +120,6 @@ class VideoWorker(threading.Thread):
         from mien.io.writers import TableWriter
         from mien.video.job import VideoOutputs, plan_resume, run_videos, video_columns
         from mien.video.pipeline import VideoOptions
-        from mien.video.reader import Sampling
 
         upload = self.store.upload_path(job.id)
         if not upload.exists():
@@ -129,7 +128,8 @@ class VideoWorker(threading.Thread):
         table = table_path(self.store, job.id)
         opts = job.options
         every = opts.get("every", 1)
-        options = VideoOptions(Sampling(every, opts.get("fps")), opts.get("detect_every", 1), opts.get("smooth", 0.3))
+        options = VideoOptions(every, opts.get("fps"), detect_every=opts.get("detect_every", 1),
+                               smooth=opts.get("smooth", 0.3))
         try:  # everything that reads or writes the job's files: any failure fails the job with its reason
             table.parent.mkdir(parents=True, exist_ok=True)
             started_before = table.exists() or table.with_name(table.name + ".part").exists()

@@ -13,12 +13,13 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from mien.config import VideoOptions
 from mien.detect.base import Detections
 from mien.detect.boxes import iou_matrix, nms
 from mien.io.images import DEFAULT_MAX_PIXELS, Frame
 from mien.result import Result
 from mien.schema import COLUMNS, EXPRESSIONS, SMOOTH_COLUMNS, VIDEO_COLUMNS
-from mien.video.reader import Sampling, read_video
+from mien.video.reader import read_video
 from mien.video.smoothing import ExponentialSmoother, SignalSmoother, smooth_face_signals
 from mien.video.summary import TrackSummary
 from mien.video.tracker import IouTracker, Track
@@ -36,29 +37,6 @@ class TrackSeed:
     box: np.ndarray  # (4,) x1 y1 x2 y2
     time: float
     smoothed: np.ndarray  # (8,)
-
-
-@dataclass
-class VideoOptions:
-    """How a video is analysed.
-
-    detect_every: run full-frame detection on every k-th analysed frame; in between, tracked faces are
-        re-detected only inside a region around their predicted position (much cheaper; new faces
-        appear at the next full detection).
-    smooth: time constant in seconds of the exponential smoothing of per-track probabilities (0 = off); with
-        the face mesh it also smooths AUs (after each track's neutral baseline with ``aus="mesh"``), head
-        pose and gaze.
-    max_missed: seconds a track survives without being detected.
-    """
-
-    sampling: Sampling = Sampling()
-    detect_every: int = 1
-    smooth: float = 0.3
-    max_missed: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.detect_every < 1:
-            raise ValueError(f"detect_every must be at least 1, got {self.detect_every}")
 
 
 def _square_region(box: np.ndarray, scale: float, height: int, width: int) -> tuple[int, int, int, int]:

@@ -20,6 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
+from mien.config import Sampling
 from mien.io.images import DEFAULT_MAX_PIXELS, Frame
 from mien.io.sources import file_problem
 
@@ -50,25 +51,6 @@ class VideoInfo:
     frames: int
     duration: float  # seconds, 0 when unknown
     rotation: int  # degrees counter-clockwise applied for display
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Which frames to analyse: every ``every``-th frame, or at most ``fps`` frames per second, within
-    ``[start, end)`` seconds."""
-
-    every: int = 1
-    fps: float | None = None
-    start: float = 0.0
-    end: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.every < 1:
-            raise ValueError(f"every must be at least 1, got {self.every}")
-        if self.fps is not None and self.fps <= 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
-        if self.end is not None and self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
 
 
 def _open(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS):
