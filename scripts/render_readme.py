@@ -1,10 +1,12 @@
-"""Regenerate the generated parts of README.md: the schema tables (from mien.schema, the single place
-columns are documented) and the benchmark numbers (from benchmarks/out/*.json, written by `make bench`).
+"""Regenerate the generated parts of README.md and the docs/ pages: schema tables (from mien.schema, the
+single place columns are documented) and benchmark numbers (from benchmarks/out/*.json, written by
+`make bench`).
 
     python scripts/render_readme.py
 
-Each part sits between ``<!-- KIND:NAME -->`` and ``<!-- /KIND:NAME -->``; tests/test_docs.py fails when
-README.md disagrees with the schema or the committed benchmark results.
+Each part sits between ``<!-- KIND:NAME -->`` and ``<!-- /KIND:NAME -->`` in any of README.md and
+docs/*.md (a part may appear in several files, or in none); tests/test_docs.py fails when a file disagrees
+with the schema or the committed benchmark results, or when a part appears nowhere.
 """
 
 from __future__ import annotations
@@ -12,14 +14,32 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Callable
 
-from mien.schema import COLUMN_DOCS, LANDMARK68_COLUMN_DOCS, SUMMARY_COLUMN_DOCS, VIDEO_COLUMN_DOCS, markdown_table
+from mien.schema import (
+    AU_MESH_COLUMN_DOCS,
+    COLUMN_DOCS,
+    LANDMARK68_COLUMN_DOCS,
+    SUMMARY_COLUMN_DOCS,
+    VIDEO_COLUMN_DOCS,
+    markdown_table,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+DOCS = REPO / "docs"
 BENCH = REPO / "benchmarks" / "out"
+# The columns most analyses use, shown on the README's front page (the full list is docs/schema.md).
+CORE_COLUMNS = ("input", "frame", "timestamp", "face_id", "success", "error", "face_x", "face_y", "face_width",
+                "face_height", "quality", "expression")
 TABLES = {"image": COLUMN_DOCS, "video": VIDEO_COLUMN_DOCS, "summary": SUMMARY_COLUMN_DOCS,
-          "landmarks68": LANDMARK68_COLUMN_DOCS}
+          "landmarks68": LANDMARK68_COLUMN_DOCS, "au_mesh": AU_MESH_COLUMN_DOCS,
+          "core": tuple(row for name in CORE_COLUMNS for row in COLUMN_DOCS if row[0] == name)}
+
+
+def doc_files() -> list[Path]:
+    """Every file whose generated parts this script keeps in sync: README.md and the docs pages."""
+    return [README, *sorted(DOCS.glob("*.md"))]
 
 
 def _bench(name: str) -> dict:
@@ -141,22 +161,46 @@ BENCH_PARTS = {"speed": bench_speed, "video": bench_video, "model": bench_model,
                "generalisation": bench_generalisation, "targets13": bench_targets13, "trade": bench_trade}
 
 
-def _replace(text: str, kind: str, name: str, content: str, inline: bool = False) -> str:
-    pattern = re.compile(rf"<!-- {kind}:{name} -->.*?<!-- /{kind}:{name} -->", re.S)
+def _block(kind: str, name: str) -> re.Pattern:
+    return re.compile(rf"<!-- {kind}:{name} -->.*?<!-- /{kind}:{name} -->", re.S)
+
+
+def _replace(text: str, kind: str, name: str, content: Callable[[], str], inline: bool = False) -> str:
+    pattern = _block(kind, name)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no <!-- {kind}:{name} --> block")
+        return text
     separator = "" if inline else "\n"
-    return pattern.sub(lambda _: f"<!-- {kind}:{name} -->{separator}{content}{separator}<!-- /{kind}:{name} -->", text)
+    rendered = content()
+    return pattern.sub(lambda _: f"<!-- {kind}:{name} -->{separator}{rendered}{separator}<!-- /{kind}:{name} -->", text)
 
 
-def render(text: str) -> str:
+def blocks_in(text: str) -> set[str]:
+    """The ``KIND:NAME`` parts a text holds."""
+    return set(re.findall(r"<!-- ((?:schema|bench):[\w]+) -->", text))
+
+
+def all_blocks() -> set[str]:
+    return {f"schema:{name}" for name in TABLES} | {f"bench:{name}" for name in BENCH_PARTS}
+
+
+def render(text: str, root: str = "") -> str:
+    """``text`` with every generated part it holds filled in; ``root`` is the path from the file to the
+    repository root ("" for README.md, "../" for docs/*.md), for the links the parts contain."""
     for name, docs in TABLES.items():
-        text = _replace(text, "schema", name, markdown_table(docs))
+        text = _replace(text, "schema", name, lambda docs=docs: markdown_table(docs))
     for name, part in BENCH_PARTS.items():
-        text = _replace(text, "bench", name, part(), inline=name == "speed")
+        text = _replace(text, "bench", name, lambda part=part: part().replace("](BENCHMARKS.md)", f"]({root}BENCHMARKS.md)"),
+                        inline=name == "speed")
     return text
 
 
+def root_of(path: Path) -> str:
+    return "../" * (len(path.resolve().relative_to(REPO).parts) - 1)
+
+
 if __name__ == "__main__":
-    README.write_text(render(README.read_text()))
-    print(f"updated {README}")
+    for path in doc_files():
+        text = path.read_text()
+        if blocks_in(text) and (rendered := render(text, root_of(path))) != text:
+            path.write_text(rendered)
+            print(f"updated {path}")
