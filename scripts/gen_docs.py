@@ -191,7 +191,7 @@ def _from_docs(target: str) -> str:
     if re.match(r"^[a-z]+:|^#", target):
         return target
     if target.startswith("docs/"):
-        return target[len("docs/"):]
+        return target[len("docs/"):] or "index.md"
     return "../" + target
 
 

@@ -19,7 +19,7 @@ README = REPO / "README.md"
 DOCS = REPO / "docs"
 README_LIMIT_BYTES = 12_000  # issue 16: the README is a front page, under 12 KB
 _FENCED = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
-_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]*)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 
 
@@ -109,6 +109,9 @@ def test_no_unfilled_placeholders(path):
 def test_every_relative_link_resolves(path):
     broken = []
     for target in _LINK.findall(_indented_code_removed(_prose(path.read_text()))):
+        if not target:
+            broken.append("an empty link")
+            continue
         if re.match(r"^[a-z][a-z0-9+.-]*:", target):
             continue  # http:, https:, mailto:
         file_part, _, anchor = target.partition("#")
