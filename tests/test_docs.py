@@ -201,3 +201,43 @@ def test_models_output_shown_in_the_docs_is_what_mien_prints(capsys):
     code, out = _run_mien(["models"], capsys)
     assert code == 0
     assert [line.rstrip() for line in out.splitlines()] == [line.rstrip() for line in shown.splitlines()]
+
+
+# --- the Python names the pages mention --------------------------------------------------------------------
+
+_DOTTED = re.compile(r"\bmien(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def _mentioned_names() -> list[str]:
+    names = set()
+    for path in doc_files():
+        names.update(name.rstrip(".") for name in _DOTTED.findall(path.read_text()))
+    return sorted(names)
+
+
+@pytest.mark.parametrize("name", _mentioned_names())
+def test_python_names_in_the_pages_exist(name):
+    """Every ``mien.module.attribute`` a page names exists (a rename elsewhere must update the docs).
+    Training modules are only looked up, not imported: they need PyTorch."""
+    import importlib
+    import importlib.util
+
+    def is_module(module_name: str) -> bool:
+        try:
+            return importlib.util.find_spec(module_name) is not None
+        except ModuleNotFoundError:  # a parent that is a module, not a package
+            return False
+
+    parts = name.split(".")
+    cut = next((cut for cut in range(len(parts), 0, -1) if is_module(".".join(parts[:cut]))), 0)
+    module_name = ".".join(parts[:cut])
+    attributes = parts[cut:]
+    if not attributes:
+        return
+    if module_name.startswith("mien.train"):
+        source = Path(importlib.util.find_spec(module_name).origin).read_text()
+        assert re.search(rf"^(def|class) {attributes[0]}\b|^{attributes[0]}\s*[:=]", source, re.M), name
+        return
+    value = importlib.import_module(module_name)
+    for attribute in attributes:
+        value = getattr(value, attribute)
