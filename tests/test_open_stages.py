@@ -146,3 +146,13 @@ def test_registering_a_taken_name_is_refused_clearly(my_fake):
         ModelSpec("bad", "detector", "no_colon")
     with pytest.raises(KeyError, match="no backend named 'nothing'"):
         unregister("nothing")
+
+
+def test_micro_recognizer_takes_a_detector_object(pyfeat_media):
+    from mien.io.images import read_image
+    from mien.micro.recognize import MicroRecognizer
+
+    image = read_image(pyfeat_media / "single_face.jpg")
+    prediction = MicroRecognizer(detector=FixedDetector(), threads=1).recognize(image, image)
+    assert prediction.face_box.tolist() == BOX
+    assert MicroRecognizer(detector="whole-image", threads=1).recognize(image, image).face_box is None

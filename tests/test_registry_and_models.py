@@ -64,7 +64,7 @@ def test_the_catalog_is_plain_data():
 
     source = importlib.util.find_spec("mien.models.catalog").origin
     imported = {node.module for node in ast.walk(ast.parse(open(source).read())) if isinstance(node, ast.ImportFrom)}
-    assert imported == {"__future__", "mien.models.spec", "mien.schema"}
+    assert imported == {"__future__", "mien.config", "mien.models.spec", "mien.schema"}
     from mien.models.catalog import BUILTIN
 
     assert [spec.name for spec in list_models()][:len(BUILTIN)] == [spec.name for spec in BUILTIN]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mien._version import __version__
 
 __all__ = [
     "Analyzer", "AnalyzerConfig", "VideoOptions", "Result", "Detections", "analyze", "read_image", "read_foreign",

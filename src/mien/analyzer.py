@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from mien._version import __version__
 from mien.align.similarity import crop_whole_image, outside_fraction, warp_face
 from mien.config import WHOLE_IMAGE, AnalyzerConfig, VideoOptions
 from mien.detect import load_detector
-from mien.detect.base import Detections
+from mien.detect.base import Detections, FaceDetector
 from mien.io.images import Frame, iter_frames
-from mien.models.expression import load_expression_model
+from mien.models.expression import ExpressionBackend, load_expression_model
 from mien.quality import THRESHOLDS, sharpness
 from mien.result import FrameTable, Result
 from mien.schema import AUS
@@ -75,8 +76,8 @@ class Analyzer:
         self,
         config: AnalyzerConfig | None = None,
         *,
-        detector: Any = None,
-        expression: Any = None,
+        detector: str | FaceDetector | None = None,
+        expression: str | Path | ExpressionBackend | None = None,
         threads: int | None = None,
         device: str | None = None,
         batch_size: int | None = None,
@@ -154,8 +155,6 @@ class Analyzer:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        from mien import __version__
-
         mesh = self.uses_mesh
         metadata = {"mien_version": __version__, "detector": self.detector_name, "detector_options": self.detector_options,
                     "expression_model": self.expression_name, "quality_thresholds": THRESHOLDS,

@@ -6,6 +6,7 @@ imports the registry.
 
 from __future__ import annotations
 
+from mien.config import WHOLE_IMAGE
 from mien.models.spec import ModelSpec
 from mien.schema import EXPRESSIONS
 
@@ -21,7 +22,7 @@ BUILTIN: tuple[ModelSpec, ...] = (
         description="face boxes + 5 landmarks; images resized to at most 640 px (long side) for detection",
     ),
     ModelSpec(
-        name="whole-image",
+        name=WHOLE_IMAGE,
         task="detector",
         entry="mien.detect.whole_image:WholeImageDetector",
         input_size=None,
