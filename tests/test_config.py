@@ -54,8 +54,10 @@ def test_whole_image_is_one_concept_and_the_old_flag_warns():
         analyzer = Analyzer(whole_image=True, threads=1)
     assert analyzer.config.detector == WHOLE_IMAGE and analyzer.config.whole_image
     assert analyzer.metadata["detector"] == "whole-image"
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="contradicts detector='retinaface'"):
-        Analyzer(whole_image=True, detector="retinaface")
+    with pytest.warns(DeprecationWarning):  # mien 0.1's precedence: the flag wins
+        assert Analyzer(whole_image=True, detector="retinaface", threads=1).config.detector == WHOLE_IMAGE
+    with pytest.warns(DeprecationWarning):
+        assert Analyzer(whole_image=False, threads=1).config.detector == DEFAULT_DETECTOR
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert Analyzer(detector=WHOLE_IMAGE, threads=1).config.whole_image

@@ -473,15 +473,12 @@ def analyze(inputs: Any, overlay: str | Path | None = None, **options: Any) -> R
 
 
 def _whole_image_alias(whole_image: bool | None, detector: Any) -> Any:
-    """``detector`` after the deprecated ``whole_image`` flag (True means ``detector=WHOLE_IMAGE``)."""
+    """``detector`` after the deprecated ``whole_image`` flag: True means ``detector=WHOLE_IMAGE`` and, as in
+    mien 0.1, wins over ``detector`` (0.1's command line passed both)."""
     if whole_image is None:
         return detector
     warnings.warn(f"whole_image= is deprecated; use detector={WHOLE_IMAGE!r}", DeprecationWarning, stacklevel=3)
-    if not whole_image:
-        return detector
-    if detector is not None and detector != WHOLE_IMAGE:
-        raise ValueError(f"whole_image=True contradicts detector={detector!r}")
-    return WHOLE_IMAGE
+    return WHOLE_IMAGE if whole_image else detector
 
 
 def _stage_name(stage: Any) -> str:
