@@ -44,15 +44,24 @@ class AnalyzerConfig:
             (:class:`mien.detect.base.FaceDetector`).
         expression: registered expression model name, path to a mien-format ONNX file, or a model object with
             ``crop`` and ``predict_heads(crops)`` (:class:`mien.models.expression.ExpressionBackend`).
-        threads: CPU threads per model (None: ``MIEN_THREADS`` or all cores, at most 8).
+        threads: CPU threads per model (None: ``MIEN_THREADS`` or all cores, at most 8); OpenCV's own
+            thread count is the application's to set.
         device: ``"cpu"`` or ``"cuda"`` (needs onnxruntime-gpu).
         batch_size: inputs whose faces are classified together (>= 1).
         max_pixels: refuse images (and video frames) above this many pixels (decompression-bomb guard).
         pages: multi-page TIFF: ``"first"`` page only, or ``"all"`` pages as frames 0, 1, ...
-        landmarks: None, ``"mesh"`` (468-point mesh + iris: 68 iBUG points, eye openness, pose, gaze),
-            ``"mesh468"`` (also the 468 points) or ``"dlib68"`` (needs ``mien[landmarks]``).
-        aus: None (the expression model's AU head) or ``"mesh"`` (mesh AU estimator with intensities; runs
-            the mesh).
+        landmarks: None, ``"mesh"``, ``"mesh468"`` or ``"dlib68"``. ``"mesh"`` runs MediaPipe's 468-point face
+            mesh and iris models (shipped, ONNX) on each face: it adds the 68 iBUG landmarks derived from the
+            mesh, measured eye openness, head pose from a rigid fit of the dense 3-D points (plus OpenFace's
+            ``pose_T*``/``pose_R*``) and gaze (:data:`mien.schema.MESH_COLUMNS`); ``"mesh468"`` also writes the
+            468 mesh points (:data:`mien.schema.MESH468_COLUMNS`). ``"dlib68"`` adds the 68 iBUG landmarks and
+            eye openness from dlib's shape predictor (and head pose uses them); needs
+            ``pip install 'mien[landmarks]'``.
+        aus: None (the expression model's AU head) or ``"mesh"``: the mesh AU estimator
+            (:mod:`mien.tasks.aus`: geometry of the dense mesh with the head pose removed, calibrated
+            probabilities, thresholds chosen on validation folds, intensities ``AUxx_r`` on OpenFace's 0-5
+            scale; in video measured against each track's own neutral and smoothed); it runs the mesh
+            (``landmarks="mesh"`` unless ``"mesh468"`` is given).
         detector_options: passed to a registered detector, e.g. ``{"score_threshold": 0.9, "max_size": 1280}``
             (a detector object is configured by its owner).
     """
