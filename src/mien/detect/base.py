@@ -44,9 +44,10 @@ class FaceDetector(Protocol):
 
     ``detect(image, *, max_size=None, min_size=None)`` gets an RGB uint8 image ``(H, W, 3)`` and returns the
     faces in it as :class:`Detections` in pixels of that image (5 landmarks per face; NaN landmarks mean
-    "align the box's whole image"). ``max_size`` / ``min_size`` ask for the long side, in pixels, the image
-    is resized to before detection (None: the detector's own choice); a detector without a resolution may
-    ignore them. Video re-detects tracked faces in small image regions with ``max_size = min_size = 256``.
+    "none measured": the whole image is then resized to the face crop). ``max_size`` / ``min_size`` ask for
+    the long side, in pixels, the image is resized to before detection (None: the detector's own choice); a
+    detector without a resolution may ignore them. Video re-detects tracked faces in small image regions with
+    ``max_size = min_size = 256``.
 
     Optional attribute ``supports_regions`` (default True): False makes video run full-frame detection on
     every analysed frame instead of re-detecting tracked faces in regions (a detector whose answer does not
