@@ -74,8 +74,8 @@ def test_gaze_on_a_real_face_looking_at_the_camera_and_its_mirror(mesh_analyzer,
     from PIL import Image
 
     image = np.asarray(Image.open(pyfeat_media / "single_face.jpg").convert("RGB"))
-    a = mesh_analyzer.analyze_image(image).to_pandas().iloc[0]
-    b = mesh_analyzer.analyze_image(np.ascontiguousarray(image[:, ::-1])).to_pandas().iloc[0]
+    a = mesh_analyzer.analyze(image).to_pandas().iloc[0]
+    b = mesh_analyzer.analyze(np.ascontiguousarray(image[:, ::-1])).to_pandas().iloc[0]
     assert abs(np.degrees(a.gaze_angle_x)) < 5 and abs(np.degrees(a.gaze_angle_y)) < 8
     assert np.degrees(a.gaze_angle_x + b.gaze_angle_x) == pytest.approx(0, abs=3)
     assert np.degrees(a.gaze_angle_y - b.gaze_angle_y) == pytest.approx(0, abs=3)

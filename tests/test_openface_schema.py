@@ -85,7 +85,7 @@ def test_whole_image_mode_with_the_mesh(pyfeat_media):
     """Without detector landmarks there is no mesh crop: the mesh columns are empty, nothing fails."""
     from mien import Analyzer
 
-    table = Analyzer(threads=2, whole_image=True, landmarks="mesh").analyze(str(pyfeat_media / "single_face.jpg")).to_pandas()
+    table = Analyzer(threads=2, detector="whole-image", landmarks="mesh").analyze(str(pyfeat_media / "single_face.jpg")).to_pandas()
     assert table.success.iloc[0] == 1 and table.error.fillna("").iloc[0] == ""
     if table.alignment.iloc[0] == "whole-image":
         assert table[["pose_Rx", "gaze_angle_x", "x_0"]].isna().all().all()

@@ -92,8 +92,8 @@ def test_yaw_of_a_mirrored_image_is_minus_the_original(mesh_analyzer, pyfeat_med
     for name in ["single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "45-m7-di-ph.jpg",
                  "15-f13-anc-ph.jpg"]:
         image = np.asarray(Image.open(pyfeat_media / name).convert("RGB"))
-        a = mesh_analyzer.analyze_image(image).to_pandas()
-        b = mesh_analyzer.analyze_image(np.ascontiguousarray(image[:, ::-1])).to_pandas()
+        a = mesh_analyzer.analyze(image).to_pandas()
+        b = mesh_analyzer.analyze(np.ascontiguousarray(image[:, ::-1])).to_pandas()
         for _, row in a.iterrows():
             centre = image.shape[1] - 1 - (row.face_x + row.face_width / 2)
             match = b.iloc[int(np.argmin(np.abs(b.face_x + b.face_width / 2 - centre)))]

@@ -19,7 +19,7 @@ from mien.io.readers import detect_format
     ("sample_affectiva-api-app_output.json", "affectiva", 1, 43),
 ])
 def test_every_example_file_reads(pyfeat_media, name, tool, rows, columns):
-    table = mien.read(pyfeat_media / name)
+    table = mien.read_foreign(pyfeat_media / name)
     assert detect_format(pyfeat_media / name) == tool and table.attrs["source_tool"] == tool
     assert table.shape == (rows, columns)
     assert {"input", "frame", "success"} <= set(table.columns)
@@ -28,7 +28,7 @@ def test_every_example_file_reads(pyfeat_media, name, tool, rows, columns):
 
 
 def test_openface_values(pyfeat_media):
-    table = mien.read(pyfeat_media / "OpenFace_Test.csv")
+    table = mien.read_foreign(pyfeat_media / "OpenFace_Test.csv")
     first = table.iloc[0]
     assert first["frame"] == 0 and first["face_score"] == pytest.approx(0.883333)  # frames now from 0
     assert "AU12_r" in table and "pose_Rx" in table and "x_67" in table  # nothing lost
@@ -38,7 +38,7 @@ def test_openface_values(pyfeat_media):
 
 
 def test_pyfeat_values(pyfeat_media):
-    table = mien.read(pyfeat_media / "Feat_Test.csv")
+    table = mien.read_foreign(pyfeat_media / "Feat_Test.csv")
     row = table.iloc[0]
     assert row["face_x"] == pytest.approx(196.97684) and row["face_score"] == pytest.approx(0.9996811)
     assert row["expr_happy"] == pytest.approx(row["happiness"]) and row["expression"] == "happy"
@@ -46,19 +46,19 @@ def test_pyfeat_values(pyfeat_media):
 
 
 def test_imotions_values(pyfeat_media):
-    table = mien.read(pyfeat_media / "iMotions_Test_v6.txt")
+    table = mien.read_foreign(pyfeat_media / "iMotions_Test_v6.txt")
     first = table[table["success"] == 1].iloc[0]
     assert first["frame"] == 0 and first["timestamp"] == pytest.approx(0.035)
     assert first["face_x"] == 388 and first["face_width"] == 258
     # FACET evidence -0.4623673 (log10 odds) -> probability 1 / (1 + 10 ** 0.4623673)
     assert first["expr_happy"] == pytest.approx(1 / (1 + 10 ** 0.4623673))
     assert "not a distribution" in table.attrs["expr_meaning"]
-    v5 = mien.read(pyfeat_media / "iMotions_Test_v5.txt")
+    v5 = mien.read_foreign(pyfeat_media / "iMotions_Test_v5.txt")
     assert 0 < v5["success"].sum() < len(v5)  # rows without a face are kept, marked success 0
 
 
 def test_affectiva_values(pyfeat_media):
-    row = mien.read(pyfeat_media / "sample_affectiva-api-app_output.json").iloc[0]
+    row = mien.read_foreign(pyfeat_media / "sample_affectiva-api-app_output.json").iloc[0]
     assert row["input"] == "JinHyunCheong.jpg" and row["expression"] == "happy"
     assert row["expr_happy"] == pytest.approx(0.9993057) and row["smile"] == 100
 

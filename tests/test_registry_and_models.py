@@ -26,6 +26,13 @@ def test_every_registered_backend_loads_and_runs(spec, pyfeat_media):
         assert probabilities.shape == (3, len(EXPRESSIONS))
         np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
         assert spec.labels == EXPRESSIONS
+    elif spec.task == "landmarks" and hasattr(backend, "predict"):  # the face mesh, from the detector's points
+        five = create("retinaface", threads=1).detect(image).landmarks
+        mesh = backend.predict(image, five)
+        assert mesh.points.shape == (1, 468, 3) and np.isfinite(mesh.points).all() and mesh.score[0] > 0.5
+    elif spec.task == "landmarks":  # the iris model, on eye crops of its input size
+        contours, iris = backend.run(np.full((2, *spec.input_size, 3), 128, np.uint8))
+        assert contours.shape == (2, 71, 3) and iris.shape == (2, 5, 3)
     elif spec.task == "micro":
         flows = np.random.default_rng(0).integers(0, 256, (2, *spec.input_size, 3), dtype=np.uint8)
         probabilities = backend.predict(flows)
@@ -46,6 +53,24 @@ def test_unknown_names_list_what_exists():
 def test_duplicate_registration_is_refused():
     with pytest.raises(ValueError, match="already registered"):
         register(ModelSpec("retinaface", "detector", "x:y", None, "MIT", "s", 1.0, "d"))
+    with pytest.raises(ValueError, match="already registered"):
+        register(ModelSpec("face-mesh", "landmarks", "x:y"))
+
+
+def test_the_catalog_is_plain_data():
+    """The catalog imports neither the registry nor any model; the registry fills itself from it."""
+    import ast
+    import importlib.util
+
+    source = importlib.util.find_spec("mien.models.catalog").origin
+    imported = {node.module for node in ast.walk(ast.parse(open(source).read())) if isinstance(node, ast.ImportFrom)}
+    assert imported == {"__future__", "mien.config", "mien.models.spec", "mien.schema"}
+    from mien.models.catalog import BUILTIN
+
+    assert [spec.name for spec in list_models()][:len(BUILTIN)] == [spec.name for spec in BUILTIN]
+    mesh = {spec.name: spec for spec in list_models("landmarks")}
+    assert set(mesh) == {"face-mesh", "iris"}
+    assert all("Apache-2.0" in spec.licence and "MediaPipe" in spec.source for spec in mesh.values())
 
 
 def tiny_expression_onnx(path, metadata: dict[str, str], size: int = 8) -> str:

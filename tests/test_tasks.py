@@ -52,8 +52,8 @@ def test_real_photo_pose_flips_with_the_mirror(analyzer, pyfeat_media):
     from mien.io.images import read_image
 
     image = read_image(pyfeat_media / "multi_face.jpg")
-    original = analyzer.analyze_image(image)
-    mirrored = analyzer.analyze_image(image[:, ::-1].copy())
+    original = analyzer.analyze(image)
+    mirrored = analyzer.analyze(image[:, ::-1].copy())
     assert len(original) == len(mirrored) == 5
     # pair faces by mirrored box centres
     centres = (original.boxes[:, 0] + original.boxes[:, 2]) / 2

@@ -11,41 +11,33 @@ together in one batched call.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-import cv2
 import numpy as np
 
+from mien._version import __version__
 from mien.align.similarity import crop_whole_image, outside_fraction, warp_face
-from mien.config import DEFAULT_EXPRESSION
-from mien.detect.base import Detections
-from mien.io.images import DEFAULT_MAX_PIXELS, Frame, iter_frames
-from mien.models.expression import ExpressionModel
-from mien.options import check_detector_options, check_options
+from mien.config import WHOLE_IMAGE, AnalyzerConfig, VideoOptions
+from mien.detect import load_detector
+from mien.detect.base import Detections, FaceDetector
+from mien.io.images import Frame, iter_frames
+from mien.models.expression import ExpressionBackend, load_expression_model
 from mien.quality import THRESHOLDS, sharpness
-from mien.registry import create, get_spec
 from mien.result import FrameTable, Result
 from mien.schema import AUS
 from mien.tasks.pose import MESH_POSE_METHOD, POSE_METHOD, estimate_poses
 from mien.tasks.valence import VA_METHOD, valence_arousal
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mien.config import AnalyzerConfig, VideoOptions
     from mien.video.pipeline import VideoStream
 
 IMAGES_KEPT_PIXEL_BUDGET = 200_000_000  # decoded pixels held at once for overlays before a batch is flushed
-
-
-def load_expression_model(name_or_path: str | Path, threads: int | None, device: str) -> ExpressionModel:
-    """A registered expression model by name, or a user's ONNX file by path."""
-    text = str(name_or_path)
-    if text.endswith(".onnx") or Path(text).is_file():
-        return ExpressionModel(text, threads=threads, device=device)
-    return get_spec(text, "expression").create(threads=threads, device=device)
 
 
 @dataclass
@@ -65,101 +57,114 @@ class FrameFaces:
 class Analyzer:
     """Detect faces, align them and estimate their expression.
 
+    Every option is a field of :class:`~mien.config.AnalyzerConfig`, which documents its default and range;
+    ``analyzer.config`` holds the configuration in use.
+
     Args:
-        detector: registered detector name (see ``mien models``).
-        expression: registered expression model name, or a path to a mien-format ONNX file.
-        whole_image: skip detection and treat each image as one already-cropped face (CK+, JAFFE,
-            FER2013 crops); same as ``detector="whole-image"``.
-        threads: CPU threads per model and for OpenCV (default: ``MIEN_THREADS`` or all cores, at most 8).
-        device: ``"cpu"`` or ``"cuda"`` (needs onnxruntime-gpu).
-        batch_size: inputs whose faces are classified together.
-        max_pixels: refuse images above this many pixels (decompression-bomb guard).
-        pages: multi-page TIFF: ``"first"`` page only, or ``"all"`` pages as frames 0, 1, ...
-        landmarks: ``"mesh"`` runs MediaPipe's 468-point face mesh and iris models (shipped, ONNX) on each
-            face: it adds the 68 iBUG landmarks derived from the mesh, measured eye openness, head pose from
-            a rigid fit of the dense 3-D points (plus OpenFace's ``pose_T*``/``pose_R*``) and gaze
-            (:data:`mien.schema.MESH_COLUMNS`); ``"mesh468"`` also writes the 468 mesh points
-            (:data:`mien.schema.MESH468_COLUMNS`). ``"dlib68"`` adds the 68 iBUG landmarks and eye openness
-            from dlib's shape predictor (and head pose uses them); needs ``pip install 'mien[landmarks]'``.
-        detector_options: passed to the detector, e.g. ``{"score_threshold": 0.9, "max_size": 1280}``.
-        aus: ``"mesh"`` takes the action units from the mesh AU estimator (:mod:`mien.tasks.aus`: geometry of
-            the dense mesh with the head pose removed, calibrated probabilities, thresholds chosen on
-            validation folds, intensities ``AUxx_r`` on OpenFace's 0-5 scale; in video measured against each
-            track's own neutral and smoothed); it runs the mesh (``landmarks="mesh"`` unless ``"mesh468"`` is
-            given). None: the expression model's AU head.
+        config: the configuration to start from (None: ``AnalyzerConfig()``).
+        detector, expression, threads, device, batch_size, max_pixels, pages, landmarks, aus, detector_options:
+            override that field of ``config``; None keeps it. ``detector`` and ``expression`` also take
+            objects (:class:`~mien.detect.base.FaceDetector`,
+            :class:`~mien.models.expression.ExpressionBackend`).
+        whole_image: deprecated; ``whole_image=True`` is ``detector="whole-image"`` (:data:`mien.config.WHOLE_IMAGE`).
+
+    The analyzer sets no global state: the number of OpenCV threads is the application's choice
+    (``cv2.setNumThreads``).
     """
 
     def __init__(
         self,
-        detector: str = "retinaface",
-        expression: str | Path = DEFAULT_EXPRESSION,
+        config: AnalyzerConfig | None = None,
         *,
-        whole_image: bool = False,
+        detector: str | FaceDetector | None = None,
+        expression: str | Path | ExpressionBackend | None = None,
         threads: int | None = None,
-        device: str = "cpu",
-        batch_size: int = 16,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        pages: str = "first",
-        detector_options: dict[str, Any] | None = None,
+        device: str | None = None,
+        batch_size: int | None = None,
+        max_pixels: int | None = None,
+        pages: str | None = None,
         landmarks: str | None = None,
         aus: str | None = None,
+        detector_options: Mapping[str, Any] | None = None,
+        whole_image: bool | None = None,
     ) -> None:
-        check_options(batch_size=batch_size, threads=threads, max_pixels=max_pixels)
-        check_detector_options(detector_options)
-        if pages not in ("first", "all"):
-            raise ValueError(f"pages must be 'first' or 'all', got {pages!r}")
-        if threads is not None:
-            cv2.setNumThreads(threads)
-        self.detector_name = "whole-image" if whole_image else detector
-        self.detector = create(self.detector_name, "detector", threads=threads, device=device,
-                               **(detector_options or {}))
-        self.expression = load_expression_model(expression, threads, device)
-        self.expression_name = str(expression)
-        self.batch_size = batch_size
-        self.max_pixels = max_pixels
-        self.pages = pages
-        self.detector_options = dict(detector_options or {})
-        if aus not in (None, "mesh"):
-            raise ValueError(f"aus must be None or 'mesh', got {aus!r}")
-        if aus == "mesh":
-            if landmarks == "dlib68":
-                raise ValueError("aus='mesh' needs the face mesh: use landmarks='mesh' or 'mesh468', not 'dlib68'")
-            landmarks = landmarks or "mesh"
-        if landmarks not in (None, "dlib68", "mesh", "mesh468"):
-            raise ValueError(f"landmarks must be None, 'mesh', 'mesh468' or 'dlib68', got {landmarks!r}")
-        self.landmarks = landmarks
-        self.uses_mesh = landmarks in ("mesh", "mesh468")
-        self.dense_model = None
-        if self.uses_mesh:
-            from mien.models.mesh import FaceMesh
-
-            self.dense_model = FaceMesh(threads=threads, device=device)
-        elif landmarks == "dlib68":
-            from mien.models.dlib68 import Dlib68Landmarks
-
-            self.dense_model = Dlib68Landmarks()
-        self.aus = aus
+        if config is not None and not isinstance(config, AnalyzerConfig):
+            raise TypeError(f"Analyzer's first argument is an AnalyzerConfig, got {type(config).__name__}; "
+                            "pass detector=..., expression=... by keyword")
+        detector = _whole_image_alias(whole_image, detector)
+        overrides = dict(detector=detector, expression=expression, threads=threads, device=device,
+                         batch_size=batch_size, max_pixels=max_pixels, pages=pages, landmarks=landmarks, aus=aus,
+                         detector_options=detector_options)
+        self.config = config.replace(**overrides) if config is not None else AnalyzerConfig.from_options(**overrides)
+        config = self.config
+        self.detector = load_detector(config.detector, threads=config.threads, device=config.device,
+                                      **config.detector_options)
+        self.expression = load_expression_model(config.expression, config.threads, config.device)
+        self.dense_model = _dense_model(config.mesh_landmarks, config.threads, config.device)
         self.au_model = None
-        if aus == "mesh":
+        if config.aus == "mesh":
             from mien.tasks.aus import shipped_model
 
             self.au_model = shipped_model()
         self.timings: dict[str, float] = defaultdict(float)  # seconds per stage, accumulated
 
+    @classmethod
+    def from_config(cls, config: AnalyzerConfig) -> "Analyzer":
+        """An analyzer built from an :class:`~mien.config.AnalyzerConfig` (what every front end uses)."""
+        return cls(config)
+
+    # ------------------------------------------------------------------ configuration, read-only
+    @property
+    def detector_name(self) -> str:
+        """The detector's registered name, or its class name for a detector object."""
+        return _stage_name(self.config.detector)
+
+    @property
+    def expression_name(self) -> str:
+        """The expression model's registered name or path, or the object's ``name`` (else class name)."""
+        return _stage_name(self.config.expression)
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.batch_size
+
+    @property
+    def max_pixels(self) -> int:
+        return self.config.max_pixels
+
+    @property
+    def pages(self) -> str:
+        return self.config.pages
+
+    @property
+    def detector_options(self) -> dict[str, Any]:
+        return dict(self.config.detector_options)
+
+    @property
+    def landmarks(self) -> str | None:
+        """The landmark model that runs (``aus="mesh"`` runs the mesh)."""
+        return self.config.mesh_landmarks
+
+    @property
+    def aus(self) -> str | None:
+        return self.config.aus
+
+    @property
+    def uses_mesh(self) -> bool:
+        return self.landmarks in ("mesh", "mesh468")
+
     @property
     def metadata(self) -> dict[str, Any]:
-        from mien import __version__
-
         mesh = self.uses_mesh
         metadata = {"mien_version": __version__, "detector": self.detector_name, "detector_options": self.detector_options,
                     "expression_model": self.expression_name, "quality_thresholds": THRESHOLDS,
-                    "expression_temperature": self.expression.temperature,
-                    "uncertain_below": self.expression.uncertain_below,
-                    "au_thresholds": self.expression.au_thresholds or [0.5] * len(AUS),
-                    "valence_arousal_method": self.expression.va_method or VA_METHOD,
+                    "expression_temperature": getattr(self.expression, "temperature", 1.0),
+                    "uncertain_below": getattr(self.expression, "uncertain_below", None),
+                    "au_thresholds": getattr(self.expression, "au_thresholds", None) or [0.5] * len(AUS),
+                    "valence_arousal_method": getattr(self.expression, "va_method", None) or VA_METHOD,
                     "pose_method": MESH_POSE_METHOD if mesh else POSE_METHOD,
                     "eye_openness_method": {"mesh": "mesh68-ear", "mesh468": "mesh68-ear", "dlib68": "dlib68-ear"}.get(
-                        self.landmarks or "", self.expression.eyes_method)}
+                        self.landmarks or "", getattr(self.expression, "eyes_method", None))}
         if mesh:
             from mien.tasks.gaze import GAZE_METHOD
 
@@ -184,35 +189,64 @@ class Analyzer:
             columns += list(AU_INTENSITY_COLUMNS)
         return columns
 
-    @classmethod
-    def from_config(cls, config: "AnalyzerConfig") -> "Analyzer":
-        """An analyzer built from an :class:`~mien.config.AnalyzerConfig` (what every front end uses)."""
-        return cls(config.detector, config.expression, threads=config.threads, device=config.device,
-                   batch_size=config.batch_size, max_pixels=config.max_pixels, pages=config.pages,
-                   detector_options=dict(config.detector_options), landmarks=config.landmarks, aus=config.aus)
-
     # ------------------------------------------------------------------ public API
     def analyze(self, inputs: Any, overlay: str | Path | None = None) -> Result:
         """Analyse one input or a list: paths, folders (recursive), globs, arrays, PIL images or bytes.
 
-        With ``overlay`` set, each analysed image is also written there with boxes and labels drawn.
+        ``overlay`` is deprecated (drawing and writing files is the application's job: see :meth:`stream`).
         """
         return Result.merge(list(self.iter_results(inputs, overlay)))
 
     def iter_results(self, inputs: Any, overlay: str | Path | None = None) -> Iterator[Result]:
         """Like :meth:`analyze`, one :class:`Result` per input as soon as it is ready (for streaming)."""
+        if overlay is None:
+            for result, _ in self.stream(inputs):
+                yield result
+            return
+        warnings.warn("overlay= is deprecated: draw from Analyzer.stream(inputs, keep_images=True) instead",
+                      DeprecationWarning, stacklevel=2)
         from mien.viz.draw import OverlayWriter
 
         expanded = self._expand(inputs)
-        writer = OverlayWriter(overlay, [name for _, name in expanded if name]) if overlay is not None else None
-        for result, frames in self._stream(expanded, keep_images=writer is not None):
-            if writer is not None:
-                writer.write(result, frames)
+        writer = OverlayWriter(overlay, [name for _, name in expanded if name])
+        for result, frames in self._stream(expanded, keep_images=True):
+            writer.write(result, frames)
             yield result
 
     def stream(self, inputs: Any, keep_images: bool = False) -> Iterator[tuple[Result, list[Frame]]]:
         """One ``(Result, frames)`` pair per input; frames keep their pixels only with ``keep_images``."""
         return self._stream(self._expand(inputs), keep_images)
+
+    def analyze_video(self, path: str | Path, options: VideoOptions | None = None, **keywords: Any) -> "VideoStream":
+        """Stream a video: iterate the returned object for one :class:`Result` per analysed frame (with
+        ``track_id`` and smoothed probabilities), or call its ``to_pandas()``.
+
+        Args:
+            path: the video file.
+            options: how the video is analysed (None: ``VideoOptions()``); see
+                :class:`~mien.config.VideoOptions` for every option, its default and range.
+            keywords: override fields of ``options`` (``every``, ``fps``, ``start``, ``end``, ``detect_every``,
+                ``smooth``, ``max_missed``); None keeps a field.
+        """
+        from mien.video.pipeline import VideoStream
+
+        unknown = sorted(set(keywords) - {f.name for f in dataclasses.fields(VideoOptions)})
+        if unknown:
+            raise TypeError(f"analyze_video() got unknown option(s) {', '.join(unknown)}")
+        if keywords.get("fps") is not None and keywords.get("every") not in (None, 1):
+            raise ValueError("give either every or fps, not both")
+        options = options.replace(**keywords) if options is not None else VideoOptions.from_options(**keywords)
+        return VideoStream(self, path, options)
+
+    def analyze_frames(self, frames: Sequence[Frame]) -> Result:
+        # Undocumented: already-decoded frames, one batch (the server and the evaluations use it).
+        return self.classify([self.prepare(frame) for frame in frames])
+
+    def analyze_image(self, image: np.ndarray, name: str = "<array>", frame: int = 0, timestamp: float = 0.0) -> Result:
+        """Deprecated: use :meth:`analyze` (it takes arrays)."""
+        warnings.warn("Analyzer.analyze_image is deprecated; use Analyzer.analyze(image)", DeprecationWarning,
+                      stacklevel=2)
+        return self.analyze_frames([Frame(name, frame, image, timestamp)])
 
     def _stream(self, expanded: list[tuple[Any, str | None]], keep_images: bool) -> Iterator[tuple[Result, list[Frame]]]:
         chunk: list[list[FrameFaces]] = []
@@ -231,40 +265,6 @@ class Analyzer:
                 chunk, kept_pixels = [], 0
         if chunk:
             yield from self._finish(chunk)
-
-    def analyze_frames(self, frames: Sequence[Frame]) -> Result:
-        """Analyse already-decoded frames (used by video and the server)."""
-        return self.classify([self.prepare(frame) for frame in frames])
-
-    def analyze_video(self, path: str | Path, *, every: int = 1, fps: float | None = None, start: float = 0.0,
-                      end: float | None = None, detect_every: int = 1, smooth: float = 0.3,
-                      max_missed: float = 1.0, options: "VideoOptions | None" = None) -> "VideoStream":
-        """Stream a video: iterate the returned object for one :class:`Result` per analysed frame (with
-        ``track_id`` and smoothed probabilities), or call its ``to_pandas()``.
-
-        Args:
-            every / fps: analyse every N-th frame, or at most F frames per second (not both).
-            start / end: seconds of the video to analyse.
-            detect_every: full detection on every k-th analysed frame, tracked faces re-found in between.
-            smooth: time constant (seconds) of per-track exponential smoothing; 0 disables it.
-            max_missed: seconds a face may go undetected and keep its ``track_id``.
-            options: all of the above as one :class:`~mien.config.VideoOptions` (the keywords are then ignored).
-        """
-        from mien.video.pipeline import VideoOptions, VideoStream
-
-        if options is not None:
-            return VideoStream(self, path, options)
-
-        if fps is not None and every != 1:
-            raise ValueError("give either every or fps, not both")
-        check_options(every=every, fps=fps, start=start, end=end, detect_every=detect_every, smooth=smooth,
-                      max_missed=max_missed)
-        options = VideoOptions(every, fps, start, end, detect_every, smooth, max_missed)
-        return VideoStream(self, path, options)
-
-    def analyze_image(self, image: np.ndarray, name: str = "<array>", frame: int = 0, timestamp: float = 0.0) -> Result:
-        """Analyse one RGB uint8 image (H, W, 3)."""
-        return self.analyze_frames([Frame(name, frame, image, timestamp)])
 
     # ------------------------------------------------------------------ stages
     @staticmethod
@@ -299,8 +299,8 @@ class Analyzer:
         return detections
 
     def detect_region(self, region: np.ndarray, size: int) -> Detections:
-        """Detect faces in an image region resized to ``size`` pixels (long side); detectors with
-        ``supports_regions`` only."""
+        """Detect faces in an image region resized to ``size`` pixels (long side) (video's re-detection of
+        tracked faces; see :class:`~mien.detect.base.FaceDetector`)."""
         started = time.perf_counter()
         detections = self.detector.detect(region, max_size=size, min_size=size)
         self.timings["detect"] += time.perf_counter() - started
@@ -355,7 +355,7 @@ class Analyzer:
             return result
         started = time.perf_counter()
         crops = np.concatenate([item.crops for _, item in with_faces])
-        heads = self.expression.predict_all(crops)
+        heads = self.expression.predict_heads(crops)
         result.expression_probs, result.au_probs = heads.expressions, heads.aus
         result.eye_openness = heads.eyes if heads.eyes is not None else np.full((len(crops), 2), np.nan, np.float32)
         self.timings["expression"] += time.perf_counter() - started
@@ -468,5 +468,33 @@ def dense_eye_openness(points: np.ndarray) -> np.ndarray:
 
 
 def analyze(inputs: Any, overlay: str | Path | None = None, **options: Any) -> Result:
-    """One-shot convenience: ``Analyzer(**options).analyze(inputs, overlay)``."""
+    """One-shot convenience: ``Analyzer(**options).analyze(inputs)`` (``overlay`` is deprecated)."""
     return Analyzer(**options).analyze(inputs, overlay)
+
+
+def _whole_image_alias(whole_image: bool | None, detector: Any) -> Any:
+    """``detector`` after the deprecated ``whole_image`` flag: True means ``detector=WHOLE_IMAGE`` and, as in
+    mien 0.1, wins over ``detector`` (0.1's command line passed both)."""
+    if whole_image is None:
+        return detector
+    warnings.warn(f"whole_image= is deprecated; use detector={WHOLE_IMAGE!r}", DeprecationWarning, stacklevel=3)
+    return WHOLE_IMAGE if whole_image else detector
+
+
+def _stage_name(stage: Any) -> str:
+    if isinstance(stage, (str, Path)):
+        return str(stage)
+    return str(getattr(stage, "name", type(stage).__name__))
+
+
+def _dense_model(landmarks: str | None, threads: int | None, device: str) -> Any:
+    """The landmark model ``landmarks`` names (see :class:`~mien.config.AnalyzerConfig`), or None."""
+    if landmarks in ("mesh", "mesh468"):
+        from mien.models.mesh import FaceMesh
+
+        return FaceMesh(threads=threads, device=device)
+    if landmarks == "dlib68":
+        from mien.models.dlib68 import Dlib68Landmarks
+
+        return Dlib68Landmarks()
+    return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Mapping
 
 from mien.options import check_detector_options, check_options
@@ -37,20 +38,32 @@ class AnalyzerConfig:
     """What the image pipeline computes on each face, and with which resources.
 
     Args:
-        detector: registered detector name (``mien models``), ``"whole-image"`` when every input already is
-            one cropped face (CK+, JAFFE, FER2013 crops; landmarks are still found inside it), or an object
-            with ``detect(image, *, max_size=None, min_size=None) -> Detections``.
-        expression: registered expression model name, path to a mien-format ONNX file, or a model object.
-        threads: CPU threads per model (None: ``MIEN_THREADS`` or all cores, at most 8).
+        detector: registered detector name (``mien models``), :data:`WHOLE_IMAGE` (``"whole-image"``) when
+            every input already is one cropped face (CK+, JAFFE, FER2013 crops; landmarks are still found
+            inside it), or an object with ``detect(image, *, max_size=None, min_size=None) -> Detections``
+            (:class:`mien.detect.base.FaceDetector`).
+        expression: registered expression model name, path to a mien-format ONNX file, or a model object with
+            ``crop`` and ``predict_heads(crops)`` (:class:`mien.models.expression.ExpressionBackend`).
+        threads: CPU threads per model (None: ``MIEN_THREADS`` or all cores, at most 8); OpenCV's own
+            thread count is the application's to set.
         device: ``"cpu"`` or ``"cuda"`` (needs onnxruntime-gpu).
         batch_size: inputs whose faces are classified together (>= 1).
         max_pixels: refuse images (and video frames) above this many pixels (decompression-bomb guard).
         pages: multi-page TIFF: ``"first"`` page only, or ``"all"`` pages as frames 0, 1, ...
-        landmarks: None, ``"mesh"`` (468-point mesh + iris: 68 iBUG points, eye openness, pose, gaze),
-            ``"mesh468"`` (also the 468 points) or ``"dlib68"`` (needs ``mien[landmarks]``).
-        aus: None (the expression model's AU head) or ``"mesh"`` (mesh AU estimator with intensities; runs
-            the mesh).
-        detector_options: passed to the detector, e.g. ``{"score_threshold": 0.9, "max_size": 1280}``.
+        landmarks: None, ``"mesh"``, ``"mesh468"`` or ``"dlib68"``. ``"mesh"`` runs MediaPipe's 468-point face
+            mesh and iris models (shipped, ONNX) on each face: it adds the 68 iBUG landmarks derived from the
+            mesh, measured eye openness, head pose from a rigid fit of the dense 3-D points (plus OpenFace's
+            ``pose_T*``/``pose_R*``) and gaze (:data:`mien.schema.MESH_COLUMNS`); ``"mesh468"`` also writes the
+            468 mesh points (:data:`mien.schema.MESH468_COLUMNS`). ``"dlib68"`` adds the 68 iBUG landmarks and
+            eye openness from dlib's shape predictor (and head pose uses them); needs
+            ``pip install 'mien[landmarks]'``.
+        aus: None (the expression model's AU head) or ``"mesh"``: the mesh AU estimator
+            (:mod:`mien.tasks.aus`: geometry of the dense mesh with the head pose removed, calibrated
+            probabilities, thresholds chosen on validation folds, intensities ``AUxx_r`` on OpenFace's 0-5
+            scale; in video measured against each track's own neutral and smoothed); it runs the mesh
+            (``landmarks="mesh"`` unless ``"mesh468"`` is given).
+        detector_options: passed to a registered detector, e.g. ``{"score_threshold": 0.9, "max_size": 1280}``
+            (a detector object is configured by its owner).
     """
 
     detector: Any = DEFAULT_DETECTOR
@@ -65,6 +78,11 @@ class AnalyzerConfig:
     detector_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check_stage("detector", self.detector, ("detect",))
+        _check_stage("expression", self.expression, ("crop", "predict_heads"))
+        if self.detector_options and not isinstance(self.detector, str):
+            raise ValueError("detector_options apply to a registered detector name; configure a detector object "
+                             "itself")
         check_options(batch_size=self.batch_size, threads=self.threads, max_pixels=self.max_pixels)
         check_detector_options(dict(self.detector_options))
         _check_choice("pages", self.pages, PAGES)
@@ -87,7 +105,8 @@ class AnalyzerConfig:
 
     @property
     def whole_image(self) -> bool:
-        return self.detector == WHOLE_IMAGE
+        """Whether each input already is one face (``detector == WHOLE_IMAGE``)."""
+        return isinstance(self.detector, str) and self.detector == WHOLE_IMAGE
 
     @property
     def mesh_landmarks(self) -> str | None:
@@ -156,6 +175,19 @@ class VideoOptions:
     @property
     def sampling(self) -> Sampling:
         return Sampling(self.every, self.fps, self.start, self.end)
+
+
+def _check_stage(name: str, value: Any, members: tuple[str, ...]) -> None:
+    """A stage is a registered name (str; an expression model may also be a Path) or an object with
+    ``members``."""
+    if isinstance(value, str) or (name == "expression" and isinstance(value, PurePath)):
+        if not str(value):
+            raise ValueError(f"{name} must not be empty")
+        return
+    missing = [member for member in members if not hasattr(value, member)]
+    if missing:
+        raise TypeError(f"{name} must be a registered name or an object with {', '.join(members)}; "
+                        f"{type(value).__name__} lacks {', '.join(missing)}")
 
 
 def _check_choice(name: str, value: Any, allowed: tuple) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -36,7 +36,28 @@ class Detections:
         )
 
 
+@runtime_checkable
 class FaceDetector(Protocol):
-    """A detector takes RGB uint8 images ``(H, W, 3)`` and returns one :class:`Detections` per image."""
+    """What the pipeline calls on a face detector: any object with this ``detect`` method is one.
 
-    def detect(self, image: np.ndarray) -> Detections: ...
+    ``Analyzer(detector=...)`` takes such an object or a registered name (:func:`mien.register`).
+
+    ``detect(image, *, max_size=None, min_size=None)`` gets an RGB uint8 image ``(H, W, 3)`` and returns the
+    faces in it as :class:`Detections` in pixels of that image (5 landmarks per face; NaN landmarks mean
+    "none measured": the whole image is then resized to the face crop). ``max_size`` / ``min_size`` ask for
+    the long side, in pixels, the image is resized to before detection (None: the detector's own choice); a
+    detector without a resolution may ignore them. Video re-detects tracked faces in small image regions with
+    ``max_size = min_size = 256``.
+
+    Optional attribute ``supports_regions`` (default True): False makes video run full-frame detection on
+    every analysed frame instead of re-detecting tracked faces in regions (a detector whose answer does not
+    depend on the image's content, such as ``"whole-image"``).
+    """
+
+    def detect(self, image: np.ndarray, *, max_size: int | None = None,
+               min_size: int | None = None) -> Detections: ...
+
+
+def supports_regions(detector: FaceDetector) -> bool:
+    """Whether video may re-detect tracked faces in regions with ``detector`` (see :class:`FaceDetector`)."""
+    return bool(getattr(detector, "supports_regions", True))

@@ -49,7 +49,7 @@ class RetinaFaceDetector:
     """Face boxes, scores and 5 landmarks from RGB images.
 
     ``detect`` accepts a per-call resolution, so callers can re-find a tracked face in a small region
-    cheaply (``supports_regions``).
+    cheaply (:class:`~mien.detect.base.FaceDetector`).
 
     Args:
         score_threshold: minimum face confidence in [0, 1].
@@ -58,8 +58,6 @@ class RetinaFaceDetector:
         min_size: long side small images are enlarged to.
         threads: onnxruntime intra-op threads.
     """
-
-    supports_regions = True
 
     def __init__(
         self,
@@ -114,7 +112,7 @@ class RetinaFaceDetector:
             (points[keep] / scale_xy).astype(np.float32),
         )
 
-    def detect(self, image: np.ndarray, max_size: int | None = None, min_size: int | None = None) -> Detections:
+    def detect(self, image: np.ndarray, *, max_size: int | None = None, min_size: int | None = None) -> Detections:
         """Faces in one RGB uint8 image, sorted by descending score.
 
         ``max_size`` / ``min_size`` override the instance's detection resolution for this call (the video

@@ -45,6 +45,8 @@ class WholeImageDetector:
         threads, device: runtime options of the landmark detector.
     """
 
+    supports_regions = False  # the answer is the whole input: a region of a frame is not a face crop
+
     def __init__(self, align: bool = True, threads: int | None = None, device: str = "cpu", **_: object) -> None:
         self.locator = None
         if align:
@@ -53,7 +55,8 @@ class WholeImageDetector:
             # a low threshold: the image is known to hold a face; min_size keeps the padded crop unscaled
             self.locator = RetinaFaceDetector(score_threshold=0.5, min_size=DETECT_SIZE, threads=threads, device=device)
 
-    def detect(self, image: np.ndarray, max_size: int | None = None, min_size: int | None = None) -> Detections:
+    def detect(self, image: np.ndarray, *, max_size: int | None = None, min_size: int | None = None) -> Detections:
+        """The whole image as one face (``max_size`` / ``min_size`` are ignored: there is nothing to resize for)."""
         height, width = image.shape[:2]
         if self.locator is not None:
             landmarks = landmarks_in_crop(self.locator, image)[0]

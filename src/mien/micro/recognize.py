@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from mien.align.similarity import CropSpec, warp_face, warp_with_matrix
+from mien.config import DEFAULT_DETECTOR, WHOLE_IMAGE
+from mien.detect import FaceDetector, load_detector
 from mien.micro.flow import FLOW_IMAGE_SIZE, FlowMethod, flow_image, mirror_flow_image, optical_flow
 from mien.models.runtime import create_session, session_metadata, softmax
 
@@ -34,7 +36,7 @@ class MicroPrediction:
 
     probabilities: np.ndarray                  # (3,) float32, sums to 1
     flow_image: np.ndarray                     # (28, 28, 3) uint8 u, v, strain
-    face_box: np.ndarray | None                # (4,) onset-frame box, pixels; None with --whole-image
+    face_box: np.ndarray | None                # (4,) onset-frame box, pixels; None when the frames are the face
     crops: tuple[np.ndarray, np.ndarray] = field(repr=False, default=None)  # aligned onset, apex crops
 
     @property
@@ -82,19 +84,20 @@ class MicroRecognizer:
 
     Args:
         model: path of a mien micro ONNX file (default: the shipped MEGC2019 model).
-        detector: registered detector name used on the onset frame; "whole-image" treats both frames as
-            already-cropped faces (e.g. CASME II's cropped frames).
+        detector: registered detector name or detector object (:class:`~mien.detect.base.FaceDetector`) used
+            on the onset frame; :data:`~mien.config.WHOLE_IMAGE` treats both frames as already-cropped faces
+            (e.g. CASME II's cropped frames), resized whole.
         flow: "farneback" (default: what the published MEGC preprocessing used) or "dis" (about as accurate
             on known motion and faster; see BENCHMARKS.md).
     """
 
-    def __init__(self, model: str | Path | None = None, detector: str = "retinaface", threads: int | None = None,
-                 flow: FlowMethod | None = None) -> None:
-        from mien.registry import create
-
+    def __init__(self, model: str | Path | None = None, detector: str | FaceDetector = DEFAULT_DETECTOR,
+                 threads: int | None = None, flow: FlowMethod | None = None) -> None:
         self.model = MicroModel(model, threads)
-        self.detector_name = detector
-        self.detector = None if detector == "whole-image" else create(detector, "detector", threads=threads)
+        self.whole_image = isinstance(detector, str) and detector == WHOLE_IMAGE
+        self.detector_name = detector if isinstance(detector, str) else type(detector).__name__
+        # the frames are the face: they are resized whole, no landmarks are looked for (MEGC crops)
+        self.detector = None if self.whole_image else load_detector(detector, threads=threads)
         self.flow_method: FlowMethod = flow or self.model.flow_method
         self.crop = CropSpec(FLOW_CROP_SIZE, MEGC_TEMPLATE)
 
@@ -102,7 +105,7 @@ class MicroRecognizer:
         """Aligned (onset, apex) crops, both warped with the onset face's matrix, and the onset face box."""
         if onset.shape[:2] != apex.shape[:2]:
             raise ValueError(f"onset {onset.shape[:2]} and apex {apex.shape[:2]} frames differ in size")
-        if self.detector is None:
+        if self.whole_image:
             import cv2
 
             size = (FLOW_CROP_SIZE, FLOW_CROP_SIZE)

@@ -7,8 +7,10 @@ The ONNX file carries its own spec as metadata (``mien.task``, ``mien.labels``, 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -91,12 +93,44 @@ def read_au_spec(metadata: dict[str, str], outputs: list[str], name: str) -> lis
 
 @dataclass
 class HeadOutputs:
-    """What one forward pass of a mien model gives for N faces."""
+    """What one forward pass of an expression model gives for N faces (every head the model has).
 
-    expressions: np.ndarray        # (N, 8) calibrated probabilities
-    aus: np.ndarray                # (N, len(AUS)) presence probabilities; NaN without an AU head
-    va: np.ndarray | None          # (N, 2) valence, arousal in [-1, 1] from a trained head; None without
-    eyes: np.ndarray | None        # (N, 2) eye aspect ratios (image-left, image-right eye); None without
+    expressions: (N, 8) calibrated probabilities of :data:`mien.schema.EXPRESSIONS`, rows summing to 1.
+    aus: (N, len(AUS)) presence probabilities in [0, 1] of :data:`mien.schema.AUS`; None (filled with NaN)
+        without an AU head.
+    va: (N, 2) valence, arousal in [-1, 1] from a trained head; None without (mien then projects the
+        expression probabilities).
+    eyes: (N, 2) eye aspect ratios (image-left, image-right eye); None without.
+    """
+
+    expressions: np.ndarray
+    aus: np.ndarray | None = None
+    va: np.ndarray | None = None
+    eyes: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.aus is None:
+            self.aus = np.full((len(self.expressions), len(AUS)), np.nan, np.float32)
+
+
+@runtime_checkable
+class ExpressionBackend(Protocol):
+    """What the pipeline calls on an expression model: any object with these two members is one.
+
+    ``Analyzer(expression=...)`` takes such an object, a registered name or a mien-format ONNX path.
+
+    ``crop`` (:class:`~mien.align.similarity.CropSpec`): the side in pixels of the square face crop the model
+    takes and the 5-point template (fractions of that side) each face is warped onto.
+    ``predict_heads(crops)``: ``(N, S, S, 3)`` uint8 RGB crops aligned with ``crop`` -> :class:`HeadOutputs`.
+
+    Optional attributes, read with these defaults and recorded in the output metadata: ``temperature``
+    (1.0), ``uncertain_below`` (None: no face is flagged uncertain), ``au_thresholds`` (None: 0.5 for each
+    AU), ``va_method`` (None), ``eyes_method`` (None), ``name`` (the class name).
+    """
+
+    crop: CropSpec
+
+    def predict_heads(self, crops: np.ndarray) -> HeadOutputs: ...
 
 
 class ExpressionModel:
@@ -140,12 +174,21 @@ class ExpressionModel:
             return gray[:, None].astype(np.float32)
         return crops.transpose(0, 3, 1, 2).astype(np.float32)
 
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, 8)`` for ``(N, S, S, 3)`` uint8 RGB crops aligned with :attr:`crop`."""
-        return self.predict_all(crops).expressions
+        return self.predict_heads(crops).expressions
 
     def predict_all(self, crops: np.ndarray) -> HeadOutputs:
-        """Every output of one forward pass for ``(N, S, S, 3)`` uint8 RGB crops (see :class:`HeadOutputs`)."""
+        """Deprecated name of :meth:`predict_heads`."""
+        warnings.warn("ExpressionModel.predict_all is deprecated; use predict_heads", DeprecationWarning, stacklevel=2)
+        return self.predict_heads(crops)
+
+    def predict_heads(self, crops: np.ndarray) -> HeadOutputs:
+        """Every head's output of one forward pass for ``(N, S, S, 3)`` uint8 RGB crops (:class:`HeadOutputs`)."""
         aus = np.full((len(crops), len(AUS)), np.nan, np.float32)
         va = np.zeros((len(crops), 2), np.float32) if self.va_method else None
         eyes = np.zeros((len(crops), 2), np.float32) if self.eyes_method else None
@@ -175,3 +218,17 @@ class ExpressionModel:
 def shipped_model(model: str, **options) -> ExpressionModel:
     """An expression model whose ONNX file ships in ``mien/models/weights`` (the registry's factory)."""
     return ExpressionModel(WEIGHTS_DIR / model, **options)
+
+
+def load_expression_model(model: str | Path | ExpressionBackend, threads: int | None = None,
+                          device: str = "cpu") -> ExpressionBackend:
+    """``model`` itself when it is a model object (:class:`ExpressionBackend`), a user's ONNX file when it is a
+    path (ends in ``.onnx`` or names a file), else the expression model registered under that name."""
+    if not isinstance(model, (str, Path)):
+        return model
+    text = str(model)
+    if text.endswith(".onnx") or Path(text).is_file():
+        return ExpressionModel(text, threads=threads, device=device)
+    from mien.registry import get_spec
+
+    return get_spec(text, "expression").create(threads=threads, device=device)

@@ -161,6 +161,25 @@ class MeshResult:
                    np.zeros((0, 2, 71, 3), np.float32))
 
 
+class IrisLandmarks:
+    """MediaPipe's iris model: 64x64 eye crops -> eye contour and iris points (batched ONNX inference).
+
+    Args:
+        threads: intra-op threads of the session (None: mien's default).
+        device: ``"cpu"`` or ``"cuda"``.
+    """
+
+    def __init__(self, threads: int | None = None, device: str = "cpu") -> None:
+        self.session = create_session(IRIS_FILE, threads, device)
+        self._input = self.session.get_inputs()[0].name
+
+    def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(M, 64, 64, 3) uint8 RGB eye crops (the image-right eye mirrored) -> ((M, 71, 3) contour points,
+        (M, 5, 3) iris points: centre, then 4 on the rim), x, y, z in crop pixels."""
+        contours, iris = self.session.run(None, {self._input: to_tensor(crops)})
+        return contours.reshape(len(crops), 71, 3), iris.reshape(len(crops), 5, 3)
+
+
 class FaceMesh:
     """468-point mesh + iris for faces given by their 5 detector points; batched ONNX inference.
 
@@ -174,11 +193,9 @@ class FaceMesh:
 
     def __init__(self, threads: int | None = None, device: str = "cpu", iris: bool = True, refine: bool = False):
         self.mesh_session = create_session(MESH_FILE, threads, device)
-        self.iris_session = create_session(IRIS_FILE, threads, device) if iris else None
+        self.iris_model = IrisLandmarks(threads, device) if iris else None
         self.refine = refine
         self._mesh_input = self.mesh_session.get_inputs()[0].name
-        if self.iris_session is not None:
-            self._iris_input = self.iris_session.get_inputs()[0].name
 
     # --------------------------------------------------------------------------------- raw networks
     def run_mesh(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -188,8 +205,7 @@ class FaceMesh:
 
     def run_iris(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(M, 64, 64, 3) uint8 eye crops -> ((M, 71, 3) contour points, (M, 5, 3) iris points), crop pixels."""
-        contours, iris = self.iris_session.run(None, {self._iris_input: to_tensor(crops)})
-        return contours.reshape(len(crops), 71, 3), iris.reshape(len(crops), 5, 3)
+        return self.iris_model.run(crops)
 
     # --------------------------------------------------------------------------------- pipeline
     def _mesh_pass(self, image: np.ndarray, rois: list[tuple[np.ndarray, float, float]]):
@@ -211,7 +227,7 @@ class FaceMesh:
         if self.refine:
             points, score = self._mesh_pass(image, [mesh_roi(p) for p in points])
         result.points[keep], result.score[keep] = points, score
-        if self.iris_session is not None:
+        if self.iris_model is not None:
             matrices, crops = [], []
             for face in points:
                 for eye, (a, b) in enumerate(EYE_CORNERS):

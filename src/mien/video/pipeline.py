@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from mien.config import VideoOptions
-from mien.detect.base import Detections
+from mien.detect.base import Detections, supports_regions
 from mien.detect.boxes import iou_matrix, nms
 from mien.io.images import DEFAULT_MAX_PIXELS, Frame
 from mien.result import Result
@@ -53,7 +53,7 @@ class VideoAnalysis:
     def __init__(self, analyzer, options: VideoOptions = VideoOptions()) -> None:
         self.analyzer = analyzer
         self.options = options
-        self.regional = getattr(analyzer.detector, "supports_regions", False)
+        self.regional = supports_regions(analyzer.detector)
 
     def frames(self, path: str | Path, summary: TrackSummary | None = None, first_track_id: int = 0,
                after_frame: int = -1, seed: list[TrackSeed] = ()) -> Iterator[tuple[Result, Frame]]:
