@@ -412,7 +412,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         from mien.serve.jobs import JobStore
         from mien.serve.worker import VideoWorker
 
-        analyzer = Analyzer(config.detector, config.expression, threads=config.threads, max_pixels=limits.max_pixels)
+        analyzer = Analyzer(detector=config.detector, expression=config.expression, threads=config.threads,
+                            max_pixels=limits.max_pixels)
         app.state.analyzer = analyzer
         app.state.store = JobStore(config.data_dir)
         app.state.pool = AnalysisPool(analyzer, limits)
