@@ -22,7 +22,7 @@ from mien.schema import COLUMNS, EXPRESSIONS, SMOOTH_COLUMNS, VIDEO_COLUMNS
 from mien.video.reader import read_video
 from mien.video.smoothing import ExponentialSmoother, SignalSmoother, smooth_face_signals
 from mien.video.summary import TrackSummary
-from mien.video.tracker import IouTracker, Track
+from mien.video.tracker import IouTracker
 
 REGION_SCALE = 2.0  # a tracked face is searched for in a square this many box sizes wide
 REGION_DETECTION_SIZE = 256  # the region is resized to this (long side): the face is then ~128 px, where
@@ -77,24 +77,23 @@ class VideoAnalysis:
 
             model = self.analyzer.au_model
             baseline = NeutralBaseline(model.neutral_features, model.neutral_spread)
+        tracker.restore(((track.track_id, track.box, track.time) for track in seed), first_track_id)
         for track in seed:
-            tracker.tracks.append(Track(track.track_id, np.asarray(track.box, np.float64), track.time))
-            smoother.state[track.track_id] = (track.time, np.asarray(track.smoothed, np.float32))
-        tracker.next_id = max([first_track_id] + [t.track_id + 1 for t in seed])
+            smoother.seed(track.track_id, track.time, track.smoothed)
         count = -1
         for frame in frames:
             count += 1
             if frame.image is None:
                 yield self.analyzer.classify([self.analyzer.prepare(frame)]), frame
                 continue
-            full = count % self.options.detect_every == 0 or not tracker.tracks or not self.regional
+            full = count % self.options.detect_every == 0 or not tracker.live_ids() or not self.regional
             detections = self.analyzer.detect(frame.image) if full else self._redetect(frame, tracker)
             result = self.analyzer.classify([self.analyzer.prepare(frame, detections)])
             track_ids = tracker.update(result.boxes, frame.timestamp)
             # faces the detector missed this frame: overlays that anonymise must cover these too
             result.metadata["missed_boxes"] = tracker.unmatched_predictions(frame.timestamp, track_ids)
             smoothed = smoother.update(track_ids, frame.timestamp, result.expression_probs)
-            live = {t.track_id for t in tracker.tracks}
+            live = tracker.live_ids()
             smoother.forget(live)
             if baseline is not None and result.au_features.shape[1]:  # the person's own neutral
                 neutral = result.expression_probs.argmax(axis=1) == EXPRESSIONS.index("neutral")
