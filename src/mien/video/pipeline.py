@@ -58,7 +58,8 @@ class VideoAnalysis:
     def frames(self, path: str | Path, summary: TrackSummary | None = None, first_track_id: int = 0,
                after_frame: int = -1, seed: list[TrackSeed] = ()) -> Iterator[tuple[Result, Frame]]:
         """One ``(Result, Frame)`` per analysed frame, with ``track_id`` and smoothed probabilities in
-        ``Result.data``. Frames without faces (and a decoding error, if any) still yield a Result.
+        ``Result.data`` and the tracked faces the detector missed in ``Result.frames.data["missed_boxes"]``
+        ((K, 4) predicted boxes per frame). Frames without faces (and a decoding error, if any) still yield a Result.
         Frames up to ``after_frame`` are skipped by the reader (resuming); ``seed`` restores the tracks
         last seen before that point, and new tracks start at ``first_track_id``."""
         frames = read_video(path, self.options.sampling, after_frame=after_frame,
@@ -91,7 +92,9 @@ class VideoAnalysis:
             result = self.analyzer.classify([self.analyzer.prepare(frame, detections)])
             track_ids = tracker.update(result.boxes, frame.timestamp)
             # faces the detector missed this frame: overlays that anonymise must cover these too
-            result.metadata["missed_boxes"] = tracker.unmatched_predictions(frame.timestamp, track_ids)
+            missed = tracker.unmatched_predictions(frame.timestamp, track_ids)
+            result.frames.data["missed_boxes"] = [missed]
+            result.metadata["missed_boxes"] = missed  # deprecated: viz.draw still reads it here
             smoothed = smoother.update(track_ids, frame.timestamp, result.expression_probs)
             live = tracker.live_ids()
             smoother.forget(live)
