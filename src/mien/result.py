@@ -4,6 +4,10 @@ A result covers one or more *frames* (a still image is one frame; a multi-page T
 and the *faces* found in them, stored as parallel numpy arrays (first dimension = number of faces), in the
 spirit of supervision's ``Detections``. ``to_records()`` is the single serialiser: pandas, CSV, JSON lines
 and Parquet are all built on it, so every output has the same columns (documented in :mod:`mien.schema`).
+
+Rows: one per face; a frame gives a ``success = 0`` row only when detection found no face in it (or it
+failed). Selecting faces (``r[mask]``) keeps the frame table and each frame's ``faces_detected``, so a
+frame whose faces were all filtered away gives no row at all, and :meth:`Result.merge` leaves it out.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from mien.detect.base import Detections
 from mien.quality import quality_labels
 from mien.schema import (AU_PRESENCE_COLUMNS, AU_PROBABILITY_COLUMNS, AUS, COLUMNS, EXPRESSION_COLUMNS, EXPRESSIONS,
                          EYE_OPENNESS_COLUMNS, LANDMARK_COLUMNS, POSE_COLUMNS)
+
 
 @dataclass(frozen=True)
 class FaceField:
