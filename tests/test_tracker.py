@@ -1,6 +1,7 @@
 """Tracking identities: hand-made box sequences with known answers."""
 
 import numpy as np
+import pytest
 
 from mien.video.tracker import IouTracker
 
@@ -69,3 +70,39 @@ def test_unmatched_predictions_are_the_faces_just_missed():
     tracker.update(np.array([box(0, 0), box(200, 0)]), 0.0)
     ids = tracker.update(np.array([box(1, 0)]), 0.04)
     np.testing.assert_allclose(tracker.unmatched_predictions(0.04, ids), [box(200, 0)])
+
+
+def test_restored_tracks_continue_their_ids_and_new_ids_start_after_them():
+    tracker = IouTracker()
+    tracker.restore([(3, box(100, 100), 1.0), (5, box(300, 100), 1.0)], next_id=2)
+    assert tracker.live_ids() == {3, 5}
+    ids, predicted = tracker.predicted_boxes(1.5)
+    assert ids == [3, 5]
+    np.testing.assert_allclose(predicted, [box(100, 100), box(300, 100)])  # restored at rest: no velocity
+    # the face at 100 moved 2 px (IoU 48*50 / (52*50) > 0.3), a new face far away gets the next free id: 6
+    assert tracker.update(np.array([box(102, 100), box(600, 600)]), 1.04).tolist() == [3, 6]
+
+
+def test_restore_honours_a_higher_first_id_and_refuses_an_id_in_use():
+    tracker = IouTracker()
+    tracker.restore([(1, box(0, 0), 0.0)], next_id=10)
+    assert tracker.update(np.array([box(500, 500)]), 0.04).tolist() == [10]
+    with pytest.raises(ValueError, match="track 1 is already in use"):
+        tracker.restore([(1, box(0, 0), 0.0)])
+
+
+def test_a_seeded_smoother_continues_from_the_seed():
+    from mien.video.smoothing import ExponentialSmoother
+
+    smoother = ExponentialSmoother(tau=0.3)
+    seed = np.zeros(8, np.float32)
+    seed[0] = 1.0  # all neutral at t = 1.0 s
+    smoother.seed(7, 1.0, seed)
+    new = np.zeros((1, 8), np.float32)
+    new[0, 1] = 1.0  # all happy at t = 1.3 s: one time constant later, weight 1 - e^-1 = 0.632
+    out = smoother.update(np.array([7]), 1.3, new)
+    weight = 1 - np.exp(-1.0)
+    np.testing.assert_allclose(out[0, :2], [1 - weight, weight], rtol=1e-6)
+    np.testing.assert_allclose(out[0, 2:], 0.0)
+    smoother.forget({8})
+    assert smoother.update(np.array([7]), 1.4, new)[0, 1] == 1.0  # forgotten: starts afresh

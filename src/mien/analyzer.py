@@ -349,41 +349,37 @@ class Analyzer:
         for item in prepared:
             table.append(item.frame.source, item.frame.index, item.frame.timestamp, item.width, item.height,
                          item.frame.error)
-        result = Result(frames=table, metadata=self.metadata)
+        metadata = dict(self.metadata)  # a Result's metadata is its own: video writes per-run facts into it
         with_faces = [(row, item) for row, item in enumerate(prepared) if len(item.detections)]
         if not with_faces:
-            return result
+            return Result(frames=table, metadata=metadata)
         started = time.perf_counter()
         crops = np.concatenate([item.crops for _, item in with_faces])
         heads = self.expression.predict_heads(crops)
-        result.expression_probs, result.au_probs = heads.expressions, heads.aus
-        result.eye_openness = heads.eyes if heads.eyes is not None else np.full((len(crops), 2), np.nan, np.float32)
+        faces: dict[str, Any] = {"expression_probs": heads.expressions, "au_probs": heads.aus, "data": {}}
+        faces["eye_openness"] = heads.eyes if heads.eyes is not None else np.full((len(crops), 2), np.nan, np.float32)
         self.timings["expression"] += time.perf_counter() - started
         started = time.perf_counter()
         va = heads.va
-        result.valence, result.arousal = (va[:, 0], va[:, 1]) if va is not None else valence_arousal(result.expression_probs)
+        faces["valence"], faces["arousal"] = (va[:, 0], va[:, 1]) if va is not None else valence_arousal(heads.expressions)
         if self.uses_mesh:
-            result.head_pose, columns = mesh_geometry([item for _, item in with_faces], self.landmarks == "mesh468")
-            result.data.update(columns)
+            faces["head_pose"], columns = mesh_geometry([item for _, item in with_faces], self.landmarks == "mesh468")
+            faces["data"].update(columns)
             points68 = np.stack([[columns[f"{axis}_{i}"] for i in range(68)] for axis in "xy"], axis=-1)  # (68, N, 2)
-            result.eye_openness = dense_eye_openness(points68.transpose(1, 0, 2))  # measured on the mesh's 68 points
-            if self.au_model is not None:
-                self.mesh_aus(result, [item for _, item in with_faces])
+            faces["eye_openness"] = dense_eye_openness(points68.transpose(1, 0, 2))  # measured on the mesh's 68 points
         else:
-            result.head_pose = np.concatenate([estimate_poses(self._pose_landmarks(item), item.width, item.height)
-                                               for _, item in with_faces])
-        self.timings["pose"] += time.perf_counter() - started
+            faces["head_pose"] = np.concatenate([estimate_poses(self._pose_landmarks(item), item.width, item.height)
+                                                 for _, item in with_faces])
         if self.landmarks == "dlib68":  # measured eye openness replaces the predicted one
             dense = np.concatenate([item.dense for _, item in with_faces])
-            result.data.update(dense_landmark_columns(dense))
-            result.eye_openness = dense_eye_openness(dense)
-        result.frame_index = np.concatenate([np.full(len(item.detections), row) for row, item in with_faces])
-        result.face_id = np.concatenate([np.arange(len(item.detections)) for _, item in with_faces])
-        result.boxes = np.concatenate([item.detections.boxes for _, item in with_faces])
-        result.face_scores = np.concatenate([item.detections.scores for _, item in with_faces])
-        result.landmarks = np.concatenate([item.detections.landmarks for _, item in with_faces])
-        result.blur = np.concatenate([item.blur for _, item in with_faces])
-        result.outside = np.concatenate([item.outside for _, item in with_faces])
+            faces["data"].update(dense_landmark_columns(dense))
+            faces["eye_openness"] = dense_eye_openness(dense)
+        faces["blur"] = np.concatenate([item.blur for _, item in with_faces])
+        faces["outside"] = np.concatenate([item.outside for _, item in with_faces])
+        result = Result.from_detections(table, [item.detections for item in prepared], **faces, metadata=metadata)
+        if self.uses_mesh and self.au_model is not None:
+            self.mesh_aus(result, [item for _, item in with_faces])
+        self.timings["pose"] += time.perf_counter() - started
         return result
 
     def mesh_aus(self, result: Result, items: list[FrameFaces]) -> None:

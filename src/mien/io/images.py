@@ -19,30 +19,18 @@ import threading
 import warnings
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
 from mien.config import DEFAULT_MAX_PIXELS  # noqa: F401 (re-exported)
+from mien.io.frames import Frame  # defined with the frame-source contract; importable from here too
 from mien.io.sources import IMAGE_EXTENSIONS, file_problem  # noqa: F401 (IMAGE_EXTENSIONS re-exported)
-
 
 
 class ImageError(ValueError):
     """An input that cannot be analysed; the message names the input and the reason."""
-
-
-@dataclass
-class Frame:
-    """One decoded image (or TIFF page / video frame) ready for the pipeline."""
-
-    source: str  # what the user gave: a path, or "<array>" for in-memory inputs
-    index: int  # frame / page index within the source, 0 for still images
-    image: np.ndarray | None  # (H, W, 3) uint8 RGB, None when decoding failed
-    timestamp: float = 0.0  # seconds from the start of the source
-    error: str = ""  # why decoding failed, "" on success
 
 
 STRIP_PIXELS = 1 << 18  # pixels converted at a time: bounds the temporary memory of a conversion
@@ -333,7 +321,8 @@ def read_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
 
 
 def iter_frames(source, pages: str = "first", max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> Iterator[Frame]:
-    """Frames of one input (path, bytes, numpy array or PIL image); failures become a Frame with ``error``."""
+    """Frames of one input (path, bytes, numpy array or PIL image): the image frame source (see
+    :mod:`mien.io.frames`); failures become a Frame with ``error``."""
     from PIL import Image
 
     if isinstance(source, np.ndarray):

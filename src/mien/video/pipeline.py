@@ -22,7 +22,7 @@ from mien.schema import COLUMNS, EXPRESSIONS, SMOOTH_COLUMNS, VIDEO_COLUMNS
 from mien.video.reader import read_video
 from mien.video.smoothing import ExponentialSmoother, SignalSmoother, smooth_face_signals
 from mien.video.summary import TrackSummary
-from mien.video.tracker import IouTracker, Track
+from mien.video.tracker import IouTracker
 
 REGION_SCALE = 2.0  # a tracked face is searched for in a square this many box sizes wide
 REGION_DETECTION_SIZE = 256  # the region is resized to this (long side): the face is then ~128 px, where
@@ -58,7 +58,8 @@ class VideoAnalysis:
     def frames(self, path: str | Path, summary: TrackSummary | None = None, first_track_id: int = 0,
                after_frame: int = -1, seed: list[TrackSeed] = ()) -> Iterator[tuple[Result, Frame]]:
         """One ``(Result, Frame)`` per analysed frame, with ``track_id`` and smoothed probabilities in
-        ``Result.data``. Frames without faces (and a decoding error, if any) still yield a Result.
+        ``Result.data`` and the tracked faces the detector missed in ``Result.frames.data["missed_boxes"]``
+        ((K, 4) predicted boxes per frame). Frames without faces (and a decoding error, if any) still yield a Result.
         Frames up to ``after_frame`` are skipped by the reader (resuming); ``seed`` restores the tracks
         last seen before that point, and new tracks start at ``first_track_id``."""
         frames = read_video(path, self.options.sampling, after_frame=after_frame,
@@ -77,24 +78,25 @@ class VideoAnalysis:
 
             model = self.analyzer.au_model
             baseline = NeutralBaseline(model.neutral_features, model.neutral_spread)
+        tracker.restore(((track.track_id, track.box, track.time) for track in seed), first_track_id)
         for track in seed:
-            tracker.tracks.append(Track(track.track_id, np.asarray(track.box, np.float64), track.time))
-            smoother.state[track.track_id] = (track.time, np.asarray(track.smoothed, np.float32))
-        tracker.next_id = max([first_track_id] + [t.track_id + 1 for t in seed])
+            smoother.seed(track.track_id, track.time, track.smoothed)
         count = -1
         for frame in frames:
             count += 1
             if frame.image is None:
                 yield self.analyzer.classify([self.analyzer.prepare(frame)]), frame
                 continue
-            full = count % self.options.detect_every == 0 or not tracker.tracks or not self.regional
+            full = count % self.options.detect_every == 0 or not tracker.live_ids() or not self.regional
             detections = self.analyzer.detect(frame.image) if full else self._redetect(frame, tracker)
             result = self.analyzer.classify([self.analyzer.prepare(frame, detections)])
             track_ids = tracker.update(result.boxes, frame.timestamp)
             # faces the detector missed this frame: overlays that anonymise must cover these too
-            result.metadata["missed_boxes"] = tracker.unmatched_predictions(frame.timestamp, track_ids)
+            missed = tracker.unmatched_predictions(frame.timestamp, track_ids)
+            result.frames.data["missed_boxes"] = [missed]
+            result.metadata["missed_boxes"] = missed  # deprecated: viz.draw still reads it here
             smoothed = smoother.update(track_ids, frame.timestamp, result.expression_probs)
-            live = {t.track_id for t in tracker.tracks}
+            live = tracker.live_ids()
             smoother.forget(live)
             if baseline is not None and result.au_features.shape[1]:  # the person's own neutral
                 neutral = result.expression_probs.argmax(axis=1) == EXPRESSIONS.index("neutral")

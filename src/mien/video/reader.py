@@ -13,6 +13,7 @@ allocated; each decoded frame is checked against ``max_pixels`` before conversio
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -138,10 +139,14 @@ def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
     return image
 
 
+EPSILON = 1e-6  # seconds: the tolerance of every start / end / sampling comparison
+
+
 def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | None = None,
-               after_frame: int = -1, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Frame]:
+               after_frame: int = -1, max_pixels: int = DEFAULT_MAX_PIXELS, *, seek: bool = False,
+               grid_origin: float | None = None, last: bool = True) -> Iterator[Frame]:
     """Decoded frames (RGB uint8) of ``path`` chosen by ``sampling``, with timestamps in seconds from the
-    start of the stream.
+    start of the stream: the video frame source (see :mod:`mien.io.frames`).
 
     ``Frame.index`` is the frame's position in the video (0-based, counting every decoded frame, sampled
     or not); frames up to ``after_frame`` are skipped before conversion (resuming). Errors never raise:
@@ -149,6 +154,16 @@ def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | No
     corrupt packets are skipped), then a frame with ``error`` saying what was lost. A video whose frames
     are declared above ``max_pixels`` yields one error frame without decoding any; frames above it are
     skipped and counted in the final error frame (see the module's docstring).
+
+    Reading one part of a video (a batch segment):
+        seek: start by seeking to the key frame before ``sampling.start`` instead of decoding from the
+            beginning; indices and timestamps stay what a full pass gives, because the frames before the
+            start are *counted* from the demuxed packets (reading bytes, no decoding). Frames before the
+            start are then never decoded, so an oversized one there is not counted.
+        grid_origin: the time the ``sampling.fps`` grid starts from (default ``sampling.start``); 0.0
+            makes every part sample the frames a single pass from 0 would.
+        last: this part reaches the end of the video, so a truncated file is reported here (False: a
+            part that ends early is not a truncation).
     """
     name = name or str(path)
     try:
@@ -158,14 +173,21 @@ def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | No
         return
     with container:
         stream = container.streams.video[0]
+        start_pts = stream.start_time or 0
+        seeking = seek and sampling.start > 0
+        index = -1  # of the last frame decoded
+        if seeking:
+            index = _frames_before(container, stream, sampling.start, start_pts) - 1
+            container.seek(start_pts + int(sampling.start / stream.time_base), stream=stream, backward=True,
+                           any_frame=False)
         stream.thread_type = "AUTO"
         rate = float(stream.average_rate or stream.guessed_rate or 25.0)
-        start_pts = stream.start_time or 0
         promised = int(stream.frames or 0)
         duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else (
             container.duration / 1e6 if container.duration else 0.0)
-        next_time = sampling.start
-        index, timestamp, bad_packets, refused, failure = -1, 0.0, 0, 0, None
+        origin = sampling.start if grid_origin is None else grid_origin
+        next_time = first_sample_time(origin, sampling.start, sampling.fps)
+        timestamp, bad_packets, refused, failure = (sampling.start if seeking else 0.0), 0, 0, None
         for decoded in _decode_tolerantly(container, stream):
             if isinstance(decoded, Exception) and _refused_size(decoded):
                 refused += 1  # FFmpeg refused to allocate it: nothing was decoded
@@ -176,17 +198,20 @@ def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | No
                 if bad_packets > MAX_BAD_PACKETS:
                     break
                 continue
+            if seeking and decoded.pts is not None and _seconds(decoded.pts, start_pts, decoded.time_base) < (
+                    sampling.start - EPSILON):
+                continue  # decoded from the key frame before the start: already counted
             if decoded.width * decoded.height > max_pixels:  # within FFmpeg's slack, above ours
                 refused += 1
                 continue
             index += 1
-            timestamp = float((decoded.pts - start_pts) * decoded.time_base) if decoded.pts is not None else index / rate
-            if index <= after_frame or timestamp < sampling.start - 1e-6:
+            timestamp = _seconds(decoded.pts, start_pts, decoded.time_base) if decoded.pts is not None else index / rate
+            if index <= after_frame or timestamp < sampling.start - EPSILON:
                 continue
-            if sampling.end is not None and timestamp >= sampling.end - 1e-6:
+            if sampling.end is not None and timestamp >= sampling.end - EPSILON:
                 return
             if sampling.fps is not None:
-                if timestamp < next_time - 1e-6:
+                if timestamp < next_time - EPSILON:
                     continue
                 next_time += 1.0 / sampling.fps
                 if next_time <= timestamp:  # after a gap: the next pick is one period after this frame
@@ -201,15 +226,41 @@ def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | No
                        "size) not decoded (decompression-bomb guard; raise max_pixels, or --max-pixels, to allow them)")
         elif bad_packets > MAX_BAD_PACKETS:
             message = f"decoding stopped after frame {index} ({_reason(failure)})"
-        elif promised and index + 1 < TRUNCATION_SHARE * promised:
+        elif last and promised and index + 1 < TRUNCATION_SHARE * promised:
             message = f"decoding stopped after frame {index} of the {promised} the header announces (truncated file?)"
-        elif not promised and duration and timestamp + frame_period < TRUNCATION_SHARE * duration:
+        elif last and not promised and duration and timestamp + frame_period < TRUNCATION_SHARE * duration:
             message = f"decoding stopped at {timestamp:.2f} s of the {duration:.2f} s the header announces (truncated file?)"
         elif bad_packets:
             message = f"{bad_packets} corrupt packet(s) skipped ({_reason(failure)})"
         else:
             return
         yield Frame(name, index + 1, None, timestamp, f"{name}: {message}")
+
+
+def first_sample_time(origin: float, start: float, fps: float | None) -> float:
+    """The first time on the ``fps`` sampling grid (started at ``origin``) not before ``start``, so
+    every segment samples the frames a single pass would."""
+    if fps is None or start <= origin:
+        return start
+    return origin + math.ceil((start - origin) * fps - EPSILON) / fps
+
+
+def _seconds(pts: int | None, start_pts: int, time_base) -> float | None:
+    return None if pts is None else float((pts - start_pts) * time_base)
+
+
+def _frames_before(container, stream, start: float, start_pts: int) -> int:
+    """How many frames of ``stream`` show before ``start`` seconds: shown packets with an earlier timestamp."""
+    count = 0
+    for packet in container.demux(stream):
+        time = _seconds(packet.pts, start_pts, packet.time_base or stream.time_base)
+        if time is None or getattr(packet, "is_discard", False):  # edit lists mark frames never shown
+            continue
+        if time < start - EPSILON:
+            count += 1
+        elif time > start + 5.0:  # past any B-frame reordering: no earlier frame can follow
+            break
+    return count
 
 
 def _refused_size(error: Exception) -> bool:

@@ -19,6 +19,10 @@ class ExponentialSmoother:
         self.tau = tau
         self.state: dict[int, tuple[float, np.ndarray]] = {}  # track -> (time, smoothed values)
 
+    def seed(self, track_id: int, time: float, values: np.ndarray) -> None:
+        """Start ``track_id`` from smoothed ``values`` (C,) last seen at ``time`` seconds (resuming)."""
+        self.state[int(track_id)] = (float(time), np.array(values, np.float32).reshape(-1))
+
     def update(self, track_ids: np.ndarray, time: float, values: np.ndarray) -> np.ndarray:
         """Smoothed ``values`` (N, C) for the faces ``track_ids`` (N,) seen at ``time`` seconds."""
         out = np.array(values, dtype=np.float32, copy=True)

@@ -10,6 +10,7 @@ closest pairs first. Track ids are never reused.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 
@@ -53,6 +54,25 @@ class IouTracker:
         self.tracks: list[Track] = []  # live: matched by overlap with their predicted box
         self.lost: list[Track] = []  # missed for longer: matched only by re-entry
         self.next_id = 0
+
+    def restore(self, tracks: Iterable[tuple[int, np.ndarray, float]], next_id: int = 0) -> None:
+        """Continue from tracks last seen before a cut (resuming an interrupted run).
+
+        ``tracks``: ``(track_id, box (4,) x1 y1 x2 y2 pixels, time seconds)`` each; they become live again,
+        at rest (zero velocity). New tracks then start at ``next_id`` or after the largest restored id,
+        whichever is higher. Raises ValueError for an id already in use.
+        """
+        in_use = {t.track_id for t in self.tracks + self.lost}
+        for track_id, box, time in tracks:
+            if track_id in in_use:
+                raise ValueError(f"track {track_id} is already in use; cannot restore it")
+            in_use.add(track_id)
+            self.tracks.append(Track(int(track_id), np.array(box, np.float64).reshape(4), float(time)))
+        self.next_id = max([self.next_id, next_id] + [track_id + 1 for track_id in in_use])
+
+    def live_ids(self) -> set[int]:
+        """Ids of the live tracks (matched by overlap; lost tracks excluded)."""
+        return {t.track_id for t in self.tracks}
 
     def predicted_boxes(self, time: float) -> tuple[list[int], np.ndarray]:
         """Ids and predicted boxes (K, 4) of the live tracks at ``time``."""
