@@ -32,7 +32,8 @@ def add_parsers(verbs) -> None:
     spot = actions.add_parser("spot", help="find micro- and macro-expression intervals in long videos")
     spot.add_argument("videos", nargs="+", type=Path)
     spot.add_argument("--output", "-o", type=Path, required=True, help="intervals table: .csv, .jsonl or .json")
-    spot.add_argument("--p", type=float, default=0.3, help="threshold between the curve's mean (0) and max (1)")
+    spot.add_argument("--p", type=float, help="threshold between the curve's mean (0) and max (1) "
+                                              "(default: the Spotter's, 0.3)")
     spot.add_argument("--plot-dir", type=Path, help="write <video>_spotting.png curve plots here")
     spot.add_argument("--whole-image", action="store_true", help="videos of already-cropped faces")
     spot.add_argument("--threads", type=int)
@@ -76,7 +77,7 @@ def run_spot(args: argparse.Namespace) -> int:
     if format_for(args.output) == "parquet":
         print("mien micro spot: write .csv, .jsonl or .json", file=sys.stderr)
         return EXIT_USAGE
-    spotter = Spotter(p=args.p, **_detector(args), threads=args.threads)
+    spotter = Spotter(**({"p": args.p} if args.p is not None else {}), **_detector(args), threads=args.threads)
 
     def tell(video: Path, outcome) -> None:
         if isinstance(outcome, Exception):
