@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mien.serve.local import LocalServer
+from local_server import LocalServer  # the test harness in tests/
 
 from conftest import REPO, png_claiming, wait_for
 
