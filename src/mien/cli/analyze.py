@@ -168,10 +168,10 @@ def demo_inputs() -> list[str]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from mien.cli import build_parser
-
+    parser = argparse.ArgumentParser(prog="mien")
+    add_parsers(parser.add_subparsers(dest="verb"))
     out = args.out_dir
-    analyze_args = build_parser().parse_args(
+    analyze_args = parser.parse_args(
         ["analyze", "--output", str(out / "results.csv"), "--overlay", str(out / "overlay")]
         + (["--threads", str(args.threads)] if args.threads else []) + demo_inputs())
     code = run_analyze(analyze_args, analyze_args.paths)
