@@ -285,9 +285,9 @@ def test_plot_writers_never_follow_a_planted_link(tmp_path):
 
     from mien.schema import EXPRESSIONS
     from mien.video.summary import TrackSummary
-    from mien.viz.au import write_png
-    from mien.viz.confusion import plot_confusion
-    from mien.viz.timeline import plot_track_timelines
+    from mien.workflows.plots import write_png
+    from mien.workflows.plots import plot_confusion
+    from mien.workflows.plots import plot_track_timelines
 
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"precious\n")

@@ -122,7 +122,7 @@ def run_expression(args: argparse.Namespace) -> int:
     _write_json(args.output, report)
     if args.confusion:
         from mien.eval.expression import class_names_for
-        from mien.viz.confusion import plot_confusion
+        from mien.workflows.plots import plot_confusion
 
         plot_confusion(np.array(report["confusion"]), class_names_for(int(args.classes)), args.confusion,
                        f"{args.dataset} {args.split}, {config.expression}")

@@ -81,7 +81,7 @@ def spot_videos(spotter, videos: Sequence[Path], output: Path, plot_dir: Path | 
             if on_video is not None:
                 on_video(video, result)
             if plot_dir is not None:
-                from mien.viz.micro import plot_spotting
+                from mien.workflows.plots import plot_spotting
 
                 plot_dir.mkdir(parents=True, exist_ok=True)
                 plot_spotting(result, plot_dir / f"{Path(video).stem}_spotting.png")

@@ -154,8 +154,8 @@ def run_videos(analyzer, paths: Sequence[str], options: VideoOptions, outputs: V
                 if overlay is not None:
                     overlay.close(commit=overlay.frames > 0)
             if outputs.plots is not None and summary.tracks:
-                from mien.viz.affect import plot_track_figures
-                from mien.viz.timeline import plot_track_timelines
+                from mien.workflows.plots import plot_track_figures
+                from mien.workflows.plots import plot_track_timelines
 
                 plot_track_timelines(summary, outputs.plots, stem=stems[path])
                 plot_track_figures(summary, outputs.plots, stem=stems[path], thresholds=au_thresholds)
