@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+from typing import Callable, Sequence
 
 from mien.cli.common import EXIT_OK, UsageError
 
@@ -19,23 +22,100 @@ def add_parsers(verbs) -> None:
         passthrough.add_argument("rest", nargs=argparse.REMAINDER)
 
 
+def expression_parser() -> argparse.ArgumentParser:
+    """``mien train expression``: the fields of :class:`mien.train.expression.ExpressionConfig` (unset: its
+    defaults)."""
+    parser = argparse.ArgumentParser(prog="mien train expression",
+                                     description="Train an expression model on FER+, FER2013 or CK+.")
+    add = parser.add_argument
+    add("--dataset", choices=["ferplus", "fer2013", "ckplus"],
+        help="ferplus: vote distributions (default); fer2013: the original 7-class labels of the same images "
+             "(select on PublicTest); ckplus: CK+48 subject-grouped folds")
+    add("--root", type=Path, required=True, help="dataset root (FER+ root, or the CK+ folder)")
+    add("--out", type=Path, required=True, help="run folder for checkpoints and logs")
+    add("--landmarks", type=Path, help="npz from mien.train.ferplus_landmarks")
+    add("--backbone", help="(default mobilenetv2)")
+    add("--size", type=int, help="crop size in pixels (default 64)")
+    add("--epochs", type=int, help="(default 15)")
+    add("--batch-size", type=int, help="(default 64)")
+    add("--lr", type=float, help="(default 2e-3)")
+    add("--weight-decay", type=float, help="(default 0.05)")
+    add("--seed", type=int, help="(default 0)")
+    add("--threads", type=int, help="(default 2)")
+    add("--limit", type=int, help="use only the first N images per split")
+    add("--hard-labels", action="store_true", default=None, help="majority labels instead of vote distributions")
+    add("--mixup", type=float, help="mixup Beta(alpha, alpha); 0 = off (default)")
+    add("--eac", type=float, help="weight of the attention-consistency loss; 0 = off (default)")
+    add("--raw-share", type=float, help="share of training samples given unaligned (as --whole-image sees them), 0..1")
+    add("--no-augment", action="store_true", default=None, help="no geometric/photometric/occlusion augmentation")
+    add("--scn", action="store_true", default=None, help="Self-Cure Network: importance weighting, rank "
+                                                         "regularisation and relabelling of noisy labels")
+    add("--scn-relabel-from", type=int, help="first epoch (1-based) that relabels; default a third of --epochs")
+    add("--teacher", type=Path, help="trained ONNX expression model to distil from")
+    add("--distill", type=float, help="weight of the teacher's probabilities in the targets (default 0.5)")
+    add("--init", type=Path, help="start from this checkpoint (fine-tuning; keeps its alignment template)")
+    add("--fold", type=int, help="CK+: the held-out fold (0-9; default 0)")
+    add("--cv", type=int, help="CK+: run all N folds and report the pooled held-out accuracy")
+    add("--scratch", action="store_true", default=None, help="no ImageNet initialisation")
+    add("--resume", action="store_true", default=None)
+    return parser
+
+
+def expression_config(argv: Sequence[str] | None = None):
+    """The :class:`~mien.train.expression.ExpressionConfig` of a ``mien train expression`` command line."""
+    from mien.train.expression import ExpressionConfig
+
+    args = expression_parser().parse_args(argv)
+    return ExpressionConfig(**{name: value for name, value in vars(args).items() if value is not None})
+
+
+def train_expression(argv: Sequence[str] | None = None) -> None:
+    """One training run, or with ``--cv N`` the subject-grouped cross-validation (its report printed)."""
+    config = expression_config(argv)
+    if config.cv:
+        from mien.train.crossval import cross_validate
+
+        print(json.dumps(cross_validate(config), indent=2)[:2000])
+    else:
+        from mien.train.expression import train
+
+        train(config)
+
+
+def export(argv: Sequence[str] | None = None) -> None:
+    """``mien export CHECKPOINT --out MODEL.onnx [--meta KEY=VALUE]``: :func:`mien.train.export.export_onnx`."""
+    parser = argparse.ArgumentParser(prog="mien export", description="Export an expression checkpoint to ONNX.")
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--meta", action="append", default=[], help="extra metadata KEY=VALUE")
+    args = parser.parse_args(argv)
+    from mien.train.export import export_onnx
+
+    print(export_onnx(args.checkpoint, args.out, dict(item.split("=", 1) for item in args.meta)))
+
+
+# trainers whose command line lives here; the others still parse their own (mien.train.<name>.main)
+ENTRIES: dict[str, Callable[[Sequence[str] | None], None]] = {"expression": train_expression, "export": export}
+
+
 def _entry(verb: str, rest: list[str]):
+    if verb == "train" and (not rest or rest[0] not in TRAINERS):
+        raise UsageError("usage: mien train expression|au|va|eyes|micro ... --out RUN_DIR [options]")
+    name, rest = (rest[0], rest[1:]) if verb == "train" else (verb, rest)
+    if name in ENTRIES:
+        return ENTRIES[name], rest
     import importlib
 
-    if verb == "train":
-        if not rest or rest[0] not in TRAINERS:
-            raise UsageError("usage: mien train expression|au|va|eyes|micro ... --out RUN_DIR [options]")
-        return importlib.import_module(f"mien.train.{rest[0]}").main, rest[1:]
-    return importlib.import_module(f"mien.train.{verb}").main, rest
+    return importlib.import_module(f"mien.train.{name}").main, rest
 
 
 def run_training_verb(verb: str, rest: list[str]) -> int:
     """``mien train expression ...`` / ``mien export ...`` / ``mien calibrate ...``."""
     try:
         entry, rest = _entry(verb, rest)
-    except ModuleNotFoundError as error:
+        entry(rest)
+    except ModuleNotFoundError as error:  # torch / onnx missing (imported when the trainer starts)
         raise ImportError(f"mien {verb} needs PyTorch and onnx: pip install 'mien[train]' ({error})") from None
-    entry(rest)
     return EXIT_OK
 
 
