@@ -94,8 +94,49 @@ def export(argv: Sequence[str] | None = None) -> None:
     print(export_onnx(args.checkpoint, args.out, dict(item.split("=", 1) for item in args.meta)))
 
 
+def micro_parser() -> argparse.ArgumentParser:
+    """``mien train micro``: the run options, then one flag per :class:`mien.train.micro.MicroConfig` field."""
+    from dataclasses import asdict
+
+    from mien.train import micro
+
+    parser = argparse.ArgumentParser(prog="mien train micro", description=micro.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, required=True, help="the megc2019 folder (labels.csv, flow/)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder for results and models")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--final", action="store_true", help="train on all subjects and export the ONNX model")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--jobs", type=int, help="seeds run in parallel (default: one per seed, up to the cores)")
+    for field, value in asdict(micro.MicroConfig()).items():
+        kind = (lambda s: s.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
+        parser.add_argument(f"--{field.replace('_', '-')}", type=kind, help=f"(default {value})")
+    return parser
+
+
+def train_micro(argv: Sequence[str] | None = None) -> None:
+    """``mien train micro``: :func:`mien.train.micro.evaluate_loso`, or with ``--final``
+    :func:`mien.train.micro.train_final`."""
+    from dataclasses import fields
+
+    import torch
+
+    from mien.train.micro import MicroConfig, evaluate_loso, train_final
+
+    args = micro_parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = MicroConfig(**{f.name: getattr(args, f.name) for f in fields(MicroConfig)
+                            if getattr(args, f.name) is not None})
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.final:
+        print(f"wrote {train_final(args.root, args.out, config, seed=args.seeds[0])}")
+        return
+    evaluate_loso(args.root, args.seeds, args.out / "loso.json", config, threads=args.threads, jobs=args.jobs)
+
+
 # trainers whose command line lives here; the others still parse their own (mien.train.<name>.main)
-ENTRIES: dict[str, Callable[[Sequence[str] | None], None]] = {"expression": train_expression, "export": export}
+ENTRIES: dict[str, Callable[[Sequence[str] | None], None]] = {"expression": train_expression, "micro": train_micro,
+                                                               "export": export}
 
 
 def _entry(verb: str, rest: list[str]):
