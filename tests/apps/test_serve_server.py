@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from local_server import LocalServer  # the test harness in tests/
+from local_server import LocalServer  # the test harness beside this file
 
 from conftest import REPO, png_claiming, wait_for
 

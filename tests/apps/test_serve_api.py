@@ -242,7 +242,7 @@ def test_claims_are_atomic_across_processes(tmp_path):
               "store = JobStore(sys.argv[1]); got = []\n"
               "while (job := store.claim(sys.argv[2])) is not None: got.append(job.id)\n"
               "print(' '.join(got))")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     claimers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), f"host:{i}"], stdout=subprocess.PIPE,
                                  text=True, env=env) for i in range(3)]
     claimed = [job for process in claimers for job in process.communicate(timeout=60)[0].split()]
