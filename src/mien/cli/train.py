@@ -134,9 +134,35 @@ def train_micro(argv: Sequence[str] | None = None) -> None:
     evaluate_loso(args.root, args.seeds, args.out / "loso.json", config, threads=args.threads, jobs=args.jobs)
 
 
+def calibrate(argv: Sequence[str] | None = None) -> None:
+    """``mien calibrate MODEL --root FERPLUS --background PHOTO``: :func:`mien.train.calibrate.calibrate`, its
+    temperature and uncertain threshold written into the model's metadata."""
+    import onnx  # noqa: F401  (needed to write the result: fail now, not after the validation pass)
+
+    parser = argparse.ArgumentParser(prog="mien calibrate", description="Calibrate an expression model on FER+ validation data.")
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--root", type=Path, required=True, help="FER+ root")
+    parser.add_argument("--background", type=Path, required=True, help="a photo without faces")
+    parser.add_argument("--flag-share", type=float, default=0.10)
+    parser.add_argument("--report", type=Path, help="write the calibration facts here (JSON)")
+    parser.add_argument("--rafdb", type=Path, help="RAF-DB basic folder: add its validation faces (carved from train)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, help="only the first N validation images (quick checks)")
+    args = parser.parse_args(argv)
+    from mien.train.calibrate import calibrate as fit, write_metadata
+
+    facts = fit(args.model, args.root, args.background, args.flag_share, args.threads, args.limit, args.rafdb)
+    write_metadata(args.model, {"mien.temperature": f"{facts['temperature']:.4f}",
+                                "mien.uncertain_below": f"{facts['uncertain_below']:.4f}"})
+    print(json.dumps(facts, indent=2))
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(facts, indent=2))
+
+
 # trainers whose command line lives here; the others still parse their own (mien.train.<name>.main)
 ENTRIES: dict[str, Callable[[Sequence[str] | None], None]] = {"expression": train_expression, "micro": train_micro,
-                                                               "export": export}
+                                                               "export": export, "calibrate": calibrate}
 
 
 def _entry(verb: str, rest: list[str]):
