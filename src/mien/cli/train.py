@@ -160,20 +160,92 @@ def calibrate(argv: Sequence[str] | None = None) -> None:
         args.report.write_text(json.dumps(facts, indent=2))
 
 
-# trainers whose command line lives here; the others still parse their own (mien.train.<name>.main)
-ENTRIES: dict[str, Callable[[Sequence[str] | None], None]] = {"expression": train_expression, "micro": train_micro,
-                                                               "export": export, "calibrate": calibrate}
+def _given(args: argparse.Namespace, names) -> dict:
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def train_va(argv: Sequence[str] | None = None) -> None:
+    """``mien train va``: :func:`mien.train.va.run` with a :class:`mien.train.va.VaRun`."""
+    from dataclasses import fields
+
+    from mien.train import va
+
+    parser = argparse.ArgumentParser(prog="mien train va", description=va.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=["affectnet", "afew-va"], required=True)
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="run folder: features cache, report.json")
+    parser.add_argument("--base-model", type=Path, help="(default: the shipped default expression model)")
+    parser.add_argument("--export", type=Path, help="write BASE + the VA head here")
+    parser.add_argument("--alpha", type=float, help="ridge penalty on standardised features (default 1000)")
+    parser.add_argument("--limit", type=int, help="at most N training samples (quick runs)")
+    parser.add_argument("--threads", type=int, help="(default 2)")
+    args = parser.parse_args(argv)
+    va.run(va.VaRun(**_given(args, [f.name for f in fields(va.VaRun)])))
+
+
+def train_eyes(argv: Sequence[str] | None = None) -> None:
+    """``mien train eyes``: :func:`mien.train.eyes.run` with a :class:`mien.train.eyes.EyesRun`."""
+    from dataclasses import fields
+
+    from mien.train import eyes
+
+    parser = argparse.ArgumentParser(prog="mien train eyes", description=eyes.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ferplus", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--base-model", type=Path, help="(default: the shipped default expression model)")
+    parser.add_argument("--export", type=Path)
+    parser.add_argument("--train", type=int, help="FER+ training faces (default 6000)")
+    parser.add_argument("--valid", type=int, help="FER+ validation faces (held out; default 1500)")
+    parser.add_argument("--alpha", type=float, help="(default 3000)")
+    parser.add_argument("--threads", type=int, help="(default 2)")
+    args = parser.parse_args(argv)
+    eyes.run(eyes.EyesRun(**_given(args, [f.name for f in fields(eyes.EyesRun)])))
+
+
+def train_au(argv: Sequence[str] | None = None) -> None:
+    """``mien train au``: :func:`mien.train.au.run` with a :class:`mien.train.au.AuRun` (one flag per
+    :class:`mien.train.au.AuConfig` field besides the run's own)."""
+    from dataclasses import asdict, fields
+
+    from mien.train import au
+
+    parser = argparse.ArgumentParser(prog="mien train au", description=au.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckplus", type=Path, required=True, help="CK+ folder (CK+48/, au_emotion_labels.csv, folds_10.txt)")
+    parser.add_argument("--ferplus", type=Path, required=True, help="FER+ folder (neutral faces as AU-free examples)")
+    parser.add_argument("--dataset", choices=["disfa", "bp4d"],
+                        help="also train on this AU dataset (official layout under --root), scored by its 3 folds")
+    parser.add_argument("--root", type=Path, help="the --dataset folder")
+    parser.add_argument("--frame-step", type=int, help="--dataset: use every N-th coded frame (default 10)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder: features cache, cv.json")
+    parser.add_argument("--base-model", type=Path,
+                        help="expression ONNX whose frozen features the head reads (default: the shipped one)")
+    parser.add_argument("--export", type=Path, help="also train on everything and write BASE + this head here")
+    parser.add_argument("--no-cv", action="store_true", default=None, help="with --export: skip the 10-fold CK+ scores")
+    parser.add_argument("--max-neutral", type=int, help="(default 3000)")
+    parser.add_argument("--threads", type=int, help="(default 2)")
+    recipe = asdict(au.AuConfig())
+    for name, value in recipe.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), help=f"(default {value})")
+    args = parser.parse_args(argv)
+    run_fields = [f.name for f in fields(au.AuRun) if f.name != "config"]
+    au.run(au.AuRun(**_given(args, run_fields), config=au.AuConfig(**_given(args, recipe))))
+
+
+# every training verb's command line (the python -m tools au_mesh, face_cache, ferplus_landmarks and
+# facenet_expression still parse their own)
+ENTRIES: dict[str, Callable[[Sequence[str] | None], None]] = {
+    "expression": train_expression, "micro": train_micro, "au": train_au, "va": train_va, "eyes": train_eyes,
+    "export": export, "calibrate": calibrate}
 
 
 def _entry(verb: str, rest: list[str]):
     if verb == "train" and (not rest or rest[0] not in TRAINERS):
         raise UsageError("usage: mien train expression|au|va|eyes|micro ... --out RUN_DIR [options]")
     name, rest = (rest[0], rest[1:]) if verb == "train" else (verb, rest)
-    if name in ENTRIES:
-        return ENTRIES[name], rest
-    import importlib
-
-    return importlib.import_module(f"mien.train.{name}").main, rest
+    return ENTRIES[name], rest
 
 
 def run_training_verb(verb: str, rest: list[str]) -> int:
