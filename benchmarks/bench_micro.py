@@ -108,7 +108,7 @@ def spotting(root) -> dict:
                       "micro": sum(i.kind == "micro" for i in result.intervals),
                       "macro": sum(i.kind == "macro" for i in result.intervals)}
         if name == "d6.mp4":
-            from mien.viz.micro import plot_spotting
+            from mien.workflows.plots import plot_spotting
 
             plot_spotting(result, REPO / "docs" / "spotting_d6.png")
     return rows

@@ -83,7 +83,8 @@ def run_level(url: str, photos: list[bytes], clients: int, requests_total: int) 
 
 def measure(server_args: list[str], photos: list[bytes], levels: tuple[int, ...], per_client: int,
             threads: int) -> list[dict]:
-    from mien.serve.local import LocalServer
+    sys.path.insert(0, str(REPO / "tests" / "apps"))  # the LocalServer harness lives with the tests, not in the wheel
+    from local_server import LocalServer
 
     with tempfile.TemporaryDirectory() as folder:
         with LocalServer(Path(folder) / "data", server_args, threads=threads) as server:

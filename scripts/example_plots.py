@@ -46,8 +46,8 @@ def analyse(video: Path, threads: int):
 
 
 def write_figures(summary, track: int, thresholds, folder: Path) -> int:
-    from mien.viz.affect import AU_LINE_SMOOTHING, plot_circumplex
-    from mien.viz.au import plot_au_face, plot_au_heatmap, plot_track_au_series
+    from mien.viz.affect import AU_LINE_SMOOTHING
+    from mien.workflows.plots import plot_au_face, plot_au_heatmap, plot_circumplex, plot_track_au_series
 
     au_face, au_series, circumplex, heatmap = (folder / name for name in FIGURES)
     name = Path(summary.source).name

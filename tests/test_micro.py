@@ -164,7 +164,7 @@ def test_spotter_finds_a_synthetic_micro_movement_in_a_still_real_face(media):
 
 def test_spotter_on_a_real_expressive_clip_and_its_plot(media, tmp_path):
     from mien.micro.spot import Spotter
-    from mien.viz.micro import plot_spotting
+    from mien.workflows.plots import plot_spotting
 
     result = Spotter(threads=1).spot_video(media / "liveportrait" / "d0.mp4")
     assert result.frames == 78 and result.face_found.all()

@@ -321,8 +321,8 @@ def test_init_resume_and_cross_validation_refuse_a_checkpoint_that_would_run_cod
                                                                                  datasets):
     from mien.train.checkpoint import CheckpointError
     from mien.train.crossval import cross_validate
-    from mien.train.expression import build_parser
-    from mien.train.expression import main as train_main
+    from mien.cli.train import expression_config
+    from mien.cli.train import train_expression as train_main
 
     path, marker = evil_checkpoint
     common = ["--root", str(datasets / "ferplus"), "--limit", "16", "--batch-size", "16", "--size", "48",
@@ -338,7 +338,7 @@ def test_init_resume_and_cross_validation_refuse_a_checkpoint_that_would_run_cod
     (folds / "fold0").mkdir(parents=True)
     (folds / "fold0" / "last.pt").write_bytes(path.read_bytes())
     with pytest.raises(CheckpointError, match="refused"):
-        cross_validate(build_parser().parse_args([*common, "--out", str(folds), "--cv", "2"]))
+        cross_validate(expression_config([*common, "--out", str(folds), "--cv", "2"]))
     assert not marker.exists()
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from mien.cli import main
+from mien.config import AnalyzerConfig
 from mien.io.sources import expand_inputs
 from mien.io.writers import RowFormatter, TableWriter, prepare_resume, read_name
 
@@ -96,7 +97,7 @@ def test_video_overlay_onto_its_input_is_refused(tmp_path, capsys):
 
 
 def test_overlay_names_always_differ_from_the_inputs(tmp_path, analyzer):
-    from mien.video.job import output_stems
+    from mien.workflows.video import output_stems
     from mien.viz.draw import overlay_names
 
     names = overlay_names([str(tmp_path / "a.jpg"), str(tmp_path / "a.png"), str(tmp_path / "s" / "b.JPEG")])
@@ -261,7 +262,7 @@ def assert_untouched(victim: Path, target: Path, links: list[Path]) -> None:
 def test_video_overlay_writer_never_follows_a_planted_link(tmp_path):
     import av
 
-    from mien.video.writer import VideoWriter
+    from mien.workflows.video_writer import VideoWriter
 
     victim, target = tmp_path / "victim.txt", tmp_path / "clip.overlay.mp4"
     victim.write_bytes(b"precious\n")
@@ -284,9 +285,9 @@ def test_plot_writers_never_follow_a_planted_link(tmp_path):
 
     from mien.schema import EXPRESSIONS
     from mien.video.summary import TrackSummary
-    from mien.viz.au import write_png
-    from mien.viz.confusion import plot_confusion
-    from mien.viz.timeline import plot_track_timelines
+    from mien.workflows.plots import write_png
+    from mien.workflows.plots import plot_confusion
+    from mien.workflows.plots import plot_track_timelines
 
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"precious\n")
@@ -417,7 +418,7 @@ def test_the_python_api_and_batch_check_the_same_ranges():
     with pytest.raises(ValueError, match=r"--max-pixels \(max_pixels\)"):
         Analyzer(max_pixels=-1)
     with pytest.raises(ValueError, match=r"--det-threshold"):
-        BatchOptions(detector_options={"score_threshold": -1})
+        BatchOptions(analysis=AnalyzerConfig(detector_options={"score_threshold": -1}))
     with pytest.raises(ValueError, match=r"--num-workers"):
         EngineSettings(num_workers=0)
 
@@ -460,7 +461,7 @@ def test_server_video_parameters_are_checked_like_the_command_line(tmp_path, que
 
     from mien.serve.app import ServeConfig, create_app
 
-    config = ServeConfig(data_dir=tmp_path / "serve", threads=1, video_worker=False)
+    config = ServeConfig(data_dir=tmp_path / "serve", analysis=AnalyzerConfig(threads=1), video_worker=False)
     with TestClient(create_app(config)) as client:
         reply = client.post(f"/v1/videos?{query}", content=b"not read: the parameters are checked first")
         assert reply.status_code == 422 and reply.json()["message"] == message
@@ -593,7 +594,7 @@ def test_server_csv_downloads_guard_formulas(tmp_path):
 
     write_jpeg(tmp_path / "x.jpg")
     name = "=1+2.jpg"
-    with TestClient(create_app(ServeConfig(data_dir=tmp_path / "serve", threads=1))) as client:
+    with TestClient(create_app(ServeConfig(data_dir=tmp_path / "serve", analysis=AnalyzerConfig(threads=1)))) as client:
         reply = client.post("/v1/analyze?format=csv",
                             files={"file": (name, (tmp_path / "x.jpg").read_bytes(), "image/jpeg")})
     assert reply.status_code == 200, reply.text

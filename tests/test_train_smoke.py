@@ -11,7 +11,7 @@ pytestmark = pytest.mark.train
 def test_train_export_and_analyze(tmp_path, datasets, pyfeat_media):
     from mien import Analyzer
     from mien.train.export import export_onnx
-    from mien.train.expression import main as train_main
+    from mien.cli.train import train_expression as train_main
 
     from mien.cli import main as cli
 
@@ -57,7 +57,7 @@ def test_calibration_writes_temperature_and_threshold_into_the_model(tmp_path, d
                                               ("mobilenetv2_small", ["--dataset", "fer2013", "--no-augment",
                                                                      "--hard-labels"])])
 def test_training_methods_and_backbones_run(tmp_path, datasets, backbone, options):
-    from mien.train.expression import main as train_main
+    from mien.cli.train import train_expression as train_main
 
     run = tmp_path / "run"
     train_main(["--root", str(datasets / "ferplus"), "--out", str(run), "--epochs", "1", "--limit", "32",
@@ -67,7 +67,7 @@ def test_training_methods_and_backbones_run(tmp_path, datasets, backbone, option
 
 
 def test_scn_cannot_be_mixed_with_mixup(tmp_path, datasets):
-    from mien.train.expression import main as train_main
+    from mien.cli.train import train_expression as train_main
 
     with pytest.raises(ValueError, match="mixup"):
         train_main(["--root", str(datasets / "ferplus"), "--out", str(tmp_path), "--epochs", "1", "--limit", "8",
@@ -91,7 +91,7 @@ def test_ckplus_cross_validation_from_a_checkpoint_and_distillation(tmp_path, da
     """Two folds of the CK+ protocol fine-tuned from a FER+ checkpoint with a teacher; the held-out fold is
     never selected on (best.pt is the last epoch) and the pooled report covers every held-out image."""
     from mien.models.expression import WEIGHTS_DIR
-    from mien.train.expression import main as train_main
+    from mien.cli.train import train_expression as train_main
 
     init = tmp_path / "init"
     train_main(["--root", str(datasets / "ferplus"), "--out", str(init), "--epochs", "1", "--limit", "16",
@@ -133,7 +133,8 @@ def test_self_cure_rank_regularisation_and_relabelling_by_hand():
 def test_attention_consistency_is_zero_for_a_mirror_symmetric_model():
     import torch
 
-    from mien.train.expression import ExpressionNet, attention_consistency
+    from mien.train.expression import attention_consistency
+    from mien.train.nets import ExpressionNet
     from mien.train.nets import build_network
 
     torch.manual_seed(0)

@@ -173,7 +173,7 @@ def test_unwritable_output_exits_3(tmp_path, pyfeat_media):
 
 def test_interrupted_run_keeps_rows_and_resume_equals_a_clean_run(analyzer, tmp_path, pyfeat_media):
     from mien.io.writers import TableWriter
-    from mien.video.job import VideoOutputs, run_videos, video_columns
+    from mien.workflows.video import VideoOutputs, run_videos, video_columns
     from mien.video.pipeline import VideoOptions
 
     clip = str(pyfeat_media / "single_face.mp4")
@@ -212,8 +212,9 @@ def test_live_mode_with_a_file_source(tmp_path, pyfeat_media):
 
 def test_live_mode_ctrl_c_keeps_every_row(analyzer, tmp_path, pyfeat_media):
     from mien.io.writers import TableWriter
-    from mien.video.job import video_columns
-    from mien.video.live import live_frames, run_live
+    from mien.workflows.video import video_columns
+    from mien.video.sources import live_frames
+    from mien.workflows.live import run_live
     from mien.video.pipeline import VideoOptions
 
     def interrupted(frames):

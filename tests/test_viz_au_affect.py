@@ -13,11 +13,12 @@ from PIL import Image
 from mien.cli import main
 from mien.result import Result
 from mien.schema import AUS
-from mien.video.job import replay
+from mien.workflows.video import replay
 from mien.video.summary import TrackSummary
-from mien.viz.affect import RUSSELL_ANCHORS, plot_circumplex, plot_track_figures
-from mien.viz.au import (AU_LOCATIONS, MARKER_RADIUS, au_matrix, mean_probabilities, moving_average, plot_au_face,
-                         plot_au_heatmap, plot_track_au_series, threshold_vector)
+from mien.viz.affect import RUSSELL_ANCHORS
+from mien.viz.au import AU_LOCATIONS, MARKER_RADIUS, au_matrix, mean_probabilities, moving_average, threshold_vector
+from mien.workflows.plots import (plot_au_face, plot_au_heatmap, plot_circumplex, plot_track_au_series,
+                                  plot_track_figures)
 
 
 def smiling_probabilities() -> np.ndarray:

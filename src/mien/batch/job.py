@@ -57,14 +57,17 @@ def check_ready(options: BatchOptions) -> None:
     except ImportError:
         raise ImportError("mien batch writes Parquet: pip install 'mien[parquet]'") from None
 
-    if not options.whole_image:
-        get_spec(options.detector, "detector")
-    expression = str(options.expression)
-    if expression.endswith(".onnx") or Path(expression).is_file():
-        if not Path(expression).is_file():
-            raise FileNotFoundError(f"{expression}: expression model file not found")
-    else:
-        get_spec(expression, "expression")
+    try:  # an unknown name is the user's mistake (a usage error naming the option), not a crash
+        if not options.analysis.whole_image:
+            get_spec(options.analysis.detector, "detector")
+        expression = str(options.analysis.expression)
+        if expression.endswith(".onnx") or Path(expression).is_file():
+            if not Path(expression).is_file():
+                raise FileNotFoundError(f"{expression}: expression model file not found")
+        else:
+            get_spec(expression, "expression")
+    except KeyError as error:
+        raise ValueError(f"--detector/--expression: {error.args[0] if error.args else error}") from None
 
 
 def remove_uncommitted(output: Path, log: CommitLog) -> int:

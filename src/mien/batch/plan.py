@@ -14,59 +14,95 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from mien.config import DEFAULT_EXPRESSION
+from mien.config import WHOLE_IMAGE, AnalyzerConfig, VideoOptions
 from mien.io.writers import write_atomic
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2  # 1: mien 0.1's flat options (still read)
 
 
 @dataclass(frozen=True)
 class BatchOptions:
     """What is computed, and how the corpus is cut. Stored with the plan: a rerun must use the same.
 
-    Analysis: ``detector``, ``expression``, ``whole_image``, ``detector_options``, ``batch_size``,
-    ``max_pixels`` and ``device`` as for :class:`mien.Analyzer`; ``every`` / ``fps``, ``detect_every``,
-    ``smooth`` (seconds) and ``max_missed`` (seconds) as for ``Analyzer.analyze_video``.
+    ``analysis``: what every worker's analyzer computes (:class:`~mien.config.AnalyzerConfig`; its
+    ``threads`` are set per worker by ``EngineSettings.threads``); models are named (a registered name or
+    an ONNX path), since the plan is stored as JSON and every worker builds its own.
+    ``video``: how videos are sampled, tracked and smoothed (:class:`~mien.config.VideoOptions`; ``start``
+    and ``end`` are the segments', so they stay at their defaults).
     Cutting: ``chunk_size`` images per unit; videos in segments of ``segment_seconds``; each segment
     after the first also analyses the ``overlap`` seconds before its start (rows not kept) so that its
     tracks and smoothing are warmed up and its track ids can be matched to the previous segment's.
     """
 
-    detector: str = "retinaface"
-    expression: str = DEFAULT_EXPRESSION
-    whole_image: bool = False
-    detector_options: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 16
-    max_pixels: int = 100_000_000
-    device: str = "cpu"
-    every: int = 1
-    fps: float | None = None
-    detect_every: int = 1
-    smooth: float = 0.3
-    max_missed: float = 1.0
+    analysis: AnalyzerConfig = field(default_factory=AnalyzerConfig)
+    video: VideoOptions = field(default_factory=VideoOptions)
     chunk_size: int = 64
     segment_seconds: float = 30.0
     overlap: float = 1.0
 
     def __post_init__(self) -> None:
-        from mien.options import check_detector_options, check_options
+        from mien.options import check_options
 
-        check_options(batch_size=self.batch_size, max_pixels=self.max_pixels, every=self.every, fps=self.fps,
-                      detect_every=self.detect_every, smooth=self.smooth, max_missed=self.max_missed,
-                      chunk_size=self.chunk_size, segment_seconds=self.segment_seconds, overlap=self.overlap)
-        check_detector_options(self.detector_options)
+        check_options(chunk_size=self.chunk_size, segment_seconds=self.segment_seconds, overlap=self.overlap)
         if not 0 <= self.overlap < self.segment_seconds:
             raise ValueError(f"overlap ({self.overlap:g} s) must be at least 0 and shorter than a segment "
                              f"({self.segment_seconds:g} s): lower --overlap or raise --segment-seconds")
+        for name in ("detector", "expression"):
+            if not isinstance(getattr(self.analysis, name), (str, Path)):
+                raise ValueError(f"mien batch needs the {name} by name or path (each worker loads its own), "
+                                 f"got {type(getattr(self.analysis, name)).__name__}")
+        if isinstance(self.analysis.expression, Path):  # stored as text: a rerun must compare equal
+            object.__setattr__(self, "analysis", self.analysis.replace(expression=str(self.analysis.expression)))
+        whole_video = VideoOptions()
+        if (self.video.start, self.video.end) != (whole_video.start, whole_video.end):
+            raise ValueError("mien batch cuts each video into segments itself: leave video.start and video.end unset")
 
-    def analyzer_kwargs(self) -> dict[str, Any]:
-        return {"detector": self.detector, "expression": self.expression, "whole_image": self.whole_image,
-                "detector_options": dict(self.detector_options), "batch_size": self.batch_size,
-                "max_pixels": self.max_pixels, "device": self.device}
+    @classmethod
+    def from_options(cls, **values: Any) -> "BatchOptions":
+        """Options from flat keywords (``AnalyzerConfig``, ``VideoOptions`` and cutting fields; None: default)."""
+        analysis = {name: values.pop(name) for name in list(values) if name in _ANALYZER_FIELDS}
+        video = {name: values.pop(name) for name in list(values) if name in _VIDEO_FIELDS}
+        return cls(AnalyzerConfig.from_options(**analysis), VideoOptions.from_options(**video),
+                   **{name: value for name, value in values.items() if value is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "BatchOptions":
+        values = dict(values)
+        return cls(AnalyzerConfig(**values.pop("analysis")), VideoOptions(**values.pop("video")), **values)
+
+    def differences(self, other: "BatchOptions") -> list[str]:
+        """``name=value`` (this one's value) for every option that differs from ``other``'s."""
+        mine, theirs = _flat(self.to_dict()), _flat(other.to_dict())
+        return [f"{name}={value!r}" for name, value in mine.items() if theirs.get(name) != value]
+
+
+_ANALYZER_FIELDS = {f.name for f in fields(AnalyzerConfig)}
+_VIDEO_FIELDS = {f.name for f in fields(VideoOptions)}
+
+
+def _flat(values: dict[str, Any]) -> dict[str, Any]:
+    flat = {}
+    for name, value in values.items():
+        if name in ("analysis", "video"):
+            flat.update(value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def _options_v1(values: dict[str, Any]) -> BatchOptions:
+    """The options of a plan written by mien 0.1 (flat keywords, ``whole_image`` as a flag)."""
+    values = dict(values)
+    if values.pop("whole_image", False):
+        values["detector"] = WHOLE_IMAGE
+    return BatchOptions.from_options(**values)
 
 
 @dataclass(frozen=True)
@@ -125,13 +161,13 @@ def expand_corpus(inputs: Sequence[str | Path]) -> list[str]:
     return list(dict.fromkeys(os.path.abspath(path) for path in found))
 
 
-def video_duration(path: str, max_pixels: int = 100_000_000) -> float:
+def video_duration(path: str, max_pixels: int | None = None) -> float:
     """Seconds the header announces, 0 when it cannot be read or its frames are above ``max_pixels``
     (the video is then one unit, which records the reason once)."""
     from mien.video.reader import probe
 
     try:
-        return probe(path, max_pixels).duration
+        return probe(path, AnalyzerConfig().max_pixels if max_pixels is None else max_pixels).duration
     except Exception:  # any unreadable video: its single unit records the reason
         return 0.0
 
@@ -180,22 +216,24 @@ class Plan:
             next_index[unit.partition] = max(next_index.get(unit.partition, 0), unit.index + 1)
         added = image_units([p for p in new if not is_video(p)], self.options, next_index)
         for path in (p for p in new if is_video(p)):
-            added += video_units(path, self.options, video_duration(path, self.options.max_pixels))
+            added += video_units(path, self.options, video_duration(path, self.options.analysis.max_pixels))
         self.units += added
         return len(added)
 
     def to_json(self) -> str:
-        options = asdict(self.options)
-        return json.dumps({"version": PLAN_VERSION, "options": options,
+        return json.dumps({"version": PLAN_VERSION, "options": self.options.to_dict(),
                            "units": [asdict(unit) for unit in self.units]}, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> "Plan":
         data = json.loads(text)
-        if data.get("version") != PLAN_VERSION:
-            raise ValueError(f"plan version {data.get('version')} is not {PLAN_VERSION}")
+        version = data.get("version")
+        if version not in (1, PLAN_VERSION):
+            raise ValueError(f"plan version {version} is not {PLAN_VERSION} (written by another mien): "
+                             "give a new --output")
         units = [Unit(**{**unit, "paths": tuple(unit["paths"])}) for unit in data["units"]]
-        return cls(BatchOptions(**data["options"]), units)
+        options = _options_v1(data["options"]) if version == 1 else BatchOptions.from_dict(data["options"])
+        return cls(options, units)
 
 
 def load_or_create_plan(output: Path, inputs: Sequence[str | Path], options: BatchOptions) -> Plan:
@@ -204,8 +242,7 @@ def load_or_create_plan(output: Path, inputs: Sequence[str | Path], options: Bat
     if path.exists():
         plan = Plan.from_json(path.read_text(encoding="utf-8"))
         if plan.options != options:
-            differences = ", ".join(f"{name}={getattr(plan.options, name)!r}" for name in asdict(options)
-                                    if getattr(plan.options, name) != getattr(options, name))
+            differences = ", ".join(plan.options.differences(options))
             raise ValueError(f"{output} was written with other options ({differences}); rerun with those, "
                              "or give a new --output")
     else:

@@ -21,22 +21,23 @@ BATCH_COLUMNS = ("segment", "segment_track_id")  # after the image and video col
 KILL_HOOK_ENV = "MIEN_BATCH_TEST_KILL"  # tests only: "<unit key substring>@<marker file>"
 
 
-def batch_columns() -> list[str]:
+def batch_columns(image_columns: list[str] | None = None) -> list[str]:
+    """The columns of a batch part: the analyzer's (default: mien's standard ones), video and batch columns."""
     from mien.schema import COLUMNS, VIDEO_COLUMNS
 
-    return list(COLUMNS) + list(VIDEO_COLUMNS) + list(BATCH_COLUMNS)
+    return list(image_columns or COLUMNS) + list(VIDEO_COLUMNS) + list(BATCH_COLUMNS)
 
 
-def arrow_schema():
+def arrow_schema(image_columns: list[str] | None = None):
     """One schema for every part (image rows leave the video columns empty), so the parts read as one
-    dataset."""
+    dataset; ``image_columns``: the analyzer's (with landmarks or mesh AUs when asked for)."""
     import pyarrow as pa
 
     from mien.schema import COLUMN_TYPES
 
     types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
     kinds = {**COLUMN_TYPES, **dict.fromkeys(BATCH_COLUMNS, "int")}
-    return pa.schema([(name, types[kinds.get(name, "float")]) for name in batch_columns()])
+    return pa.schema([(name, types[kinds.get(name, "float")]) for name in batch_columns(image_columns)])
 
 
 @dataclass
@@ -76,14 +77,15 @@ class UnitRunner:
     actor class and inside each local worker process."""
 
     def __init__(self, options: BatchOptions, threads: int) -> None:
-        from mien.analyzer import Analyzer
-        from mien.video.pipeline import VideoOptions
+        import cv2
 
+        from mien.analyzer import Analyzer
+
+        cv2.setNumThreads(threads)  # the application owns OpenCV's global thread count
         self.options = options
         self.threads = threads
-        self.analyzer = Analyzer(**options.analyzer_kwargs(), threads=threads)
-        self.video_options = VideoOptions(options.every, options.fps, detect_every=options.detect_every,
-                                          smooth=options.smooth, max_missed=options.max_missed)
+        self.analyzer = Analyzer.from_config(options.analysis.replace(threads=threads))
+        self.video_options = options.video
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def ping(self) -> str:
@@ -106,12 +108,12 @@ class UnitRunner:
     def _images(self, unit: Unit):
         records: list[dict[str, Any]] = []
         inputs: dict[str, dict[str, Any]] = {}
-        for result in self.analyzer.iter_results(list(unit.paths)):
+        for result, _ in self.analyzer.stream(list(unit.paths)):
             rows = list(result.to_records())
             records += rows
             source = result.frames.inputs[0] if len(result.frames) else ""
             inputs[source] = {"rows": len(rows), "faces": len(result), "error": (result.errors or [""])[0]}
-        return _to_table(records), inputs, []
+        return _to_table(records, self.analyzer.columns), inputs, []
 
     def _video(self, unit: Unit):
         from dataclasses import replace
@@ -122,7 +124,7 @@ class UnitRunner:
         path = unit.paths[0]
         options = replace(self.video_options, start=unit.start - unit.warmup, end=unit.end)
         frames = read_segment(path, options.sampling, path, last=unit.end is None,
-                              max_pixels=self.analyzer.max_pixels)
+                              max_pixels=self.options.analysis.max_pixels)
         own_track_ids = unit.segments == 1
         records: list[dict[str, Any]] = []
         warmup: list[list[float]] = []
@@ -141,10 +143,10 @@ class UnitRunner:
             faces += len(result)
             error = error or (result.errors or [""])[0]
         inputs = {path: {"rows": len(records), "faces": faces, "error": error}}
-        return _to_table(records), inputs, warmup
+        return _to_table(records, self.analyzer.columns), inputs, warmup
 
 
-def _to_table(records: list[dict[str, Any]]):
+def _to_table(records: list[dict[str, Any]], image_columns: list[str] | None = None):
     """The unit's rows as Arrow, text escaped as every writer does (a file name that is not UTF-8 keeps
     its bytes as ``\\xHH``; see :func:`mien.io.writers.escape_text`)."""
     import pyarrow as pa
@@ -153,4 +155,4 @@ def _to_table(records: list[dict[str, Any]]):
 
     escaped = [{key: escape_text(value) if isinstance(value, str) else value for key, value in record.items()}
                for record in records]
-    return pa.Table.from_pylist(escaped, schema=arrow_schema())
+    return pa.Table.from_pylist(escaped, schema=arrow_schema(image_columns))

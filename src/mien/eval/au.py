@@ -81,31 +81,24 @@ def evaluate_au_dataset(analyzer, samples, limit: int | None = None) -> dict:
     return report
 
 
-def print_au_report(report: dict, title: str) -> None:
-    print(f"{title}: {report['frames']} frames, faces not found {report['faces_not_found']}, "
-          f"mean F1 {report['mean_f1']:.4f}")
+def au_report_lines(report: dict, title: str) -> list[str]:
+    """The report as the lines ``mien evaluate au`` prints."""
+    lines = [f"{title}: {report['frames']} frames, faces not found {report['faces_not_found']}, "
+             f"mean F1 {report['mean_f1']:.4f}"]
     for name, row in report["per_au"].items():
         auc = "-" if row["auroc"] is None else f"{row['auroc']:.3f}"
-        print(f"  {name}: F1 {row['f1']:.3f}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
-              f"AUROC {auc}  positives {row['support']}/{row['coded']}")
+        lines.append(f"  {name}: F1 {row['f1']:.3f}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
+                     f"AUROC {auc}  positives {row['support']}/{row['coded']}")
+    return lines
 
 
-def run_evaluate_au(dataset: str, root: Path, fold: int | None, expression: str, threads: int | None,
-                    limit: int | None, output: Path | None) -> dict:
-    """``mien evaluate au``: DISFA or BP4D in their official layouts; ``fold`` 1-3 scores that fold's test
-    subjects (the literature's 3-fold protocol), none scores every subject."""
-    import json
-
-    from mien.analyzer import Analyzer
+def evaluate_au(analyzer, dataset: str, root: Path, fold: int | None = None, limit: int | None = None) -> dict:
+    """DISFA or BP4D in their official layouts; ``fold`` 1-3 scores that fold's test subjects (the
+    literature's 3-fold protocol), none scores every subject."""
     from mien.datasets.au_layouts import au_fold, read_au_dataset
 
     subjects = au_fold(dataset, fold)[1] if fold else None
     samples = read_au_dataset(dataset, root, subjects=subjects)
-    report = evaluate_au_dataset(Analyzer(expression=expression, threads=threads), samples, limit)
-    report.update(dataset=dataset, fold=fold, expression_model=expression)
-    print_au_report(report, f"{dataset}" + (f" fold {fold}" if fold else ""))
-    if output:
-        from mien.io.writers import write_atomic
-
-        write_atomic(output, json.dumps(report, indent=2))
+    report = evaluate_au_dataset(analyzer, samples, limit)
+    report.update(dataset=dataset, fold=fold)
     return report

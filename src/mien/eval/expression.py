@@ -141,3 +141,60 @@ def expression_report(probabilities: np.ndarray, labels: np.ndarray, class_names
         report["ece_calibrated"] = expected_calibration_error(apply_temperature(restricted[found], temperature),
                                                               labels[found])
     return report
+
+
+def class_names_for(classes: int = 8) -> list[str]:
+    """The classes scored: all 8, or 7 without contempt (the FER2013 protocol)."""
+    if classes not in (7, 8):
+        raise ValueError(f"classes must be 7 or 8, got {classes!r}")
+    return [name for name in EXPRESSIONS if classes == 8 or name != "contempt"]
+
+
+def labelled_samples(dataset: str, root: Path, split: str, class_names: list[str], limit: int | None = None):
+    """The samples of ``split`` whose label is among ``class_names`` (at most ``limit``), and their labels
+    as indices into ``class_names``."""
+    from mien.datasets.layouts import read_dataset
+
+    samples = [s for s in read_dataset(dataset, root, split)
+               if s.label >= 0 and EXPRESSIONS[s.label] in class_names][:limit]
+    labels = np.array([class_names.index(EXPRESSIONS[s.label]) for s in samples])
+    return samples, labels
+
+
+def fit_restricted_temperature(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str]) -> float:
+    """The temperature that best calibrates ``probabilities`` (N, 8; NaN rows: no face) restricted and
+    renormalised to ``class_names``, for ``labels`` (indices into ``class_names``)."""
+    from mien.eval.metrics import fit_temperature
+
+    found = ~np.isnan(probabilities).any(axis=1)
+    columns = [EXPRESSIONS.index(c) for c in class_names]
+    restricted = probabilities[found][:, columns]
+    return fit_temperature(restricted / restricted.sum(1, keepdims=True), labels[found])
+
+
+def evaluate_expression(analyzer, dataset: str, root: Path, split: str = "test", classes: int = 8,
+                        mode: str = "detect", background: np.ndarray | None = None,
+                        calibrate_on: str | None = None, limit: int | None = None) -> dict:
+    """Score ``analyzer``'s expression model on a labelled dataset (:func:`mien.datasets.layouts.read_dataset`).
+
+    ``classes``: 8, or 7 without contempt; ``mode``/``background`` as for :func:`predict_samples` (the
+    analyzer must skip detection for ``whole-image``); ``calibrate_on``: another split on which a temperature
+    is fitted from the raw network output (the model's own temperature is set to 1 meanwhile, then restored),
+    reported as ``temperature`` and ``ece_calibrated``. Returns :func:`expression_report`'s dict plus
+    ``dataset``, ``split``, ``input``, ``model_temperature`` and ``calibrated_on``.
+    """
+    if calibrate_on is not None and calibrate_on == split:
+        raise ValueError("--calibrate-on must name another split than the one evaluated")
+    class_names = class_names_for(classes)
+    model_temperature = analyzer.expression.temperature
+    temperature = None
+    if calibrate_on:  # refit from the raw network output, whatever the model shipped with
+        analyzer.expression.temperature = 1.0
+        samples, labels = labelled_samples(dataset, root, calibrate_on, class_names, limit)
+        temperature = fit_restricted_temperature(predict_samples(analyzer, samples, mode, background), labels,
+                                                 class_names)
+    samples, labels = labelled_samples(dataset, root, split, class_names, limit)
+    report = expression_report(predict_samples(analyzer, samples, mode, background), labels, class_names, temperature)
+    report.update(dataset=dataset, split=split, input=mode, model_temperature=model_temperature,
+                  calibrated_on=calibrate_on)
+    return report

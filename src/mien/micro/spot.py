@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from mien.align.similarity import CropSpec, estimate_similarity
+from mien.config import DEFAULT_DETECTOR
 from mien.micro.recognize import MEGC_TEMPLATE
 
 SPOT_CROP = 128
@@ -205,7 +206,7 @@ class Spotter:
     """
 
     def __init__(self, p: float = 0.3, micro_seconds: float = MICRO_SECONDS, macro_seconds: float = MACRO_SECONDS,
-                 detector: str = "retinaface", threads: int | None = None) -> None:
+                 detector: str = DEFAULT_DETECTOR, threads: int | None = None) -> None:
         if not 0 <= p <= 1:
             raise ValueError(f"p must be in [0, 1], got {p}")
         self.p, self.micro_seconds, self.macro_seconds = p, micro_seconds, macro_seconds

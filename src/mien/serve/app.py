@@ -36,7 +36,7 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from mien.config import DEFAULT_EXPRESSION
+from mien.config import AnalyzerConfig, VideoOptions
 from mien.options import check_options
 from mien.serve.limits import SNIFF_BYTES, Limits, describe_head, display_name, sniff, valid_job_id
 
@@ -54,21 +54,34 @@ DRAIN_CAP = 64 * 1024 * 1024  # bytes of an oversize body read and dropped so th
 
 @dataclass
 class ServeConfig:
-    """How one server process runs. ``api_key`` None: no key needed."""
+    """How one server process runs. ``api_key`` None: no key needed. ``analysis``: the models and what they
+    compute (:class:`~mien.config.AnalyzerConfig`); its ``max_pixels`` is the server's
+    ``limits.max_pixels``, which bounds uploads before anything is decoded."""
 
     data_dir: Path = Path("mien_serve_data")
     api_key: str | None = None
     limits: Limits = field(default_factory=Limits)
-    threads: int | None = None  # per model (see Analyzer); None: mien's default
-    detector: str = "retinaface"
-    expression: str = DEFAULT_EXPRESSION
+    analysis: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     cors_origins: tuple[str, ...] = ()
     video_worker: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("detector", "expression"):  # every worker process builds its own models from the JSON
+            if not isinstance(getattr(self.analysis, name), (str, Path)):
+                raise ValueError(f"mien serve needs the {name} by name or path, got "
+                                 f"{type(getattr(self.analysis, name)).__name__}")
+
+    @property
+    def analyzer_config(self) -> AnalyzerConfig:
+        """The analysis the server runs: ``analysis`` within the server's pixel limit."""
+        return self.analysis.replace(max_pixels=self.limits.max_pixels)
 
     def to_json(self) -> str:
         values = asdict(self)
         values["data_dir"] = str(self.data_dir)
         values["cors_origins"] = list(self.cors_origins)
+        values["analysis"]["expression"] = str(self.analysis.expression)
+        values["analysis"]["detector"] = str(self.analysis.detector)
         return json.dumps(values)
 
     @classmethod
@@ -76,6 +89,7 @@ class ServeConfig:
         values = json.loads(text)
         values["data_dir"] = Path(values["data_dir"])
         values["limits"] = Limits(**values["limits"])
+        values["analysis"] = AnalyzerConfig(**values["analysis"])
         values["cors_origins"] = tuple(values["cors_origins"])
         return cls(**values)
 
@@ -354,7 +368,12 @@ def csv_alternative(description: str) -> dict[int | str, dict[str, Any]]:
 
 # /v1/videos parameters: the command line's ranges (mien.options), capped so one request cannot ask for
 # unbounded work; checked by check_options (its messages), documented in the OpenAPI schema here
-VIDEO_QUERY_CEILINGS = {"every": 10_000, "fps": 1000.0, "detect_every": 1000, "smooth": 3600.0}
+VIDEO_QUERY_CEILINGS = {"every": 10_000, "fps": 1000.0, "start": 864_000.0, "end": 864_000.0, "detect_every": 1000,
+                        "smooth": 3600.0, "max_missed": 3600.0}
+
+
+def _video_default(name: str) -> str:
+    return f"default {getattr(VideoOptions(), name):g}"
 
 
 def _range(name: str) -> dict[str, Any]:
@@ -412,8 +431,12 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         from mien.serve.jobs import JobStore
         from mien.serve.worker import VideoWorker
 
-        analyzer = Analyzer(detector=config.detector, expression=config.expression, threads=config.threads,
-                            max_pixels=limits.max_pixels)
+        analysis = config.analyzer_config
+        if analysis.threads is not None:
+            import cv2
+
+            cv2.setNumThreads(analysis.threads)  # the application owns OpenCV's global thread count
+        analyzer = Analyzer.from_config(analysis)
         app.state.analyzer = analyzer
         app.state.store = JobStore(config.data_dir)
         app.state.pool = AnalysisPool(analyzer, limits)
@@ -487,18 +510,28 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
               summary="start a video job; poll its status, then fetch the result",
               responses=error_responses(400, 401, 408, 413, 415, 422, 429))
     async def submit_video(request: Request,
-                           every: int = Query(1, description="analyse every N-th frame", **_range("every")),
+                           every: int | None = Query(None, description="analyse every N-th frame (default: all)",
+                                                     **_range("every")),
                            fps: float | None = Query(None, description="at most F frames per second", **_range("fps")),
-                           detect_every: int = Query(1, **_range("detect_every")),
-                           smooth: float = Query(0.3, description="seconds, 0 = off", **_range("smooth")),
+                           start: float | None = Query(None, description="first second analysed", **_range("start")),
+                           end: float | None = Query(None, description="second to stop at", **_range("end")),
+                           detect_every: int | None = Query(None, description=_video_default("detect_every"),
+                                                            **_range("detect_every")),
+                           smooth: float | None = Query(None, description="seconds, 0 = off; "
+                                                        + _video_default("smooth"), **_range("smooth")),
+                           max_missed: float | None = Query(None, description="seconds a face may be missed; "
+                                                            + _video_default("max_missed"), **_range("max_missed")),
                            name: str | None = Query(None, max_length=200, description="file name shown in 'input'")):
-        values = {"every": every, "fps": fps, "detect_every": detect_every, "smooth": smooth}
+        given = {"every": every, "fps": fps, "start": start, "end": end, "detect_every": detect_every,
+                 "smooth": smooth, "max_missed": max_missed}
+        values = {key: value for key, value in given.items() if value is not None}
         try:  # the command line's ranges and messages, then the server's ceilings
             check_options(**values)
             check_options(ceilings=VIDEO_QUERY_CEILINGS, **values)
+            VideoOptions.from_options(**values)
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
-        if fps is not None and every != 1:
+        if fps is not None and every not in (None, 1):
             raise HTTPException(422, "give either every or fps, not both")
         store = request.app.state.store
         job_id = store.new_id()
@@ -511,7 +544,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         try:
             shown = await _receive_video(request, part, name, limits.request_timeout)
             await anyio.to_thread.run_sync(_check_and_commit_upload, part, target, shown, limits.max_pixels)
-            options = {"every": every, "fps": fps, "detect_every": detect_every, "smooth": smooth}
+            options = values  # the VideoOptions keywords given: the rest are the defaults when the job runs
             job = await anyio.to_thread.run_sync(store.create, job_id, shown, options, limits.max_queued_jobs)
             if job is None:
                 raise _queue_full()
@@ -538,7 +571,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                      table: Literal["frames", "summary"] = "frames"):
         from mien.schema import SUMMARY_COLUMNS
         from mien.serve.worker import summary_path, table_path
-        from mien.video.job import video_columns
+        from mien.workflows.video import video_columns
 
         job = known_job(request, job_id)
         if job.status != "done":
@@ -547,7 +580,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         store = request.app.state.store
         frames, summary = table_path(store, job.id), summary_path(store, job.id)
         if format == "csv":
-            path, columns = (frames, video_columns()) if table == "frames" else (summary, list(SUMMARY_COLUMNS))
+            path, columns = (frames, video_columns(request.app.state.analyzer)) if table == "frames" else (summary, list(SUMMARY_COLUMNS))
             filename = f"{Path(job.name).stem or 'video'}_{table}.csv"
             return StreamingResponse(csv_stream(stored_rows(path, job.name), columns), media_type="text/csv",
                                      headers={"Content-Disposition": attachment_header(filename)})

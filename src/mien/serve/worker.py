@@ -1,7 +1,7 @@
 """The background thread that runs video jobs, one at a time, pulling from the SQLite queue.
 
 Rows go to ``results/<id>/frames.jsonl`` frame by frame (flushed; ``.part`` until complete), so a job cut
-off by a restart continues after its last complete frame (``mien.video.job.plan_resume``), and the
+off by a restart continues after its last complete frame (``mien.workflows.video.plan_resume``), and the
 result is the same as an uninterrupted run.
 """
 
@@ -118,26 +118,24 @@ class VideoWorker(threading.Thread):
 
     def run_job(self, job: Job) -> None:
         from mien.io.writers import TableWriter
-        from mien.video.job import VideoOutputs, plan_resume, run_videos, video_columns
-        from mien.video.pipeline import VideoOptions
+        from mien.config import VideoOptions
+        from mien.workflows.video import VideoOutputs, plan_resume, run_videos, video_columns
 
         upload = self.store.upload_path(job.id)
         if not upload.exists():
             self.store.finish(job.id, self.owner, "failed", "the uploaded video is gone (deleted before the job ran)")
             return
         table = table_path(self.store, job.id)
-        opts = job.options
-        every = opts.get("every", 1)
-        options = VideoOptions(every, opts.get("fps"), detect_every=opts.get("detect_every", 1),
-                               smooth=opts.get("smooth", 0.3))
+        options = VideoOptions.from_options(**job.options)  # the keywords the client gave; None: default
+        every = options.every
         try:  # everything that reads or writes the job's files: any failure fails the job with its reason
             table.parent.mkdir(parents=True, exist_ok=True)
             started_before = table.exists() or table.with_name(table.name + ".part").exists()
             plan = plan_resume(table, "jsonl") if started_before else None
             already = sum(frame + 1 for frame in plan.unfinished.values()) // every if plan else 0
-            progress = Progress(self.store, job, self.owner, already, expected_frames(upload, every, opts.get("fps")),
+            progress = Progress(self.store, job, self.owner, already, expected_frames(upload, every, options.fps),
                                 self._stop_event)
-            with TableWriter(table, video_columns(), "jsonl", append=started_before) as writer:
+            with TableWriter(table, video_columns(self.analyzer), "jsonl", append=started_before) as writer:
                 report = run_videos(self.analyzer, [str(upload)], options,
                                     VideoOutputs(table=writer, summary=summary_path(self.store, job.id)),
                                     plan, progress)

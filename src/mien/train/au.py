@@ -17,11 +17,10 @@ is subject-independent: CK+'s 10 subject-grouped folds; neutral FER+ faces are o
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -267,29 +266,40 @@ def train_final(data: dict, config: AuConfig, extra_features: np.ndarray | None 
     return train_head(x, y, config)
 
 
-def main(argv: list[str] | None = None) -> None:
+@dataclass
+class AuRun:
+    """``mien train au``: CK+ folder ``ckplus`` and FER+ folder ``ferplus`` (neutral faces as AU-free
+    examples); ``dataset``/``root``: also train on DISFA or BP4D (every ``frame_step``-th coded frame), scored by
+    its 3 folds; ``out``: run folder (features cache, cv.json); ``base_model``: expression ONNX whose frozen
+    features the head reads; ``export``: also train on everything and write BASE + this head here; ``no_cv``:
+    with ``export``, skip the 10-fold CK+ scores; ``config``: the head's recipe."""
+
+    ckplus: Path
+    ferplus: Path
+    out: Path
+    dataset: str | None = None
+    root: Path | None = None
+    frame_step: int = 10
+    base_model: Path = field(default_factory=lambda: _default_base_model())
+    export: Path | None = None
+    no_cv: bool = False
+    max_neutral: int = 3000
+    threads: int = 2
+    config: AuConfig = field(default_factory=AuConfig)
+
+
+def _default_base_model() -> Path:
+    """The shipped default expression model, whose frozen features the heads read."""
     from mien.models.expression import WEIGHTS_DIR
 
-    parser = argparse.ArgumentParser(prog="mien train au", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckplus", type=Path, required=True, help="CK+ folder (CK+48/, au_emotion_labels.csv, folds_10.txt)")
-    parser.add_argument("--ferplus", type=Path, required=True, help="FER+ folder (neutral faces as AU-free examples)")
-    parser.add_argument("--dataset", choices=["disfa", "bp4d"],
-                        help="also train on this AU dataset (official layout under --root), scored by its 3 folds")
-    parser.add_argument("--root", type=Path, help="the --dataset folder")
-    parser.add_argument("--frame-step", type=int, default=10, help="--dataset: use every N-th coded frame")
-    parser.add_argument("--out", type=Path, required=True, help="run folder: features cache, cv.json")
-    parser.add_argument("--base-model", type=Path, default=WEIGHTS_DIR / f"{DEFAULT_EXPRESSION}.onnx",
-                        help="expression ONNX whose frozen features the head reads (default: the shipped one)")
-    parser.add_argument("--export", type=Path, help="also train on everything and write BASE + this head here")
-    parser.add_argument("--no-cv", action="store_true", help="with --export: skip the 10-fold CK+ scores")
-    parser.add_argument("--max-neutral", type=int, default=3000)
-    parser.add_argument("--threads", type=int, default=2)
-    for field, value in asdict(AuConfig()).items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
-    args = parser.parse_args(argv)
+    return WEIGHTS_DIR / f"{DEFAULT_EXPRESSION}.onnx"
+
+
+def run(args: "AuRun") -> None:
+    """Score the AU head by cross-validation and optionally export the model with it."""
+
     torch.set_num_threads(args.threads)
-    config = AuConfig(**{f: getattr(args, f) for f in asdict(AuConfig())})
+    config = args.config
     started = time.time()
     cache = args.out / "features.npz"
     if cache.is_file():
@@ -336,5 +346,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {export_with_head(args.base_model, head, mean, std, args.export, metadata)}")
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m mien.train.au ...: the same as mien train au ...
+    import runpy
+    import sys
+
+    sys.argv[1:1] = ["train", "au"]  # the command line lives in mien.cli (named, not imported, here)
+    runpy.run_module("mien.cli", run_name="__main__", alter_sys=True)

@@ -14,8 +14,6 @@ Only the validation split is read.
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -83,27 +81,9 @@ def write_metadata(model: Path, values: dict[str, str]) -> None:
     write_atomic(model, graph.SerializeToString())
 
 
-def main(argv: list[str] | None = None) -> None:
-    import onnx  # noqa: F401  (needed to write the result: fail now, not after the validation pass)
+if __name__ == "__main__":  # python -m mien.train.calibrate ...: the same as mien calibrate ...
+    import runpy
+    import sys
 
-    parser = argparse.ArgumentParser(prog="mien calibrate", description="Calibrate an expression model on FER+ validation data.")
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--root", type=Path, required=True, help="FER+ root")
-    parser.add_argument("--background", type=Path, required=True, help="a photo without faces")
-    parser.add_argument("--flag-share", type=float, default=0.10)
-    parser.add_argument("--report", type=Path, help="write the calibration facts here (JSON)")
-    parser.add_argument("--rafdb", type=Path, help="RAF-DB basic folder: add its validation faces (carved from train)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--limit", type=int, help="only the first N validation images (quick checks)")
-    args = parser.parse_args(argv)
-    facts = calibrate(args.model, args.root, args.background, args.flag_share, args.threads, args.limit, args.rafdb)
-    write_metadata(args.model, {"mien.temperature": f"{facts['temperature']:.4f}",
-                                "mien.uncertain_below": f"{facts['uncertain_below']:.4f}"})
-    print(json.dumps(facts, indent=2))
-    if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(facts, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    sys.argv[1:1] = ["calibrate"]  # the command line lives in mien.cli (named, not imported, here)
+    runpy.run_module("mien.cli", run_name="__main__", alter_sys=True)

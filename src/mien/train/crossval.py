@@ -8,8 +8,7 @@ accuracies show the spread. Folds already finished are reused, so an interrupted
 
 from __future__ import annotations
 
-import argparse
-import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,12 +17,12 @@ import numpy as np
 from mien.eval.metrics import classification_report
 from mien.schema import EXPRESSIONS
 from mien.train.checkpoint import load_checkpoint
-from mien.train.expression import crop_for_run, predict
+from mien.train.expression import ExpressionConfig, crop_for_run, predict
 from mien.train.expression_data import load_training_data
 from mien.train.export import load_checkpoint_model
 
 
-def fold_predictions(args: argparse.Namespace, checkpoint_path: Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def fold_predictions(args: ExpressionConfig, checkpoint_path: Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Probabilities and labels of the held-out fold from a fold's kept checkpoint."""
     model, checkpoint = load_checkpoint_model(checkpoint_path)
     crop, _ = crop_for_run(args, checkpoint["config"])
@@ -31,18 +30,17 @@ def fold_predictions(args: argparse.Namespace, checkpoint_path: Path) -> tuple[n
     return predict(model, data.valid), data.valid_labels, data.scored_classes
 
 
-def cross_validate(args: argparse.Namespace) -> dict:
+def cross_validate(args: ExpressionConfig) -> dict:
     from mien.train.expression import train
 
     out = Path(args.out)
     probabilities, labels, per_fold, scored = [], [], [], None
     for fold in range(args.cv):
-        fold_args = copy.copy(args)
-        fold_args.fold, fold_args.out, fold_args.cv = fold, out / f"fold{fold}", 0
+        fold_args = dataclasses.replace(args, fold=fold, out=out / f"fold{fold}", cv=0)
         done = fold_args.out / "last.pt"
         finished = done.exists() and load_checkpoint(done)["state"]["epoch"] >= args.epochs
         if not finished:
-            fold_args.resume = done.exists()
+            fold_args = dataclasses.replace(fold_args, resume=done.exists())
             train(fold_args)
         fold_probabilities, fold_labels, scored = fold_predictions(fold_args, fold_args.out / "best.pt")
         probabilities.append(fold_probabilities)

@@ -8,7 +8,6 @@ convention, so the inference side never guesses them from tensor shapes.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -17,8 +16,7 @@ import torch
 
 from mien.schema import EXPRESSIONS
 from mien.train.checkpoint import load_checkpoint
-from mien.train.expression import ExpressionNet
-from mien.train.nets import build_network
+from mien.train.nets import ExpressionNet, build_network
 
 
 def load_checkpoint_model(checkpoint_path: Path) -> tuple[ExpressionNet, dict]:
@@ -73,15 +71,9 @@ def export_onnx(checkpoint_path: Path, out: Path, extra_metadata: dict | None = 
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="mien export", description="Export an expression checkpoint to ONNX.")
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--meta", action="append", default=[], help="extra metadata KEY=VALUE")
-    args = parser.parse_args(argv)
-    extra = dict(item.split("=", 1) for item in args.meta)
-    print(export_onnx(args.checkpoint, args.out, extra))
+if __name__ == "__main__":  # python -m mien.train.export ...: the same as mien export ...
+    import runpy
+    import sys
 
-
-if __name__ == "__main__":
-    main()
+    sys.argv[1:1] = ["export"]  # the command line lives in mien.cli (named, not imported, here)
+    runpy.run_module("mien.cli", run_name="__main__", alter_sys=True)

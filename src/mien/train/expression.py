@@ -18,8 +18,8 @@ protocol (:mod:`mien.train.crossval`).
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import asdict, dataclass
 import math
 import random
 import time
@@ -34,46 +34,8 @@ from mien.align.similarity import CropSpec
 from mien.schema import EXPRESSIONS
 from mien.train.checkpoint import load_checkpoint
 from mien.train.expression_data import DATASETS, TrainingData, ckplus_template, load_landmarks, load_training_data
-from mien.train.nets import build_network
+from mien.train.nets import ExpressionNet, build_network
 from mien.train.noisy import SelfCure
-
-GRAY_MEAN, GRAY_STD = 0.449, 0.226  # ImageNet mean/std averaged over RGB, for grayscale replicated to 3
-
-
-class ExpressionNet(nn.Module):
-    """Backbone plus the input convention shipped in the ONNX file: (N, 1, S, S) gray in [0, 255]."""
-
-    def __init__(self, backbone: nn.Module) -> None:
-        super().__init__()
-        self.backbone = backbone
-
-    def normalise(self, gray: torch.Tensor) -> torch.Tensor:
-        mean = getattr(self.backbone, "gray_mean", GRAY_MEAN)  # each backbone's ImageNet convention
-        std = getattr(self.backbone, "gray_std", GRAY_STD)
-        return ((gray / 255.0 - mean) / std).expand(-1, 3, -1, -1)
-
-    def forward(self, gray: torch.Tensor) -> torch.Tensor:
-        return self.backbone(self.normalise(gray))
-
-    def head(self) -> tuple[nn.Module, nn.Linear]:
-        """The backbone's (dropout, linear classifier)."""
-        if hasattr(self.backbone, "classifier"):
-            return self.backbone.classifier[0], self.backbone.classifier[1]
-        return self.backbone._dropout, self.backbone._fc
-
-    def logits_and_cams(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and class activation maps (B, classes, h, w) from the last feature map."""
-        features = self.backbone.forward_features(self.normalise(gray))
-        dropout, head = self.head()
-        cams = torch.einsum("kc,bchw->bkhw", head.weight, features)
-        return head(dropout(features.mean(dim=(2, 3)))), cams
-
-    def pooled_and_logits(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Globally pooled features (B, C) and logits."""
-        pooled = self.backbone.forward_features(self.normalise(gray)).mean(dim=(2, 3))
-        dropout, head = self.head()
-        return pooled, head(dropout(pooled))
-
 
 def mixup(batch: torch.Tensor, targets: torch.Tensor, alpha: float, generator: torch.Generator):
     """Mix each sample with another of the batch (Zhang et al. 2018); targets are mixed alike."""
@@ -164,7 +126,7 @@ def cosine_lr(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def crop_for_run(args: argparse.Namespace, init_config: dict | None) -> tuple[CropSpec, dict | None]:
+def crop_for_run(args: "ExpressionConfig", init_config: dict | None) -> tuple[CropSpec, dict | None]:
     """The crop (size, template) of this run and the FER+ landmarks: a fine-tuned model keeps the template
     of the model it starts from, so the pipeline aligns its faces exactly as before."""
     landmarks, template = load_landmarks(args.landmarks)
@@ -192,7 +154,7 @@ def validation_accuracy(model: nn.Module, data: TrainingData) -> tuple[float, np
     return float((predicted == data.valid_labels).mean()), probabilities
 
 
-def train(args: argparse.Namespace) -> Path:
+def train(args: "ExpressionConfig") -> Path:
     """One training run into ``args.out``; returns the path of the kept checkpoint (``best.pt``)."""
     if args.scn and args.mixup > 0:
         raise ValueError("--scn relabels individual faces and cannot be combined with --mixup")
@@ -221,7 +183,7 @@ def train(args: argparse.Namespace) -> Path:
     steps_per_epoch = math.ceil(len(data.train) / args.batch_size)
     total_steps = steps_per_epoch * args.epochs
     state = {"epoch": 0, "best_accuracy": -1.0, "relabelled": 0}
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()}
     config.update(template=crop.template.tolist(), classes=list(EXPRESSIONS),
                   train_images=len(data.train), valid_images=len(data.valid), selected_on_validation=data.select)
     log = out / "metrics.jsonl"
@@ -311,53 +273,60 @@ def train(args: argparse.Namespace) -> Path:
             (out / "best.pt.tmp").replace(out / "best.pt")
     return out / "best.pt"
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mien train expression",
-                                     description="Train an expression model on FER+, FER2013 or CK+.")
-    parser.add_argument("--dataset", choices=DATASETS, default="ferplus",
-                        help="ferplus: vote distributions; fer2013: the original 7-class labels of the same images "
-                             "(select on PublicTest); ckplus: CK+48 subject-grouped folds")
-    parser.add_argument("--root", type=Path, required=True, help="dataset root (FER+ root, or the CK+ folder)")
-    parser.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
-    parser.add_argument("--landmarks", type=Path, help="npz from mien.train.ferplus_landmarks")
-    parser.add_argument("--backbone", default="mobilenetv2")
-    parser.add_argument("--size", type=int, default=64, help="crop size in pixels")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N images per split")
-    parser.add_argument("--hard-labels", action="store_true", help="majority labels instead of vote distributions")
-    parser.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(alpha, alpha); 0 = off")
-    parser.add_argument("--eac", type=float, default=0.0, help="weight of the attention-consistency loss; 0 = off")
-    parser.add_argument("--raw-share", type=float, default=0.0,
-                        help="share of training samples given unaligned (as --whole-image sees them), 0..1")
-    parser.add_argument("--no-augment", action="store_true", help="no geometric/photometric/occlusion augmentation")
-    parser.add_argument("--scn", action="store_true", help="Self-Cure Network: importance weighting, rank "
-                        "regularisation and relabelling of noisy labels")
-    parser.add_argument("--scn-relabel-from", type=int, default=None,
-                        help="first epoch (1-based) that relabels; default a third of --epochs")
-    parser.add_argument("--teacher", type=Path, help="trained ONNX expression model to distil from")
-    parser.add_argument("--distill", type=float, default=0.5, help="weight of the teacher's probabilities in the targets")
-    parser.add_argument("--init", type=Path, help="start from this checkpoint (fine-tuning; keeps its alignment template)")
-    parser.add_argument("--fold", type=int, default=0, help="CK+: the held-out fold (0-9)")
-    parser.add_argument("--cv", type=int, default=0, help="CK+: run all N folds and report the pooled held-out accuracy")
-    parser.add_argument("--scratch", action="store_true", help="no ImageNet initialisation")
-    parser.add_argument("--resume", action="store_true")
-    return parser
+
+@dataclass
+class ExpressionConfig:
+    """One training run (``mien train expression``; the flags are these fields with dashes).
+
+    ``dataset``: ferplus (vote distributions), fer2013 (the original 7-class labels of the same images,
+    selected on PublicTest) or ckplus (CK+48 subject-grouped folds); ``root``: the dataset root; ``out``: the
+    run folder for checkpoints and logs; ``landmarks``: npz from :mod:`mien.train.ferplus_landmarks`;
+    ``size``: crop size in pixels; ``limit``: only the first N images per split; ``hard_labels``: majority
+    labels instead of vote distributions; ``mixup``: Beta(alpha, alpha), 0 = off; ``eac``: weight of the
+    attention-consistency loss, 0 = off; ``raw_share``: share of training samples given unaligned (0..1);
+    ``no_augment``: no geometric/photometric/occlusion augmentation; ``scn``: Self-Cure Network;
+    ``scn_relabel_from``: first epoch (1-based) that relabels (default a third of ``epochs``); ``teacher``:
+    trained ONNX expression model to distil from, with weight ``distill``; ``init``: start from this
+    checkpoint (fine-tuning; keeps its alignment template); ``fold``: CK+ held-out fold (0-9); ``cv``: CK+,
+    run all N folds (:func:`mien.train.crossval.cross_validate`); ``scratch``: no ImageNet initialisation.
+    """
+
+    root: Path
+    out: Path
+    dataset: str = "ferplus"
+    landmarks: Path | None = None
+    backbone: str = "mobilenetv2"
+    size: int = 64
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    seed: int = 0
+    threads: int = 2
+    limit: int | None = None
+    hard_labels: bool = False
+    mixup: float = 0.0
+    eac: float = 0.0
+    raw_share: float = 0.0
+    no_augment: bool = False
+    scn: bool = False
+    scn_relabel_from: int | None = None
+    teacher: Path | None = None
+    distill: float = 0.5
+    init: Path | None = None
+    fold: int = 0
+    cv: int = 0
+    scratch: bool = False
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    if args.cv:
-        from mien.train.crossval import cross_validate
+if __name__ == "__main__":  # python -m mien.train.expression ...: the same as mien train expression ...
+    import runpy
+    import sys
 
-        print(json.dumps(cross_validate(args), indent=2)[:2000])
-    else:
-        train(args)
-
-
-if __name__ == "__main__":
-    main()
+    sys.argv[1:1] = ["train", "expression"]  # the command line lives in mien.cli (named, not imported, here)
+    runpy.run_module("mien.cli", run_name="__main__", alter_sys=True)

@@ -16,8 +16,8 @@ ridge-regression head on the shipped network's frozen features to predict dlib's
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -68,24 +68,36 @@ class _Images:
         return self.image
 
 
-def main(argv: list[str] | None = None) -> None:
+@dataclass
+class EyesRun:
+    """``mien train eyes``: FER+ folder ``ferplus``; ``out``: run folder; ``base_model``: expression ONNX whose
+    features the head reads; ``export``: write BASE + the eyes head here; ``train``/``valid``: FER+ faces
+    used (the validation ones held out); ``alpha``: ridge penalty."""
+
+    ferplus: Path
+    out: Path
+    base_model: Path = field(default_factory=lambda: _default_base_model())
+    export: Path | None = None
+    train: int = 6000
+    valid: int = 1500
+    alpha: float = 3000.0
+    threads: int = 2
+
+
+def _default_base_model() -> Path:
+    """The shipped default expression model, whose frozen features the heads read (the eyes head too)."""
+    from mien.models.expression import WEIGHTS_DIR
+
+    return WEIGHTS_DIR / f"{DEFAULT_EXPRESSION}.onnx"
+
+
+def run(args: "EyesRun") -> None:
+    """Distil dlib's eye aspect ratio into a linear head (writes report.json, optionally the model)."""
     from mien.detect.retinaface import RetinaFaceDetector
     from mien.models.dlib68 import Dlib68Landmarks
-    from mien.models.expression import WEIGHTS_DIR
     from mien.train.features import sample_features
     from mien.train.va import fit_ridge, predict_ridge
 
-    parser = argparse.ArgumentParser(prog="mien train eyes", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ferplus", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--base-model", type=Path, default=WEIGHTS_DIR / f"{DEFAULT_EXPRESSION}.onnx")
-    parser.add_argument("--export", type=Path)
-    parser.add_argument("--train", type=int, default=6000, help="FER+ training faces")
-    parser.add_argument("--valid", type=int, default=1500, help="FER+ validation faces (held out)")
-    parser.add_argument("--alpha", type=float, default=3000.0)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     detector, predictor = RetinaFaceDetector(threads=args.threads), Dlib68Landmarks()
     sets = {}
@@ -123,5 +135,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {args.export}")
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m mien.train.eyes ...: the same as mien train eyes ...
+    import runpy
+    import sys
+
+    sys.argv[1:1] = ["train", "eyes"]  # the command line lives in mien.cli (named, not imported, here)
+    runpy.run_module("mien.cli", run_name="__main__", alter_sys=True)

@@ -16,7 +16,6 @@ the composite and per source dataset. ``--seeds`` repeats the whole run to repor
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -229,37 +228,6 @@ def train_final(root: Path, out: Path, config: MicroConfig, seed: int = 0) -> Pa
     return export_micro_onnx(model, out / "micro-megc2019.onnx", metadata)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mien train micro", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, required=True, help="the megc2019 folder (labels.csv, flow/)")
-    parser.add_argument("--out", type=Path, required=True, help="run folder for results and models")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--final", action="store_true", help="train on all subjects and export the ONNX model")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--jobs", type=int, help="seeds run in parallel (default: one per seed, up to the cores)")
-    for field, value in asdict(MicroConfig()).items():
-        kind = (lambda s: s.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
-        parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=value)
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> MicroConfig:
-    return MicroConfig(**{f: getattr(args, f) for f in asdict(MicroConfig())})
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
-    config = config_from_args(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    if args.final:
-        path = train_final(args.root, args.out, config, seed=args.seeds[0])
-        print(f"wrote {path}")
-        return
-    evaluate_loso(args.root, args.seeds, args.out / "loso.json", config, threads=args.threads, jobs=args.jobs)
-
-
 def _seed_cache(output: Path | None, seed: int) -> Path | None:
     return None if output is None else output.with_name(f"{output.stem}.seed{seed}.json")
 
@@ -319,5 +287,9 @@ def evaluate_loso(root: Path, seeds: list[int], output: Path | None = None, conf
     return result
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m mien.train.micro ...: the same as mien train micro ...
+    import runpy
+    import sys
+
+    sys.argv[1:1] = ["train", "micro"]  # the command line lives in mien.cli (named, not imported, here)
+    runpy.run_module("mien.cli", run_name="__main__", alter_sys=True)

@@ -228,3 +228,41 @@ def build_network(backbone: str, num_classes: int, pretrained: bool = True, **kw
         if any(not k.startswith(HEAD_PREFIXES) for k in missing):
             raise RuntimeError(f"ImageNet weights did not cover the backbone: {missing[:5]}")
     return model
+
+
+GRAY_MEAN, GRAY_STD = 0.449, 0.226  # ImageNet mean/std averaged over RGB, for grayscale replicated to 3
+
+
+class ExpressionNet(nn.Module):
+    """Backbone plus the input convention shipped in the ONNX file: (N, 1, S, S) gray in [0, 255]."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def normalise(self, gray: torch.Tensor) -> torch.Tensor:
+        mean = getattr(self.backbone, "gray_mean", GRAY_MEAN)  # each backbone's ImageNet convention
+        std = getattr(self.backbone, "gray_std", GRAY_STD)
+        return ((gray / 255.0 - mean) / std).expand(-1, 3, -1, -1)
+
+    def forward(self, gray: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.normalise(gray))
+
+    def head(self) -> tuple[nn.Module, nn.Linear]:
+        """The backbone's (dropout, linear classifier)."""
+        if hasattr(self.backbone, "classifier"):
+            return self.backbone.classifier[0], self.backbone.classifier[1]
+        return self.backbone._dropout, self.backbone._fc
+
+    def logits_and_cams(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and class activation maps (B, classes, h, w) from the last feature map."""
+        features = self.backbone.forward_features(self.normalise(gray))
+        dropout, head = self.head()
+        cams = torch.einsum("kc,bchw->bkhw", head.weight, features)
+        return head(dropout(features.mean(dim=(2, 3)))), cams
+
+    def pooled_and_logits(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Globally pooled features (B, C) and logits."""
+        pooled = self.backbone.forward_features(self.normalise(gray)).mean(dim=(2, 3))
+        dropout, head = self.head()
+        return pooled, head(dropout(pooled))

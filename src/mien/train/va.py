@@ -13,9 +13,9 @@ metadata. Only numpy, onnx and onnxruntime are needed (no PyTorch).
 
 from __future__ import annotations
 
-import argparse
 import json
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,21 +52,33 @@ def held_out_split(samples, dataset: str, share: float = 0.2) -> np.ndarray:
     return np.array([(zlib.crc32(k.encode()) % 1000) / 1000 < share for k in keys])
 
 
-def main(argv: list[str] | None = None) -> None:
-    from mien.datasets.va_layouts import read_va_dataset
+@dataclass
+class VaRun:
+    """``mien train va``: ``dataset`` (affectnet or afew-va) under ``root``; ``out``: run folder (features cache,
+    report.json); ``base_model``: expression ONNX whose features the head reads; ``export``: write BASE + the
+    VA head here; ``alpha``: ridge penalty on standardised features; ``limit``: at most N training samples."""
+
+    dataset: str
+    root: Path
+    out: Path
+    base_model: Path = field(default_factory=lambda: _default_base_model())
+    export: Path | None = None
+    alpha: float = 1000.0
+    limit: int | None = None
+    threads: int = 2
+
+
+def _default_base_model() -> Path:
+    """The shipped default expression model, whose frozen features the heads read."""
     from mien.models.expression import WEIGHTS_DIR
 
-    parser = argparse.ArgumentParser(prog="mien train va", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=["affectnet", "afew-va"], required=True)
-    parser.add_argument("--root", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="run folder: features cache, report.json")
-    parser.add_argument("--base-model", type=Path, default=WEIGHTS_DIR / f"{DEFAULT_EXPRESSION}.onnx")
-    parser.add_argument("--export", type=Path, help="write BASE + the VA head here")
-    parser.add_argument("--alpha", type=float, default=1000.0, help="ridge penalty on standardised features")
-    parser.add_argument("--limit", type=int, help="at most N training samples (quick runs)")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
+    return WEIGHTS_DIR / f"{DEFAULT_EXPRESSION}.onnx"
+
+
+def run(args: "VaRun") -> None:
+    """Fit the valence/arousal head and score it on the held-out split (writes report.json, optionally the model)."""
+    from mien.datasets.va_layouts import read_va_dataset
+
 
     if args.dataset == "affectnet":
         train, held_out = read_va_dataset("affectnet", args.root, "train"), read_va_dataset("affectnet", args.root, "valid")
@@ -108,5 +120,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {args.export}")
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m mien.train.va ...: the same as mien train va ...
+    import runpy
+    import sys
+
+    sys.argv[1:1] = ["train", "va"]  # the command line lives in mien.cli (named, not imported, here)
+    runpy.run_module("mien.cli", run_name="__main__", alter_sys=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from mien.video.summary import TrackSummary
-from mien.viz.au import agg_figure, mean_probabilities, plot_au_face, plot_au_heatmap, plot_track_au_series, write_png
+from mien.viz.au import agg_figure, au_face_figure, au_heatmap_figure, mean_probabilities, track_au_series_figure
 from mien.viz.timeline import check_plotting
 
 AU_LINE_SMOOTHING = 0.5  # seconds: frame-wise AU probabilities flicker; the heat strip above the lines stays raw
@@ -24,8 +24,8 @@ RUSSELL_ANCHORS: dict[str, float] = {
 }
 
 
-def plot_circumplex(valence, arousal, path: str | Path, times=None, title: str | None = None) -> Path:
-    """Write a PNG: the (valence, arousal) trajectory inside the unit circle, points coloured by time (with
+def circumplex_figure(valence, arousal, times=None, title: str | None = None):
+    """A figure: the (valence, arousal) trajectory inside the unit circle, points coloured by time (with
     a colour bar), start and end marked, Russell's anchor words at their angles.
 
     ``valence``, ``arousal``: same-length sequences in [-1, 1]; ``times``: seconds per sample (default: the
@@ -45,39 +45,36 @@ def plot_circumplex(valence, arousal, path: str | Path, times=None, title: str |
     figure.colorbar(points, ax=axis, fraction=0.04, pad=0.02, shrink=0.8, label=unit)
     axis.set_title(title or f"Valence and arousal ({len(valence)} samples)")
     figure.tight_layout()
-    return write_png(figure, path)
+    return figure
 
 
-def plot_track_figures(summary: TrackSummary, folder: str | Path, stem: str | None = None, thresholds=None,
-                       min_frames: int = 2) -> list[Path]:
-    """Per track with at least ``min_frames`` frames, write ``<stem>_track<id>_circumplex.png`` and, when its
-    AUs were measured, ``<stem>_track<id>_au.png`` (AU time series) and ``<stem>_track<id>_au_face.png``
-    (mean AU map); with two or more such tracks also ``<stem>_au_tracks.png`` (AU x track heat map).
-    Needs a summary built with ``keep_series=True``. Returns the paths written."""
-    folder = Path(folder)
-    stem = stem or Path(summary.source).stem
+def track_figures(summary: TrackSummary, thresholds=None, min_frames: int = 2) -> dict[str, object]:
+    """Per track with at least ``min_frames`` frames, the figures ``track<id>_circumplex`` and, when its
+    AUs were measured, ``track<id>_au`` (AU time series) and ``track<id>_au_face`` (mean AU map); with two
+    or more such tracks also ``au_tracks`` (AU x track heat map). Needs a summary built with
+    ``keep_series=True``. Returns name -> figure (:mod:`mien.workflows.plots` saves them as
+    ``<stem>_<name>.png``)."""
     name = Path(summary.source).name
-    written, means = [], {}
+    figures, means = {}, {}
     for track in sorted(summary.tracks):
         times = summary.times(track)
         if len(times) < min_frames:
             continue
         va = summary.valence_arousal(track)
         if np.isfinite(va).all(axis=1).any():
-            written.append(plot_circumplex(va[:, 0], va[:, 1], folder / f"{stem}_track{track}_circumplex.png",
-                                           times=times, title=f"{name}, track {track}: valence and arousal"))
+            figures[f"track{track}_circumplex"] = circumplex_figure(
+                va[:, 0], va[:, 1], times=times, title=f"{name}, track {track}: valence and arousal")
         aus = summary.au_series(track)
         if not np.isfinite(aus).any():
             continue  # the model has no AU head
         means[track] = mean_probabilities(aus.astype(np.float64))
-        written.append(plot_track_au_series(summary, track, folder / f"{stem}_track{track}_au.png",
-                                            thresholds=thresholds, smooth=AU_LINE_SMOOTHING))
-        written.append(plot_au_face(aus, folder / f"{stem}_track{track}_au_face.png",
-                                    title=f"{name}, track {track}", thresholds=thresholds))
+        figures[f"track{track}_au"] = track_au_series_figure(summary, track, thresholds=thresholds,
+                                                             smooth=AU_LINE_SMOOTHING)
+        figures[f"track{track}_au_face"] = au_face_figure(aus, title=f"{name}, track {track}", thresholds=thresholds)
     if len(means) >= 2:
-        written.append(plot_au_heatmap(np.stack(list(means.values())), [f"track {t}" for t in means],
-                                       folder / f"{stem}_au_tracks.png", title=f"{name}: mean AU probability per track"))
-    return written
+        figures["au_tracks"] = au_heatmap_figure(np.stack(list(means.values())), [f"track {t}" for t in means],
+                                                 title=f"{name}: mean AU probability per track")
+    return figures
 
 
 def _finite_samples(valence, arousal, times):

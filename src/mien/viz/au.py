@@ -18,7 +18,7 @@ import numpy as np
 
 from mien.schema import ACTION_UNITS, AUS
 from mien.video.summary import TrackSummary
-from mien.viz.timeline import check_plotting, write_png  # noqa: F401 (write_png re-exported)
+from mien.viz.timeline import check_plotting
 
 AU_COLORMAP = "YlOrRd"  # sequential: an inactive AU stays pale, an active one stands out
 DEFAULT_THRESHOLD = 0.5
@@ -101,8 +101,8 @@ def threshold_vector(thresholds, source=None) -> np.ndarray:
     return np.where(np.isnan(vector), DEFAULT_THRESHOLD, vector)
 
 
-def plot_au_face(probabilities, path: str | Path, title: str | None = None, thresholds=None) -> Path:
-    """Write a PNG: AU probabilities drawn at their places on a face schematic (fill colour = probability,
+def au_face_figure(probabilities, title: str | None = None, thresholds=None):
+    """A figure: AU probabilities drawn at their places on a face schematic (fill colour = probability,
     heavy outline = at or above threshold) beside a bar chart of the 17 probabilities with the thresholds.
 
     ``probabilities``: one face (a Result row, a ``(17,)`` array, a mapping) or many faces (a Result, an
@@ -124,10 +124,10 @@ def plot_au_face(probabilities, path: str | Path, title: str | None = None, thre
     subtitle = f"mean of {faces} faces" if faces > 1 else "one face"
     figure.suptitle(f"{title} ({subtitle})" if title else f"Action units ({subtitle})")
     figure.tight_layout()
-    return write_png(figure, path)
+    return figure
 
 
-def plot_au_heatmap(matrix, row_labels: Sequence[str], path: str | Path, title: str | None = None) -> Path:
+def au_heatmap_figure(matrix, row_labels: Sequence[str], title: str | None = None):
     """Write a PNG: an AU x condition (or track) heat map. ``matrix``: (rows, 17) probabilities in [0, 1],
     one row per label in ``row_labels`` (e.g. the mean per condition); NaN cells are grey ("n/a").
     Raises ValueError on a shape mismatch or when nothing was measured."""
@@ -151,12 +151,12 @@ def plot_au_heatmap(matrix, row_labels: Sequence[str], path: str | Path, title: 
     figure.colorbar(image, ax=axis, fraction=0.03, pad=0.01, label="AU probability")
     axis.set_title(title or "Action unit probability")
     figure.tight_layout()
-    return write_png(figure, path)
+    return figure
 
 
-def plot_track_au_series(summary: TrackSummary, track: int, path: str | Path, aus: Sequence[int] | None = None,
-                         thresholds=None, title: str | None = None, smooth: float = 0.0) -> Path:
-    """Write a PNG of one track's AU probabilities over time (x = seconds): a heat strip of all 17 AUs
+def track_au_series_figure(summary: TrackSummary, track: int, aus: Sequence[int] | None = None,
+                           thresholds=None, title: str | None = None, smooth: float = 0.0):
+    """A figure of one track's AU probabilities over time (x = seconds): a heat strip of all 17 AUs
     (raw), then one line per AU in ``aus`` (default: the 5 with the highest mean) with its threshold
     dashed, averaged over a centred window of ``smooth`` seconds (0: raw). Needs a summary built with
     ``keep_series=True``; raises ValueError when the track's AUs were not measured."""
@@ -196,7 +196,7 @@ def plot_track_au_series(summary: TrackSummary, track: int, path: str | Path, au
     strip.set_xlim(edges[0], edges[-1])
     strip.set_title(title or f"{Path(summary.source).name}, track {track}: action units over {len(times)} frames")
     figure.tight_layout()
-    return write_png(figure, path)
+    return figure
 
 
 def moving_average(times: np.ndarray, values: np.ndarray, window: float) -> np.ndarray:

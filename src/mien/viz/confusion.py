@@ -1,15 +1,15 @@
-"""Confusion matrix as a PNG (row-normalised, counts printed), with matplotlib's object API."""
+"""Confusion matrix as a figure (row-normalised, counts printed), with matplotlib's object API."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 
-def plot_confusion(matrix: np.ndarray, class_names: list[str], path: str | Path, title: str = "") -> Path:
-    """``matrix``: (C, C+1) counts, rows true classes, columns predictions, the last "no face"."""
-    from mien.viz.timeline import check_plotting, write_png
+def confusion_figure(matrix: np.ndarray, class_names: list[str], title: str = ""):
+    """The confusion matrix as a figure; ``matrix``: (C, C+1) counts, rows true classes, columns predictions,
+    the last "no face"."""
+    from mien.viz.timeline import check_plotting
 
     check_plotting()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,4 +31,4 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str], path: str | Path,
     axis.set_ylabel("true")
     axis.set_title(title, fontsize=9)
     figure.tight_layout()
-    return write_png(figure, path)
+    return figure

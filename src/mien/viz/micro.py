@@ -6,22 +6,24 @@ Needs matplotlib (``pip install 'mien[plots]'``); drawn on an Agg canvas so pypl
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mien.micro.spot import SpotResult
-from mien.viz.timeline import check_plotting, write_png
+from mien.viz.timeline import check_plotting
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mien.micro.spot import SpotResult
 
 KIND_COLOURS = {"micro": "#d62728", "macro": "#1f77b4"}
 
 
-def plot_spotting(result: SpotResult, path: str | Path, title: str | None = None) -> Path:
-    """Write a PNG: one panel per curve (x = seconds), threshold dashed, spotted intervals shaded."""
+def spotting_figure(result: "SpotResult", title: str | None = None):
+    """A figure: one panel per curve (x = seconds), threshold dashed, spotted intervals shaded."""
     check_plotting()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    path = Path(path)
     figure = Figure(figsize=(11, 4.5), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(result.curves), 1, sharex=True, squeeze=False)[:, 0]
@@ -42,4 +44,4 @@ def plot_spotting(result: SpotResult, path: str | Path, title: str | None = None
     axes[0].set_title(title or f"{Path(result.source).name}: "
                       + ", ".join(f"{n} {k} interval{'s' * (n != 1)}" for k, n in counts.items()))
     figure.tight_layout()
-    return write_png(figure, path)
+    return figure

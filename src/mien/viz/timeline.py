@@ -7,10 +7,16 @@ Agg canvas, so the caller's pyplot backend (e.g. in Jupyter) is left alone.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from mien.schema import EXPRESSIONS
 from mien.video.summary import TrackSummary
 from mien.viz.draw import EXPRESSION_COLOURS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 
 def check_plotting() -> None:
@@ -21,30 +27,23 @@ def check_plotting() -> None:
         raise ImportError("timeline plots need matplotlib: pip install 'mien[plots]'") from error
 
 
-def write_png(figure, path: str | Path) -> Path:
-    """Save ``figure`` as a PNG at ``path`` atomically (a new exclusive temporary file beside it, never
-    through a link, then renamed; see :func:`mien.io.writers.write_atomic`); returns the path."""
-    import io
+def figure_to_array(figure) -> np.ndarray:
+    """The figure rendered to an RGB uint8 array (H, W, 3), for users who compose images themselves."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from mien.io.writers import write_atomic
-
-    path = Path(path)
-    encoded = io.BytesIO()
-    figure.savefig(encoded, format="png")
-    write_atomic(path, encoded.getvalue())
-    return path
+    canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def plot_track_timelines(summary: TrackSummary, folder: str | Path, stem: str | None = None,
-                         min_frames: int = 2) -> list[Path]:
-    """Write ``<stem>_track<id>.png`` per track with at least ``min_frames`` frames; returns the paths."""
+def track_timeline_figures(summary: TrackSummary, min_frames: int = 2) -> dict[int, "Figure"]:
+    """A figure of the smoothed expression probabilities over time per track with at least ``min_frames``
+    frames (track id -> figure; saved as ``<stem>_track<id>.png`` by :mod:`mien.workflows.plots`)."""
     check_plotting()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    folder = Path(folder)
-    stem = stem or Path(summary.source).stem
-    written = []
+    figures = {}
     for track, stats in sorted(summary.tracks.items()):
         series = summary.series(track)
         if len(series) < min_frames:
@@ -63,5 +62,5 @@ def plot_track_timelines(summary: TrackSummary, folder: str | Path, stem: str | 
         axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         axis.grid(alpha=0.3)
         figure.tight_layout()
-        written.append(write_png(figure, folder / f"{stem}_track{track}.png"))
-    return written
+        figures[track] = figure
+    return figures

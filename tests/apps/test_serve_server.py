@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mien.serve.local import LocalServer
+from local_server import LocalServer  # the test harness beside this file
 
 from conftest import REPO, png_claiming, wait_for
 
@@ -32,7 +32,7 @@ def job_status(client: httpx.Client, job_id: str) -> dict:
 # ------------------------------------------------------------------ restart
 def test_a_job_killed_with_the_server_resumes_and_matches_an_uninterrupted_run(tmp_path, analyzer, pyfeat_media):
     from mien.io.writers import TableWriter
-    from mien.video.job import VideoOutputs, run_videos, video_columns
+    from mien.workflows.video import VideoOutputs, run_videos, video_columns
     from mien.video.pipeline import VideoOptions
 
     clip = pyfeat_media / "WolfgangLanger_Pexels.mp4"  # 472 frames; every 3rd analysed

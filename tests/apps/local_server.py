@@ -1,4 +1,5 @@
-"""A real ``mien serve`` as a child process on a free loopback port (for tests, benchmarks and scripts).
+"""A real ``mien serve`` as a child process on a free loopback port (a harness for tests and benchmarks, not
+shipped in the wheel).
 
     with LocalServer(data_dir) as server:
         httpx.get(server.url + "/healthz")

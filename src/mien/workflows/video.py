@@ -17,7 +17,8 @@ import numpy as np
 from mien.io.writers import TableWriter, format_for, part_path, prepare_resume, stored_name
 from mien.schema import (AU_PROBABILITY_COLUMNS, COLUMNS, EXPRESSION_COLUMNS, SMOOTH_COLUMNS, SUMMARY_COLUMNS,
                          VIDEO_COLUMNS)
-from mien.video.pipeline import TrackSeed, VideoAnalysis, VideoOptions
+from mien.config import VideoOptions
+from mien.video.pipeline import TrackSeed, VideoAnalysis
 from mien.video.summary import TrackSummary
 
 
@@ -109,7 +110,7 @@ def overlay_target(overlay: Path, path: str, paths: Sequence[str], stem: str) ->
 def run_videos(analyzer, paths: Sequence[str], options: VideoOptions, outputs: VideoOutputs,
                resume: ResumePlan | None = None, progress=None) -> VideoReport:
     """Analyse ``paths`` one after another, skipping or continuing what ``resume`` says is done."""
-    from mien.video.writer import VideoWriter
+    from mien.workflows.video_writer import VideoWriter
     from mien.viz.draw import draw_faces
 
     if outputs.plots is not None:
@@ -153,8 +154,8 @@ def run_videos(analyzer, paths: Sequence[str], options: VideoOptions, outputs: V
                 if overlay is not None:
                     overlay.close(commit=overlay.frames > 0)
             if outputs.plots is not None and summary.tracks:
-                from mien.viz.affect import plot_track_figures
-                from mien.viz.timeline import plot_track_timelines
+                from mien.workflows.plots import plot_track_figures
+                from mien.workflows.plots import plot_track_timelines
 
                 plot_track_timelines(summary, outputs.plots, stem=stems[path])
                 plot_track_figures(summary, outputs.plots, stem=stems[path], thresholds=au_thresholds)

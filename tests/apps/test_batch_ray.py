@@ -69,12 +69,13 @@ def test_ray_rerun_redoes_a_unit_whose_actor_died(cluster, corpus, local_rows, t
 
 def test_ray_actors_that_cannot_load_the_models_stop_the_run(cluster, corpus, tmp_path):
     from mien.batch import BatchOptions
+    from mien.config import AnalyzerConfig
     from mien.batch.engines import WorkersFailing
 
     broken_model = tmp_path / "broken.onnx"
     broken_model.write_bytes(b"not an onnx model")
     with pytest.raises(WorkersFailing, match="a Ray actor could not start"):
-        run_batch([corpus / "photos"], tmp_path / "out", BatchOptions(expression=str(broken_model)),
+        run_batch([corpus / "photos"], tmp_path / "out", BatchOptions(analysis=AnalyzerConfig(expression=str(broken_model))),
                   EngineSettings("ray", num_workers=1))
 
 

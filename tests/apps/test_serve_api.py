@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient  # the serve and serve-test extras: `make test` installs them
 
+from mien.config import AnalyzerConfig
 from mien.serve.app import ServeConfig, create_app
 from mien.serve.jobs import MAX_ATTEMPTS, JobStore, process_owner
 from mien.serve.limits import Limits, display_name, sniff, valid_job_id
@@ -23,14 +24,14 @@ KEY = "test-key-0123456789"
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     limits = Limits(max_image_bytes=3 * 1024 * 1024, max_video_bytes=8 * 1024 * 1024, max_queued_jobs=4)
-    config = ServeConfig(data_dir=tmp_path_factory.mktemp("serve"), threads=2, limits=limits)
+    config = ServeConfig(data_dir=tmp_path_factory.mktemp("serve"), analysis=AnalyzerConfig(threads=2), limits=limits)
     with TestClient(create_app(config)) as test_client:
         yield test_client
 
 
 @pytest.fixture(scope="module")
 def keyed_client(tmp_path_factory):
-    config = ServeConfig(data_dir=tmp_path_factory.mktemp("serve_key"), threads=1, api_key=KEY, video_worker=False)
+    config = ServeConfig(data_dir=tmp_path_factory.mktemp("serve_key"), analysis=AnalyzerConfig(threads=1), api_key=KEY, video_worker=False)
     with TestClient(create_app(config)) as test_client:
         yield test_client
 
@@ -105,7 +106,7 @@ def test_a_pixel_bomb_under_the_pillow_limit_is_refused_by_mien(client):
 
 
 def test_a_request_over_the_time_limit_gets_504(tmp_path, pyfeat_media):
-    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=Limits(request_timeout=0.001))
+    config = ServeConfig(data_dir=tmp_path, analysis=AnalyzerConfig(threads=1), video_worker=False, limits=Limits(request_timeout=0.001))
     with TestClient(create_app(config)) as test_client:
         reply = test_client.post("/v1/analyze", content=(pyfeat_media / "multi_face.jpg").read_bytes())
         assert reply.status_code == 504 and "longer than the limit" in reply.json()["message"]
@@ -182,7 +183,7 @@ def test_unreadable_video_fails_with_its_reason(client, pyfeat_media):
 
 
 def test_the_video_queue_is_bounded(tmp_path, pyfeat_media):
-    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=Limits(max_queued_jobs=2))
+    config = ServeConfig(data_dir=tmp_path, analysis=AnalyzerConfig(threads=1), video_worker=False, limits=Limits(max_queued_jobs=2))
     data = (pyfeat_media / "single_face.mp4").read_bytes()
     with TestClient(create_app(config)) as test_client:
         codes = [test_client.post("/v1/videos", content=data).status_code for _ in range(3)]
@@ -241,7 +242,7 @@ def test_claims_are_atomic_across_processes(tmp_path):
               "store = JobStore(sys.argv[1]); got = []\n"
               "while (job := store.claim(sys.argv[2])) is not None: got.append(job.id)\n"
               "print(' '.join(got))")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     claimers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), f"host:{i}"], stdout=subprocess.PIPE,
                                  text=True, env=env) for i in range(3)]
     claimed = [job for process in claimers for job in process.communicate(timeout=60)[0].split()]
@@ -297,7 +298,7 @@ def test_orphaned_jobs_are_requeued_then_failed_with_a_reason(tmp_path):
 
 
 def test_a_graceful_stop_requeues_the_running_job_and_the_next_start_finishes_it(tmp_path, pyfeat_media):
-    config = ServeConfig(data_dir=tmp_path, threads=1)
+    config = ServeConfig(data_dir=tmp_path, analysis=AnalyzerConfig(threads=1))
     clip = (pyfeat_media / "single_face.mp4").read_bytes()
     with TestClient(create_app(config)) as test_client:
         job_id = test_client.post("/v1/videos", content=clip).json()["id"]
@@ -313,7 +314,7 @@ def test_a_graceful_stop_requeues_the_running_job_and_the_next_start_finishes_it
 
 
 def test_cors_only_for_the_origins_named(tmp_path):
-    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, cors_origins=("http://lab.example",))
+    config = ServeConfig(data_dir=tmp_path, analysis=AnalyzerConfig(threads=1), video_worker=False, cors_origins=("http://lab.example",))
     with TestClient(create_app(config)) as test_client:
         allowed = test_client.get("/healthz", headers={"Origin": "http://lab.example"})
         other = test_client.get("/healthz", headers={"Origin": "http://elsewhere.example"})
@@ -334,7 +335,7 @@ def test_images_beyond_the_waiting_room_get_429_and_the_others_200(tmp_path, pyf
 
     limits = Limits(analyze_concurrency=1, max_waiting=1)
     data = (pyfeat_media / "single_face.jpg").read_bytes()
-    with TestClient(create_app(ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=limits))) as c:
+    with TestClient(create_app(ServeConfig(data_dir=tmp_path, analysis=AnalyzerConfig(threads=1), video_worker=False, limits=limits))) as c:
         pool, release = c.app.state.pool, threading.Event()
         analyze = pool.analyze
 
@@ -353,7 +354,7 @@ def test_images_beyond_the_waiting_room_get_429_and_the_others_200(tmp_path, pyf
 
 def test_a_video_over_the_pixel_limit_is_refused_at_upload(tmp_path, pyfeat_media):
     limits = Limits(max_pixels=100_000)  # the clip's frames are larger
-    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=limits)
+    config = ServeConfig(data_dir=tmp_path, analysis=AnalyzerConfig(threads=1), video_worker=False, limits=limits)
     data = (pyfeat_media / "single_face.mp4").read_bytes()
     with TestClient(create_app(config)) as test_client:
         reply = test_client.post("/v1/videos?name=clip.mp4", content=data)
@@ -384,7 +385,7 @@ def test_concurrent_uploads_hold_their_place_in_the_queue_before_the_body_is_rea
         return "clip.mp4"
 
     monkeypatch.setattr(app_module, "_receive_video", slow_client)
-    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=Limits(max_queued_jobs=2))
+    config = ServeConfig(data_dir=tmp_path, analysis=AnalyzerConfig(threads=1), video_worker=False, limits=Limits(max_queued_jobs=2))
     with TestClient(create_app(config)) as test_client, ThreadPoolExecutor(6) as senders:
         replies = [senders.submit(test_client.post, "/v1/videos", content=b"body") for _ in range(6)]
         try:
@@ -399,7 +400,7 @@ def test_concurrent_uploads_hold_their_place_in_the_queue_before_the_body_is_rea
 
 
 def test_a_failed_upload_gives_its_place_back_and_a_dead_uploader_loses_it(tmp_path, pyfeat_media):
-    config = ServeConfig(data_dir=tmp_path, threads=1, video_worker=False, limits=Limits(max_queued_jobs=1))
+    config = ServeConfig(data_dir=tmp_path, analysis=AnalyzerConfig(threads=1), video_worker=False, limits=Limits(max_queued_jobs=1))
     with TestClient(create_app(config)) as test_client:
         for _ in range(3):  # refused content: each time the place is given back
             assert test_client.post("/v1/videos", content=b"not a video at all").status_code == 415

@@ -1,10 +1,8 @@
-"""Live analysis of a camera, stream or file: ``mien live --source 0``.
+"""``mien live``: analyse a camera, stream or file as it plays.
 
-A camera or network stream is read by a background thread that keeps only the newest frame, so analysis
-never falls behind the camera (frames it cannot keep up with are skipped, not queued). A file is read
-frame by frame. With a display, an overlay window shows labels and fps (``q`` or Esc closes it); without
-one, rows (and optionally an annotated video) are written headless. Ctrl-C ends cleanly: every row
-computed so far is written.
+With a display, an overlay window shows labels and fps (``q`` or Esc closes it); without one, rows (and
+optionally an annotated video) are written headless. Ctrl-C ends cleanly: every row computed so far is
+written. The frames come from :func:`mien.video.sources.live_frames`.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from typing import Iterator
 import cv2
 
 from mien.io.images import Frame
-from mien.video.sources import LatestFrameReader, live_frames  # noqa: F401 (the live frame source)
 
 
 def has_display() -> bool:
