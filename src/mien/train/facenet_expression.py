@@ -356,10 +356,13 @@ def train(config: TrainConfig, out: Path) -> dict:
 POSTHOC_TAUS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def posthoc_adjustment(top: Top, validation: dict, prior: np.ndarray) -> dict:
+def posthoc_adjustment(top: nn.Module, validation: dict, prior: np.ndarray, evaluate_with=None) -> dict:
     """Post-hoc logit adjustment (Menon et al. 2021): subtract ``tau * log(prior)`` from the logits, so rarer
     classes are predicted more often; ``tau`` is chosen on the validation sets by the selection score.
-    Returns the chosen tau, the score of each tau tried, and the log prior."""
+    ``top`` has a ``classifier`` whose [1] is the final linear layer; ``evaluate_with(top, validation)``
+    scores it (default: :func:`evaluate` on cached features). Returns the chosen tau, the score of each tau
+    tried, and the log prior."""
+    evaluate_with = evaluate_with or evaluate
     log_prior = np.log(np.maximum(prior, 1e-4)).astype(np.float32)
     classifier = top.classifier[1]
     original = classifier.bias.detach().clone()
@@ -368,7 +371,7 @@ def posthoc_adjustment(top: Top, validation: dict, prior: np.ndarray) -> dict:
         for tau in POSTHOC_TAUS:
             with torch.no_grad():
                 classifier.bias.copy_(original - tau * torch.from_numpy(log_prior))
-            metrics = evaluate(top, validation)
+            metrics = evaluate_with(top, validation)
             tried[str(tau)] = {"score": selection_score(metrics), **metrics}
     finally:
         with torch.no_grad():

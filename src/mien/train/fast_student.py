@@ -1,0 +1,338 @@
+"""The fast colour variant: the default 112-px MobileFaceNet distilled into the same network at 64 px.
+
+A MobileFaceNet costs 0.22 GMAC at 112x112 and a third of that at 64x64 (onnxruntime: ~1.2 ms per face on
+2 threads); the default model's weights are a good start at the lower resolution because the network is
+fully convolutional, except its global depthwise conv, whose 7x7 kernel is resampled to the 4x4 map. The
+whole network is then fine-tuned on 64-px versions of the cached aligned faces with two targets:
+
+- the default model's probabilities on the 112-px original (knowledge distillation, temperature ``kd_t``),
+  on every face including affectnet4's, whose noisy folder labels are not used;
+- the faces' own labels (RAF-DB one-hot, smoothed; FER+ vote distributions), weight ``1 - kd_weight``.
+
+Training views are the augmented mirrors of :func:`mien.train.facenet_expression.augmented_view`
+(photometric, geometric, low resolution, blur, gray, occlusion) or plain mirrors, resized to 64 px.
+Selection and the post-hoc logit adjustment use the same validation splits and score as the default
+model (RAF-DB validation carved from train, FER+ valid); no test split is touched.
+
+    python -m mien.train.fast_student teacher                 # the teacher's targets (once, ~5 min)
+    python -m mien.train.fast_student train --out runs/fast   # resumes when run again
+    python -m mien.train.fast_student export --run runs/fast --out model.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mien.schema import EXPRESSIONS
+from mien.train.face_cache import load_split, rafdb_validation_split
+from mien.train.facenet_expression import (ExportedNet, augmented_view, posthoc_adjustment, save_checkpoint, scores,
+                                           selection_score, smoothed, teacher_network)
+from mien.train.mobilefacenet import MobileFaceNet, with_conv_prelu
+
+SIZE = 64  # the student's input side (pixels); its last feature map is 4x4
+MAP = 4
+TEACHER_MODEL = Path(__file__).resolve().parents[1] / "models" / "weights" / "mfn-raf-ferplus.onnx"
+SPLITS = (("rafdb", "train"), ("ferplus", "train"), ("ferplus", "valid"), ("affectnet4", "all"))
+
+
+def downsized(crops: np.ndarray) -> np.ndarray:
+    """(N, 112, 112, 3) uint8 -> (N, 64, 64, 3) uint8 by area averaging (as the aligner's antialiased warp)."""
+    return np.stack([cv2.resize(c, (SIZE, SIZE), interpolation=cv2.INTER_AREA) for c in crops])
+
+
+# ------------------------------------------------------------------------------------------ teacher
+def teacher_logits(faces: Path, out: Path, model: Path = TEACHER_MODEL, batch_size: int = 64) -> None:
+    """The shipped default model's logits (its post-hoc adjustment included) on every cached face,
+    ``out/{dataset}_{split}.npy`` (N, 8) float32; a split already written is skipped."""
+    import onnxruntime as ort
+
+    out.mkdir(parents=True, exist_ok=True)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    for dataset, split in SPLITS:
+        target = out / f"{dataset}_{split}.npy"
+        if target.is_file():
+            continue
+        crops = load_split(faces, dataset, split)["crops"]
+        logits = [session.run(["logits"], {"face": crops[s:s + batch_size].transpose(0, 3, 1, 2).astype(np.float32)})[0]
+                  for s in range(0, len(crops), batch_size)]
+        np.save(target, np.concatenate(logits).astype(np.float32))
+        print(f"{target}: {len(crops)} faces", flush=True)
+
+
+# ------------------------------------------------------------------------------------------ network
+def student_network(init: Path | None) -> MobileFaceNet:
+    """A MobileFaceNet for 64-px input: the default model's weights (``init``: a facenet_expression run's
+    ``best.pt``; None: the RAF-DB teacher) with the global depthwise kernel resampled from 7x7 to 4x4 and
+    scaled so that a constant map gives the same output."""
+    net = MobileFaceNet(len(EXPRESSIONS))
+    if init is not None:
+        net.load_state_dict(torch.load(init, weights_only=True)["net"])
+    else:
+        net = teacher_network()
+    seven = net.gdc.weight.detach().numpy()  # (512, 1, 7, 7)
+    four = np.stack([cv2.resize(k[0], (MAP, MAP), interpolation=cv2.INTER_AREA) for k in seven])[:, None]
+    four *= 49.0 / (MAP * MAP)  # area averaging keeps the mean; the sum over the map is what must stay
+    gdc = nn.Conv2d(512, 512, MAP, groups=512)
+    with torch.no_grad():
+        gdc.weight.copy_(torch.from_numpy(four.astype(np.float32)))
+        gdc.bias.copy_(net.gdc.bias)
+    net.gdc = gdc
+    return net
+
+
+# ------------------------------------------------------------------------------------------ training
+@dataclass
+class StudentConfig:
+    faces: str = "data_cache/faces112"
+    teacher: str = "data_cache/student_teacher"
+    init: str = "runs/mfn_a/best.pt"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    kd_weight: float = 0.7
+    kd_t: float = 2.0
+    label_smoothing: float = 0.1
+    ferplus_per_epoch: int = 8000
+    affectnet_per_epoch: int = 5000
+    augment_share: float = 0.6
+    gray_share: float = 0.2
+    threads: int = 2
+    seed: int = 0
+
+
+@dataclass
+class Source:
+    crops: np.ndarray  # (N, 112, 112, 3) uint8
+    teacher: np.ndarray  # (N, 8) teacher probabilities at kd_t
+    targets: np.ndarray | None  # (N, 8) label distributions, None: distillation only
+    per_epoch: int | None
+
+
+def load_sources(config: StudentConfig) -> tuple[list[Source], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    faces, teacher = Path(config.faces), Path(config.teacher)
+
+    def soft(name: str) -> np.ndarray:
+        logits = torch.from_numpy(np.load(teacher / f"{name}.npy"))
+        return F.softmax(logits / config.kd_t, dim=1).numpy()
+
+    raf = load_split(faces, "rafdb", "train")
+    held = rafdb_validation_split(raf["labels"])
+    fer = load_split(faces, "ferplus", "train")
+    keep = fer["labels"] >= 0
+    aff = load_split(faces, "affectnet4", "all")
+    sources = [
+        Source(raf["crops"][~held], soft("rafdb_train")[~held], smoothed(raf["targets"][~held], config.label_smoothing), None),
+        Source(fer["crops"][keep], soft("ferplus_train")[keep], fer["targets"][keep], config.ferplus_per_epoch),
+        Source(aff["crops"], soft("affectnet4_all"), None, config.affectnet_per_epoch),
+    ]
+    fer_valid = load_split(faces, "ferplus", "valid")
+    valid_keep = fer_valid["labels"] >= 0
+    validation = {"rafdb_valid": (downsized(raf["crops"][held]), raf["labels"][held]),
+                  "ferplus_valid": (downsized(fer_valid["crops"][valid_keep]), fer_valid["labels"][valid_keep])}
+    return sources, validation
+
+
+def epoch_rows(sources: list[Source], rng: np.random.Generator) -> list[tuple[int, int]]:
+    rows = []
+    for k, source in enumerate(sources):
+        count = len(source.crops)
+        chosen = np.arange(count) if source.per_epoch is None else rng.choice(count, min(count, source.per_epoch), replace=False)
+        rows += [(k, int(i)) for i in chosen]
+    return [rows[i] for i in rng.permutation(len(rows))]
+
+
+def training_view(crop: np.ndarray, rng: np.random.Generator, config: StudentConfig) -> np.ndarray:
+    if rng.random() < config.augment_share:
+        crop = augmented_view(crop, rng, config.gray_share)
+    elif rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return cv2.resize(np.ascontiguousarray(crop), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+
+
+def as_input(crops: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(crops.transpose(0, 3, 1, 2).astype(np.float32)) / 127.5 - 1.0
+
+
+def batch_loss(net: MobileFaceNet, sources: list[Source], rows: list[tuple[int, int]], rng: np.random.Generator,
+               config: StudentConfig) -> torch.Tensor:
+    x = as_input(np.stack([training_view(sources[k].crops[i], rng, config) for k, i in rows]))
+    teacher = torch.from_numpy(np.stack([sources[k].teacher[i] for k, i in rows]))
+    logits = net(x)
+    kd = F.kl_div(F.log_softmax(logits / config.kd_t, dim=1), teacher, reduction="none").sum(1) * config.kd_t ** 2
+    labelled = [j for j, (k, _) in enumerate(rows) if sources[k].targets is not None]
+    ce = torch.zeros(len(rows))
+    if labelled:
+        targets = torch.from_numpy(np.stack([sources[rows[j][0]].targets[rows[j][1]] for j in labelled]).astype(np.float32))
+        ce[labelled] = -(targets * F.log_softmax(logits[labelled], dim=1)).sum(1)
+    has_label = torch.zeros(len(rows))
+    has_label[labelled] = 1.0
+    weight_ce = (1 - config.kd_weight) * has_label
+    weight_kd = torch.where(has_label > 0, torch.tensor(config.kd_weight), torch.tensor(1.0))
+    return (weight_kd * kd + weight_ce * ce).mean()
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, validation: dict) -> dict[str, dict[str, float]]:
+    net.eval()
+    result = {}
+    for name, (crops, labels) in validation.items():
+        probs = np.concatenate([F.softmax(net(as_input(crops[s:s + 256])), dim=1).numpy()
+                                for s in range(0, len(crops), 256)])
+        if name.startswith("rafdb"):
+            probs[:, EXPRESSIONS.index("contempt")] = 0  # RAF-DB has no contempt class
+        result[name] = scores(probs.argmax(1), labels)
+    return result
+
+
+def train(config: StudentConfig, out: Path) -> dict:
+    """Train (or resume) into ``out``: ``last.pt`` every epoch, ``best.pt``/``best.json`` on the selection
+    score, ``metrics.jsonl`` one line per epoch."""
+    torch.set_num_threads(config.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
+    sources, validation = load_sources(config)
+    init = Path(config.init) if config.init and Path(config.init).is_file() else None
+    net = student_network(init)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    start, best = 0, -1.0
+    if (out / "last.pt").is_file():
+        state = torch.load(out / "last.pt", weights_only=True)
+        net.load_state_dict(state["net"])
+        optimiser.load_state_dict(state["optimiser"])
+        start, best = state["epoch"] + 1, state["best"]
+    else:
+        metrics = evaluate(net, validation)
+        print(json.dumps({"epoch": -1, "score": selection_score(metrics), **metrics}), flush=True)
+    steps_per_epoch = math.ceil(len(epoch_rows(sources, np.random.default_rng(0))) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    for epoch in range(start, config.epochs):
+        rng = np.random.default_rng(config.seed * 1000 + epoch)
+        rows = epoch_rows(sources, rng)
+        net.train()
+        began, losses = time.time(), []
+        for step in range(steps_per_epoch):
+            done = epoch * steps_per_epoch + step
+            for group in optimiser.param_groups:
+                group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * done / total))
+            loss = batch_loss(net, sources, rows[step * config.batch_size:(step + 1) * config.batch_size], rng, config)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(float(loss.detach()))
+        metrics = evaluate(net, validation)
+        score = selection_score(metrics)
+        line = {"epoch": epoch, "loss": float(np.mean(losses)), "seconds": round(time.time() - began, 1),
+                "score": score, **metrics}
+        with open(out / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(line) + "\n")
+        print(json.dumps(line), flush=True)
+        if score > best:
+            best = score
+            save_checkpoint(out / "best.pt", {"net": net.state_dict(), "epoch": epoch})
+            (out / "best.json").write_text(json.dumps({"epoch": epoch, "score": score, **metrics}, indent=1))
+        save_checkpoint(out / "last.pt", {"net": net.state_dict(), "optimiser": optimiser.state_dict(),
+                                          "epoch": epoch, "best": best})
+    return finish(config, out, validation)
+
+
+def finish(config: StudentConfig, out: Path, validation: dict) -> dict:
+    """Choose the post-hoc logit adjustment of the best checkpoint on validation (written to best.json)."""
+    summary = json.loads((out / "best.json").read_text())
+    if "posthoc" in summary:
+        return summary
+    net = student_network(None)
+    net.load_state_dict(torch.load(out / "best.pt", weights_only=True)["net"])
+    raf = load_split(Path(config.faces), "rafdb", "train")
+    fer = load_split(Path(config.faces), "ferplus", "train")
+    held = rafdb_validation_split(raf["labels"])
+    prior = (raf["targets"][~held].sum(0) + fer["targets"][fer["labels"] >= 0].sum(0))
+    summary["posthoc"] = posthoc_adjustment(net, validation, prior / prior.sum(), evaluate)
+    (out / "best.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+# ------------------------------------------------------------------------------------------ export
+def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
+    """``run/best.pt`` as a mien ONNX model at 64 px with the chosen post-hoc adjustment folded in."""
+    import os
+    import tempfile
+
+    import onnx
+
+    from mien.align.similarity import ARCFACE_TEMPLATE
+
+    net = student_network(None)
+    net.load_state_dict(torch.load(run / "best.pt", weights_only=True)["net"])
+    posthoc = json.loads((run / "best.json").read_text()).get("posthoc")
+    if posthoc and posthoc["tau"]:
+        with torch.no_grad():
+            net.classifier[1].bias -= posthoc["tau"] * torch.tensor(posthoc["log_prior"])
+        metadata = {"mien.logit_adjustment_tau": str(posthoc["tau"]), **metadata}
+    example = torch.rand(4, 3, SIZE, SIZE) * 255
+    with torch.no_grad():
+        expected = ExportedNet(net.eval())(example)
+    model = ExportedNet(with_conv_prelu(copy.deepcopy(net))).eval()
+    with torch.no_grad():
+        if not torch.allclose(model(example), expected, atol=1e-4):
+            raise RuntimeError("the exported form of the network does not reproduce it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=out.parent, suffix=".onnx.tmp")
+    os.close(handle)
+    try:
+        torch.onnx.export(model, torch.zeros(1, 3, SIZE, SIZE), temporary, input_names=["face"], output_names=["logits"],
+                          dynamic_axes={"face": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
+        proto = onnx.load(temporary)
+        entries = {"mien.task": "expression", "mien.labels": json.dumps(list(EXPRESSIONS)), "mien.crop_size": str(SIZE),
+                   "mien.template": json.dumps(ARCFACE_TEMPLATE.tolist()), "mien.input": "rgb", **metadata}
+        for key, value in entries.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, temporary)
+        os.replace(temporary, out)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    teach = verbs.add_parser("teacher", help="the default model's logits on every cached face")
+    teach.add_argument("--faces", type=Path, default=Path(StudentConfig.faces))
+    teach.add_argument("--out", type=Path, default=Path(StudentConfig.teacher))
+    fit = verbs.add_parser("train", help="distil into the 64-px student (resumes in --out)")
+    fit.add_argument("--out", type=Path, required=True)
+    for name, value in asdict(StudentConfig()).items():
+        fit.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+    exp = verbs.add_parser("export", help="write a run's best checkpoint as a mien ONNX model")
+    exp.add_argument("--run", type=Path, required=True)
+    exp.add_argument("--out", type=Path, required=True)
+    exp.add_argument("--meta", action="append", default=[], help="extra metadata KEY=VALUE")
+    args = parser.parse_args(argv)
+    if args.verb == "teacher":
+        teacher_logits(args.faces, args.out)
+    elif args.verb == "train":
+        values = {k: v for k, v in vars(args).items() if k in asdict(StudentConfig())}
+        print(json.dumps(train(StudentConfig(**values), args.out)))
+    else:
+        export(args.run, args.out, dict(item.split("=", 1) for item in args.meta))
+
+
+if __name__ == "__main__":
+    main()
