@@ -89,6 +89,32 @@ def test_cli_reference_covers_every_verb_and_option():
                 assert f"`{flag}`" in page, f"mien {name} {flag} is missing from docs/cli.md"
 
 
+def _parsers(parser: argparse.ArgumentParser, gen) -> list[argparse.ArgumentParser]:
+    """The parser and every (sub-)sub-command's parser below it."""
+    found = [parser]
+    for _, _, sub in gen._subcommands(parser):
+        found += _parsers(sub, gen)
+    return found
+
+
+def test_every_cli_option_has_a_meaning():
+    """Each argument row of the CLI reference says what the argument does (the parser's help, or
+    gen_docs.HELP_FALLBACK until the parser has one)."""
+    rows = re.findall(r"^\| (`.+?) \|.*\|(.*)\|$", (DOCS / "cli.md").read_text(), re.M)
+    assert rows
+    empty = [argument for argument, meaning in rows if not meaning.strip() and argument != "`verb`"]
+    assert not empty, f"options without a meaning in docs/cli.md: {empty}"
+
+
+def test_help_fallbacks_name_real_options():
+    gen = _script("gen_docs")
+    parser, _ = gen.find_parser()
+    arguments = {(sub.prog, gen._name(action)) for sub in _parsers(parser, gen) for action in sub._actions}
+    names = {name for _, name in arguments}
+    stale = [key for key in gen.HELP_FALLBACK if key not in arguments and not (key[0] == "*" and key[1] in names)]
+    assert not stale, f"gen_docs.HELP_FALLBACK names options that no longer exist: {stale}"
+
+
 def test_schema_page_lists_every_column():
     import mien.schema as schema
 
