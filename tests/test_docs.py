@@ -342,3 +342,13 @@ def test_python_api_page_lists_every_config_field():
     names = {name for pair in shown for name in pair if name}
     missing = [f.name for cls in (AnalyzerConfig, VideoOptions) for f in fields(cls) if f.name not in names]
     assert not missing, f"docs/python-api.md does not describe: {missing}"
+
+
+_REPO_FILE = re.compile(r"(?<![\w/.])((?:tests|scripts|benchmarks|src/mien)/[\w/]+\.py)\b")
+
+
+@pytest.mark.parametrize("path", doc_files(), ids=_ids(doc_files()))
+def test_repository_files_the_pages_name_exist(path):
+    """A page naming `tests/apps/test_batch.py` or `scripts/gen_docs.py` names a file that exists (files move)."""
+    missing = sorted({name for name in _REPO_FILE.findall(path.read_text()) if not (REPO / name).exists()})
+    assert not missing, f"{path.name} names files that do not exist: {missing}"
