@@ -1,0 +1,89 @@
+"""Decoding every input kind a user sends, and clear errors for the ones we cannot read."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mien.io.images import ImageError, iter_frames, read_image, read_image_pages, to_rgb_uint8
+from mien.io.sources import expand_inputs
+
+
+def test_grayscale_rgba_and_16_bit_arrays_become_rgb_uint8():
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert to_rgb_uint8(gray).shape == (3, 4, 3)
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., 3] = 0  # fully transparent black -> white
+    assert (to_rgb_uint8(rgba) == 255).all()
+    sixteen = np.full((2, 2), 65535, np.uint16)
+    assert (to_rgb_uint8(sixteen) == 255).all()
+    floats = np.full((2, 2, 3), 0.5, np.float32)
+    assert (to_rgb_uint8(floats) == 128).all()
+
+
+def test_bad_array_shapes_are_named():
+    with pytest.raises(ImageError, match="unsupported array shape"):
+        to_rgb_uint8(np.zeros((2, 2, 5)), "<mine>")
+    with pytest.raises(ImageError, match="empty image"):
+        to_rgb_uint8(np.zeros((0, 3, 3)))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".tif", ".webp"])
+def test_common_formats_decode(tmp_path, suffix):
+    array = np.zeros((20, 30, 3), np.uint8)
+    array[:, :15] = (200, 30, 10)
+    path = tmp_path / f"x{suffix}"
+    Image.fromarray(array).save(path)
+    decoded = read_image(path)
+    assert decoded.shape == (20, 30, 3) and decoded.dtype == np.uint8
+    assert abs(int(decoded[10, 5, 0]) - 200) < 12
+
+
+def test_16_bit_png(tmp_path):
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.full((8, 8), 40000, np.uint16)).save(path)
+    decoded = read_image(path)
+    assert decoded.shape == (8, 8, 3) and abs(int(decoded[0, 0, 0]) - round(40000 / 257)) <= 1
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    array = np.zeros((10, 20, 3), np.uint8)  # landscape pixels
+    image = Image.fromarray(array)
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    path = tmp_path / "rotated.jpg"
+    image.save(path, exif=exif)
+    assert read_image(path).shape == (20, 10, 3)  # shown as portrait
+
+
+def test_multi_page_tiff_first_or_all(tmp_path):
+    pages = [Image.fromarray(np.full((6, 6, 3), v, np.uint8)) for v in (10, 100, 250)]
+    path = tmp_path / "stack.tif"
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    assert len(list(read_image_pages(path, "first"))) == 1
+    values = [int(p[0, 0, 0]) for p in read_image_pages(path, "all")]
+    assert values == [10, 100, 250]
+
+
+@pytest.mark.parametrize("kind,reason", [
+    ("truncated", "truncated"), ("text", "not a recognised image format"),
+    ("empty", "empty file"), ("bomb", "decompression-bomb guard"),
+])
+def test_bad_files_give_errors_naming_the_file(bad_inputs, kind, reason):
+    frames = list(iter_frames(bad_inputs[kind]))
+    assert len(frames) == 1 and frames[0].image is None
+    assert str(bad_inputs[kind]) in frames[0].error and reason in frames[0].error
+
+
+def test_missing_file_and_unsupported_type():
+    assert "file not found" in next(iter_frames("/no/such/file.jpg")).error
+    assert "unsupported input type" in next(iter_frames(12345)).error
+
+
+def test_expand_inputs_folders_globs_and_missing(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("b.jpg", "a.PNG", "sub/c.webp", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    found = expand_inputs([tmp_path])
+    assert [p.split("/")[-1] for p in found] == ["a.PNG", "b.jpg", "c.webp"]
+    assert expand_inputs([str(tmp_path / "*.jpg")]) == [str(tmp_path / "b.jpg")]
+    assert expand_inputs(["missing.jpg", "missing.jpg"]) == ["missing.jpg"]

@@ -1,0 +1,133 @@
+"""The colour 112-pixel trainer: MobileFaceNet rebuilt from ONNX, the face cache, the cached-trunk training
+and its export, on a few real RAF-DB and FER+ faces (needs PyTorch)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mien.schema import EXPRESSIONS
+
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture(scope="module")
+def teacher(datasets):
+    path = datasets.parent / "teachers" / "opencv_zoo_fer_mobilefacenet_2022july_fp32deq.onnx"
+    assert path.is_file(), f"{path} missing"
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory, datasets):
+    from mien.train.face_cache import main as build
+
+    out = tmp_path_factory.mktemp("faces")
+    build(["--data", str(datasets), "--out", str(out), "--datasets", "rafdb", "ferplus", "--limit", "24"])
+    return out
+
+
+def test_mobilefacenet_reproduces_the_onnx_teacher(teacher, tiny_cache):
+    import onnxruntime as ort
+    import torch
+
+    from mien.train.face_cache import load_split
+    from mien.train.mobilefacenet import MobileFaceNet, load_onnx_weights
+
+    crops = load_split(tiny_cache, "rafdb", "train")["crops"][:4]
+    x = (crops.transpose(0, 3, 1, 2).astype(np.float32) / 255 - 0.5) / 0.5
+    session = ort.InferenceSession(str(teacher), providers=["CPUExecutionProvider"])
+    expected = np.concatenate([session.run(None, {"data": x[i:i + 1]})[0] for i in range(len(x))])
+    net = load_onnx_weights(MobileFaceNet(7), teacher).eval()
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def test_mobilefacenet_refuses_another_graph(tmp_path):
+    from mien.models.expression import WEIGHTS_DIR
+    from mien.train.mobilefacenet import MobileFaceNet, load_onnx_weights
+
+    with pytest.raises(ValueError, match="parameter tensors"):
+        load_onnx_weights(MobileFaceNet(7), WEIGHTS_DIR / "mnv2-ferplus-small.onnx")
+
+
+def test_face_cache_aligns_real_faces(tiny_cache):
+    from mien.train.face_cache import load_split
+
+    raf = load_split(tiny_cache, "rafdb", "train")
+    assert raf["crops"].shape == (24, 112, 112, 3) and raf["crops"].dtype == np.uint8
+    assert raf["aligned"].mean() > 0.9  # RetinaFace finds nearly every RAF-DB face in its padded crop
+    np.testing.assert_allclose(raf["targets"].sum(1), 1.0)
+    assert set(raf["labels"]) <= set(range(7))  # RAF-DB has no contempt
+    fer = load_split(tiny_cache, "ferplus", "valid")
+    gray = fer["crops"].astype(int)
+    assert (gray[..., 0] == gray[..., 1]).all()  # grayscale FER+ stays gray on all three channels
+    assert np.all((fer["targets"].sum(1) == 0) | np.isclose(fer["targets"].sum(1), 1.0))
+
+
+def test_teacher_network_keeps_its_classes_in_mien_order(teacher):
+    import torch
+
+    from mien.train.facenet_expression import TEACHER_CLASSES, teacher_network
+    from mien.train.mobilefacenet import MobileFaceNet, load_onnx_weights
+
+    seven = load_onnx_weights(MobileFaceNet(7), teacher).eval()
+    eight = teacher_network(teacher).eval()
+    x = torch.rand(2, 3, 112, 112) * 2 - 1
+    with torch.no_grad():
+        a, b = seven(x), eight(x)
+    for index, name in enumerate(TEACHER_CLASSES):
+        torch.testing.assert_close(b[:, EXPRESSIONS.index(name)], a[:, index])
+    contempt = b[:, EXPRESSIONS.index("contempt")]  # a class it never saw: a constant below every teacher bias
+    assert float(contempt[0]) == float(contempt[1]) < float(seven.classifier[1].bias.min())
+
+
+def test_rafdb_validation_split_is_stratified_and_fixed():
+    from mien.train.face_cache import rafdb_validation_split
+
+    labels = np.array([0] * 50 + [1] * 20 + [2] * 5)
+    held = rafdb_validation_split(labels, seed=0)
+    assert held[labels == 0].sum() == 5 and held[labels == 1].sum() == 2 and held[labels == 2].sum() == 1
+    assert (held == rafdb_validation_split(labels, seed=0)).all()
+
+
+def test_train_resume_export_and_analyze(tmp_path, tiny_cache, pyfeat_media):
+    from mien import Analyzer
+    from mien.train.facenet_expression import main
+
+    features = tmp_path / "trunk"
+    main(["features", "--faces", str(tiny_cache), "--out", str(features)])
+    assert np.load(features / "rafdb_train.npy", mmap_mode="r").shape == (3, 24, 128, 14, 14)
+    run = tmp_path / "run"
+    common = ["train", "--faces", str(tiny_cache), "--features", str(features), "--out", str(run),
+              "--batch-size", "16", "--ferplus-per-epoch", "10"]
+    main([*common, "--epochs", "1"])
+    main([*common, "--epochs", "2"])  # resumes: one more epoch, not two
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [0, 1] and all(np.isfinite(line["loss"]) for line in lines)
+    with pytest.raises(ValueError, match="other settings"):
+        main([*common[:-2], "--ferplus-per-epoch", "11", "--epochs", "3"])
+
+    onnx_path = tmp_path / "tiny.onnx"
+    main(["export", "--run", str(run), "--out", str(onnx_path), "--meta", "mien.note=smoke"])
+    analyzer = Analyzer(expression=str(onnx_path), threads=2)
+    assert analyzer.expression.colour == "rgb" and analyzer.expression.crop.size == 112
+    result = analyzer.analyze(str(pyfeat_media / "single_face.jpg"))
+    assert len(result) == 1
+    np.testing.assert_allclose(result.expression_probs.sum(), 1.0, atol=1e-5)
+
+
+def test_prelu_in_convolution_form_is_the_same_function():
+    import torch
+    from torch import nn
+
+    from mien.train.mobilefacenet import ConvPReLU, with_conv_prelu
+
+    prelu = nn.PReLU(5)
+    with torch.no_grad():
+        prelu.weight.copy_(torch.tensor([0.25, -0.5, 0.0, 1.0, 2.0]))
+    x = torch.randn(3, 5, 4, 4)
+    torch.testing.assert_close(ConvPReLU(prelu)(x), prelu(x))
+    swapped = with_conv_prelu(nn.Sequential(nn.Conv2d(5, 5, 1), nn.PReLU(5)))
+    assert isinstance(swapped[1], ConvPReLU) and not any(isinstance(m, nn.PReLU) for m in swapped.modules())
