@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test test-fast bench train-deps docs clean
+.PHONY: install demo test test-fast test-notorch bench train-deps docs clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -36,6 +36,11 @@ test-fast: install docs
 	$(PIP) install -e ".[test,parquet,demo,serve,serve-test,ray]"
 	command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium chromium-driver)
 	$(PY) -m pytest -q -m "not train"
+
+# test-fast's promise checked on a machine that has PyTorch: tests/notorch/sitecustomize.py hides it.
+test-notorch: install
+	$(PIP) install -e ".[test,parquet,demo,serve,serve-test,ray]"
+	PYTHONPATH=tests/notorch $(PY) -m pytest -q -m "not train"
 
 # The documentation site (docs/*.md, mkdocs.yml) built into site/; --strict fails on a broken link or anchor.
 # README.md and docs/ are checked against the code by tests/test_docs.py (python scripts/gen_docs.py and

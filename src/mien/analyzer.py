@@ -5,7 +5,7 @@
     result.to_pandas()
 
 Models are loaded once per ``Analyzer``. Each frame is detected and aligned as soon as it is decoded and
-its pixels are then released (unless overlays need them); face crops from several inputs are classified
+its pixels are then released (unless the caller keeps them: ``stream(keep_images=True)``); face crops from several inputs are classified
 together in one batched call.
 """
 
@@ -190,27 +190,17 @@ class Analyzer:
         return columns
 
     # ------------------------------------------------------------------ public API
-    def analyze(self, inputs: Any, overlay: str | Path | None = None) -> Result:
+    def analyze(self, inputs: Any) -> Result:
         """Analyse one input or a list: paths, folders (recursive), globs, arrays, PIL images or bytes.
 
-        ``overlay`` is deprecated (drawing and writing files is the application's job: see :meth:`stream`).
+        Nothing is drawn or written: to draw overlays, take the frames from :meth:`stream` with
+        ``keep_images=True`` (``mien analyze --overlay`` does, in :mod:`mien.workflows.images`).
         """
-        return Result.merge(list(self.iter_results(inputs, overlay)))
+        return Result.merge(list(self.iter_results(inputs)))
 
-    def iter_results(self, inputs: Any, overlay: str | Path | None = None) -> Iterator[Result]:
+    def iter_results(self, inputs: Any) -> Iterator[Result]:
         """Like :meth:`analyze`, one :class:`Result` per input as soon as it is ready (for streaming)."""
-        if overlay is None:
-            for result, _ in self.stream(inputs):
-                yield result
-            return
-        warnings.warn("overlay= is deprecated: draw from Analyzer.stream(inputs, keep_images=True) instead",
-                      DeprecationWarning, stacklevel=2)
-        from mien.viz.draw import OverlayWriter
-
-        expanded = self._expand(inputs)
-        writer = OverlayWriter(overlay, [name for _, name in expanded if name])
-        for result, frames in self._stream(expanded, keep_images=True):
-            writer.write(result, frames)
+        for result, _ in self.stream(inputs):
             yield result
 
     def stream(self, inputs: Any, keep_images: bool = False) -> Iterator[tuple[Result, list[Frame]]]:
@@ -463,9 +453,9 @@ def dense_eye_openness(points: np.ndarray) -> np.ndarray:
     return np.array([eye_openness(p) for p in points], np.float32).reshape(-1, 2)
 
 
-def analyze(inputs: Any, overlay: str | Path | None = None, **options: Any) -> Result:
-    """One-shot convenience: ``Analyzer(**options).analyze(inputs)`` (``overlay`` is deprecated)."""
-    return Analyzer(**options).analyze(inputs, overlay)
+def analyze(inputs: Any, **options: Any) -> Result:
+    """One-shot convenience: ``Analyzer(**options).analyze(inputs)``."""
+    return Analyzer(**options).analyze(inputs)
 
 
 def _whole_image_alias(whole_image: bool | None, detector: Any) -> Any:

@@ -181,15 +181,9 @@ COLUMN_TYPES.update(dict.fromkeys(MESH_COLUMNS + MESH468_COLUMNS + AU_INTENSITY_
 
 
 def markdown_table(docs: tuple[tuple[str, str, str], ...] = COLUMN_DOCS) -> str:
-    """A column list as a Markdown table (pasted into the README by ``python -m mien.schema``)."""
+    """A column list as a Markdown table (scripts/render_readme.py and scripts/gen_docs.py paste it into the
+    README and docs/)."""
     lines = ["| column | type | meaning |", "|---|---|---|"]
     lines += [f"| `{name}` | {kind} | {meaning} |" for name, kind, meaning in docs]
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    import sys
-
-    tables = {"image": COLUMN_DOCS, "video": VIDEO_COLUMN_DOCS, "summary": SUMMARY_COLUMN_DOCS,
-              "landmarks68": LANDMARK68_COLUMN_DOCS, "au_mesh": AU_MESH_COLUMN_DOCS}
-    print(markdown_table(tables[sys.argv[1] if len(sys.argv) > 1 else "image"]))

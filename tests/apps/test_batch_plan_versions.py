@@ -36,8 +36,15 @@ def test_a_plan_round_trips_and_an_unknown_version_is_refused():
         Plan.from_json(json.dumps({"version": 99, "options": {}, "units": []}))
 
 
+class ObjectDetector:
+    """A detector object (has ``detect``): fine for Analyzer, but batch workers need a name or path."""
+
+    def detect(self, image, *, max_size=None, min_size=None):
+        raise AssertionError("never called")
+
+
 def test_batch_refuses_what_it_cannot_honour():
     with pytest.raises(ValueError, match="segments itself"):
         BatchOptions(video=VideoOptions(start=1.0))
     with pytest.raises(ValueError, match="by name or path"):
-        BatchOptions(AnalyzerConfig(detector=object()))
+        BatchOptions(AnalyzerConfig(detector=ObjectDetector()))

@@ -38,6 +38,9 @@ What was verified, and where (public code, via code search):
   (starts with SN002) and ``BP4D_part3_path.txt`` (starts with F007). Fold ``f`` tests on part ``4 - f`` and
   trains on the other two, as ME-GraphAU numbers them (fold 1 = JAA-Net's "train on parts 1+2, test on 3").
 
+- CK+ (:func:`read_ckplus_aus`): ``au_emotion_labels.csv`` beside ``CK+48/``, one row per sequence
+  (``video`` = ``S005_001``) with a 0/1 column per AU (``AU1``, ``AU2``, ...), coded at the peak frame.
+
 Frames without an image file (preprocessing often drops frames where no face was found) are skipped with
 a :class:`~mien.datasets.me_layouts.MissingFramesWarning`; a missing label file raises FileNotFoundError
 naming it.
@@ -55,6 +58,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from mien.datasets.me_layouts import MissingFramesWarning
+from mien.schema import AUS
 
 DISFA_AUS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
 BP4D_AUS = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)  # the 12 the BP4D literature evaluates
@@ -178,6 +182,20 @@ def _warn_missing(where: Path, missing: int, total: int) -> None:
     if missing:
         warnings.warn(f"{where}: {missing} of {total} coded frames have no image file; skipped",
                       MissingFramesWarning, stacklevel=3)
+
+
+# ------------------------------------------------------------------------------------------- CK+
+def read_ckplus_aus(root: Path) -> dict[str, np.ndarray]:
+    """CK+'s FACS codes: sequence id (``Sxxx_yyy``) -> (len(AUS),) 0/1 occurrence at the peak (over
+    :data:`mien.schema.AUS`), from ``<root>/au_emotion_labels.csv``. FileNotFoundError naming it if absent."""
+    path = Path(root) / "au_emotion_labels.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: CK+ AU table not found")
+    table = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            table[row["video"]] = np.array([int(row[f"AU{au}"]) for au in AUS], np.float32)
+    return table
 
 
 # ----------------------------------------------------------------------------------------- DISFA

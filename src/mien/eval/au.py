@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from mien.eval.metrics import auroc
+from mien.io.frames import Frame
 from mien.schema import AUS
 
 REQUIRED_AUS = (1, 2, 4, 5, 6, 7, 9, 12, 15, 17, 23, 24, 25, 26)  # the set the AU issue names
@@ -68,7 +69,7 @@ def evaluate_au_dataset(analyzer, samples, limit: int | None = None) -> dict:
     probabilities = np.full(labels.shape, np.nan)
     not_found = 0
     for i, sample in enumerate(samples):
-        result = analyzer.analyze_image(sample.load(), name=str(sample.source), frame=sample.frame)
+        result = analyzer.analyze_frames([Frame(str(sample.source), sample.frame, sample.load(), 0.0)])
         if len(result) == 0:
             not_found += 1
             continue

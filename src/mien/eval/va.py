@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mien.io.frames import Frame
+
 AXES = ("valence", "arousal")
 
 
@@ -92,7 +94,7 @@ def evaluate_va_dataset(analyzer, samples, limit: int | None = None) -> dict:
         raise ValueError("no valence/arousal-labelled samples to evaluate")
     predicted = np.full((len(samples), 2), np.nan, np.float32)
     for i, sample in enumerate(samples):
-        result = analyzer.analyze_image(sample.load(), name=sample.source)
+        result = analyzer.analyze_frames([Frame(sample.source, 0, sample.load(), 0.0)])
         if len(result):
             areas = (result.boxes[:, 2] - result.boxes[:, 0]) * (result.boxes[:, 3] - result.boxes[:, 1])
             k = int(np.argmax(areas))

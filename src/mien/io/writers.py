@@ -34,9 +34,9 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"
 # Renames to other tools' column names; columns without an entry keep mien's name. OpenFace 2's geometry
 # columns need none: with landmarks="mesh" mien writes them under OpenFace's names and in its units
 # (mien.schema.MESH_COLUMNS: pose_Tx..pose_Tz in mm, pose_Rx..pose_Rz in radians, gaze_0_x..gaze_1_z unit
-# vectors, gaze_angle_x/y in radians, x_0..y_67 in pixels; tests/test_openface_schema.py checks them against a
+# vectors, gaze_angle_x/y in radians, x_0..y_67 in pixels; tests/test_schema_openface.py checks them against a
 # real OpenFace CSV). The AU columns need none either: ``AUxx_c`` (presence) and, with ``aus="mesh"``, ``AUxx_r``
-# (intensity, 0-5) are OpenFace's names (tests/test_aus_mesh.py); ``AUxx_p`` has no OpenFace counterpart.
+# (intensity, 0-5) are OpenFace's names (tests/tasks/test_aus.py); ``AUxx_p`` has no OpenFace counterpart.
 SCHEMA_RENAMES: dict[str, dict[str, str]] = {
     "mien": {},
     "openface": {"face_score": "confidence"},

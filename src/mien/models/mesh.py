@@ -60,7 +60,7 @@ EYE_REFINED = (
 # correspondence of P. Yan, "Mediapipe_2_Dlib_Landmarks" (2024), checked by drawing both on real faces
 # (scripts/convert_mesh_models.py --draw); two changes: the outer brow ends are the brow's own points 70 / 300
 # (not 156 / 383 below them), and jaw point 13 is the mean of 361 and 288, the mirror of point 3 (the
-# mapping is mirror-symmetric: tests/test_mesh.py).
+# mapping is mirror-symmetric: tests/models/test_mesh.py).
 IBUG68_FROM_MESH: tuple[tuple[int, ...], ...] = (
     (127,), (234,), (93,), (132, 58), (58, 172), (136,), (150,), (176,), (152,), (400,), (379,), (365,),
     (397, 288), (361, 288), (323,), (454,), (356,),                               # jaw 0-16

@@ -19,7 +19,7 @@ Model (a geometric estimate, not a learned gaze model):
 (radians; x > 0 = looking towards the image's right, y > 0 = looking down), as OpenFace 2 computes them.
 
 Accuracy, honestly: no gaze-labelled data was available offline, so the absolute accuracy is unmeasured.
-Checked (tests/test_gaze.py, benchmarks/bench_geometry.py): a face looking at the camera gives angles near 0
+Checked (tests/tasks/test_gaze.py, benchmarks/bench_geometry.py): a face looking at the camera gives angles near 0
 (people talking into the camera: median within 2 degrees, interquartile range about 4 degrees, after the
 vertical calibration above), a mirrored image flips ``gaze_angle_x`` (median difference under 2 degrees),
 glances to either side in a real clip read as such, and on synthetic eyes (iris placed on the model's

@@ -17,7 +17,6 @@ is subject-independent: CK+'s 10 subject-grouped folds; neutral FER+ faces are o
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from torch import nn
 
 from mien.align.similarity import CropSpec, estimate_similarity
 from mien.config import DEFAULT_EXPRESSION
+from mien.datasets.au_layouts import read_ckplus_aus
 from mien.datasets.ferplus import confident_neutral_ferplus
 from mien.eval.au import au_scores
 from mien.train.features import onnx_features
@@ -48,18 +48,6 @@ class AuConfig:
 
 
 # ------------------------------------------------------------------------------------------- data
-def read_ckplus_aus(root: Path) -> dict[str, np.ndarray]:
-    """Sequence id (``Sxxx_yyy``) -> (len(AUS),) 0/1 occurrence at the peak, from ``au_emotion_labels.csv``."""
-    path = Path(root) / "au_emotion_labels.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: CK+ AU table not found")
-    table = {}
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            table[row["video"]] = np.array([int(row[f"AU{au}"]) for au in AUS], np.float32)
-    return table
-
-
 def ckplus_au_samples(root: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
     """CK+48 images with AU codes: paths, (N, K) labels, (N,) fold (0-9, subject-grouped)."""
     from mien.datasets.layouts import ckplus_folds

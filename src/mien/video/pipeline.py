@@ -94,7 +94,6 @@ class VideoAnalysis:
             # faces the detector missed this frame: overlays that anonymise must cover these too
             missed = tracker.unmatched_predictions(frame.timestamp, track_ids)
             result.frames.data["missed_boxes"] = [missed]
-            result.metadata["missed_boxes"] = missed  # deprecated: viz.draw still reads it here
             smoothed = smoother.update(track_ids, frame.timestamp, result.expression_probs)
             live = tracker.live_ids()
             smoother.forget(live)

@@ -8,5 +8,6 @@ report progress. The command line (:mod:`mien.cli`) only parses options and form
     video.py    analyse videos into a frame table, per-track summary, overlay videos and plots (mien video)
     live.py     analyse a camera, stream or file as it plays (mien live)
     micro.py    micro-expression recognition and spotting with their outputs (mien micro)
+    overlays.py overlay image names and files (mien analyze --overlay)
     video_writer.py  the MP4 writer the overlays use
 """

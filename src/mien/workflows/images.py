@@ -1,7 +1,7 @@
 """``mien analyze``: analyse images into a table (through a row sink) and overlay images.
 
 The overlays are drawn by :func:`mien.viz.draw.draw_faces` from the frames that
-``Analyzer.stream(..., keep_images=True)`` hands back, and saved here.
+``Analyzer.stream(..., keep_images=True)`` hands back, and saved by :mod:`mien.workflows.overlays`.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ def run_images(analyzer, paths: Sequence[str], write_rows: Callable[[list[dict]]
                overlay: Path | None = None, progress=None, report: ImagesReport | None = None) -> ImagesReport:
     """Analyse ``paths`` one by one: each input's rows go to ``write_rows`` as soon as it is done and, with
     ``overlay``, its image with boxes and labels drawn is saved in that folder (names from
-    :func:`mien.viz.draw.overlay_names`). ``progress`` (tqdm-like: ``update``, ``write``) is optional;
+    :func:`mien.workflows.overlays.overlay_names`). ``progress`` (tqdm-like: ``update``, ``write``) is optional;
     ``report`` is filled as inputs finish (so a caller interrupted by Ctrl-C knows how far it got)."""
-    from mien.viz.draw import OverlayWriter
+    from mien.workflows.overlays import OverlayWriter
 
     writer = OverlayWriter(overlay, list(paths)) if overlay is not None else None
     report = report if report is not None else ImagesReport()

@@ -91,7 +91,7 @@ class VideoReport:
 def output_stems(paths: Sequence[str]) -> dict[str, str]:
     """A distinct file stem per input (its path relative to the inputs' common folder, without suffix),
     so ``a/clip.mp4`` and ``b/clip.mp4`` never overwrite each other's overlay or plots."""
-    from mien.viz.draw import OVERLAY_INFIX, overlay_names
+    from mien.workflows.overlays import OVERLAY_INFIX, overlay_names
 
     names = overlay_names(list(paths))  # "<relative path>.overlay.jpg" for a video
     return {path: str(Path(name.removesuffix(OVERLAY_INFIX + ".jpg")).with_suffix("")) for path, name in names.items()}

@@ -3,17 +3,17 @@
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from mien.train.nets import IMAGENET_WEIGHTS, build_network
-
-pytestmark = pytest.mark.train
+pytestmark = pytest.mark.train  # torch and mien.train.nets are imported inside the tests: collection needs no torch
 IMAGENET_CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
 @pytest.mark.parametrize("name,head", [("mobilenetv2", "classifier.1."), ("efficientnet_lite0", "_fc.")])
 def test_imagenet_backbones_recognise_a_cat(name, head):
     import skimage.data
+    import torch
+
+    from mien.train.nets import IMAGENET_WEIGHTS, build_network
 
     torch.set_num_threads(2)
     model = build_network(name, 1000, pretrained=True).eval()
@@ -28,11 +28,17 @@ def test_imagenet_backbones_recognise_a_cat(name, head):
 
 
 def test_unknown_backbone():
+    from mien.train.nets import build_network
+
     with pytest.raises(KeyError, match="efficientnet_lite0"):
         build_network("resnet9000", 8)
 
 
 def test_small_backbone_keeps_the_imagenet_blocks_it_shares():
+    import torch
+
+    from mien.train.nets import IMAGENET_WEIGHTS, build_network
+
     model = build_network("mobilenetv2_small", 8, pretrained=True)
     state = torch.load(IMAGENET_WEIGHTS["mobilenetv2_small"](), map_location="cpu", weights_only=True)
     own = model.state_dict()

@@ -68,4 +68,3 @@ def test_auroc_hand_computed():
     # one positive (0.5) against negatives 0.2, 0.5, 0.7: beats one, ties one, loses one -> 1.5 / 3
     assert auroc(np.array([0.5, 0.2, 0.5, 0.7]), np.array([1, 0, 0, 0])) == pytest.approx(0.5)
     assert np.isnan(auroc(np.array([0.1, 0.2]), np.array([0, 0])))
-

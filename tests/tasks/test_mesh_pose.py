@@ -5,24 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mesh_render import _frames, render_mesh
+
 from mien.tasks.pose import (angles_from_rotation, camera_matrix, canonical_face, fit_mesh_pose, openface_angles,
-                             ray_rotation, rotation_from_angles)
+                             rotation_from_angles)
 
 LIVEPORTRAIT = "media/liveportrait"
-
-
-def render_mesh(rotation: np.ndarray, position: np.ndarray, camera: np.ndarray) -> np.ndarray:
-    """An ideal FaceMesh output for the canonical face at a pose: perspective x, y and the depth along the
-    viewing ray in pixels at the face's distance (the network sees the face along that ray)."""
-    from mien.models.mesh import ibug68
-
-    world = canonical_face() @ rotation.T + position
-    pixels = world @ camera.T
-    face_centre = ibug68(world).mean(axis=0)  # z on the x, y scale of the face itself (not the head's centre)
-    centre = camera @ face_centre
-    ray = ray_rotation(centre[0] / centre[2], centre[1] / centre[2], camera)
-    z = ((world - face_centre) @ ray)[:, 2] * camera[0, 0] / np.linalg.norm(face_centre)
-    return np.column_stack([pixels[:, :2] / pixels[:, 2:3], z])
 
 
 def test_mesh_pose_on_1000_synthetic_poses():
@@ -104,19 +92,6 @@ def test_yaw_of_a_mirrored_image_is_minus_the_original(mesh_analyzer, pyfeat_med
     assert len(yaw) >= 10
     for diffs in (yaw, roll, pitch):
         assert np.median(np.abs(diffs)) < 2.0 and np.abs(diffs).max() < 4.0
-
-
-def _frames(path, wanted: set[int]) -> dict[int, np.ndarray]:
-    import av
-
-    frames = {}
-    with av.open(str(path)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index in wanted:
-                frames[index] = frame.to_ndarray(format="rgb24")
-            if index >= max(wanted):
-                break
-    return frames
 
 
 def test_a_still_head_that_grins_keeps_its_pitch(mesh_analyzer, datasets):

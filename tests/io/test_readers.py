@@ -1,11 +1,10 @@
-"""Other tools' real output files (media/pyfeat) read into mien's schema: counts and values checked."""
+"""Other tools' real output files (media/pyfeat) read into mien's schema (mien.read_foreign): counts and values
+checked."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import mien
-from mien.cli import main
 from mien.io.readers import detect_format
 
 
@@ -61,13 +60,3 @@ def test_affectiva_values(pyfeat_media):
     row = mien.read_foreign(pyfeat_media / "sample_affectiva-api-app_output.json").iloc[0]
     assert row["input"] == "JinHyunCheong.jpg" and row["expression"] == "happy"
     assert row["expr_happy"] == pytest.approx(0.9993057) and row["smile"] == 100
-
-
-def test_convert_command_and_bad_files(tmp_path, pyfeat_media):
-    out = tmp_path / "of.csv"
-    assert main(["convert", str(pyfeat_media / "OpenFace_Test.csv"), "-o", str(out)]) == 0
-    converted = pd.read_csv(out)
-    assert len(converted) == 100 and converted.loc[0, "frame"] == 0 and "AU45_c" in converted
-    assert not list(tmp_path.glob("*.part"))
-    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
-    assert main(["convert", str(tmp_path / "x.csv"), "-o", str(tmp_path / "y.csv")]) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_pose import render_mesh
+from mesh_render import render_mesh
 
 from mien.tasks.gaze import EYE_CORNERS, IRIS_RADIUS_MM, eye_gaze, eyeball_offsets, gaze_angles
 from mien.tasks.pose import camera_matrix, canonical_face, fit_mesh_pose, rotation_from_angles
@@ -87,7 +87,7 @@ def test_gaze_on_a_real_face_looking_at_the_camera_and_its_mirror(mesh_analyzer,
 def test_gaze_follows_the_eyes_in_a_real_clip(mesh_analyzer, datasets):
     """d0.mp4, head still, eyes moving (checked by eye on the frames): into the camera at frames 0-8, to the
     image's right (his left) at 44-52, to the image's left at 40 and 56."""
-    from test_pose import _frames
+    from mesh_render import _frames
 
     from mien.io.images import Frame
 
