@@ -10,7 +10,7 @@
   10 subject-grouped folds: per fold the recipe fitted on all CK+ and neutral faces plus the other folds'
   apex frames; AUROC per AU with at least 15 positives. Each person's features are normalised by their own
   median over their apex frames (no labels: the image-set analogue of a video track's neutral baseline).
-- **Clip behaviour** on ``liveportrait/d0.mp4`` (frame ranges chosen by eye, as in tests/test_aus_mesh.py).
+- **Clip behaviour** on ``liveportrait/d0.mp4`` (frame ranges chosen by eye, as in tests/tasks/test_aus.py).
 - **Cost**: ms per face of the AU stage (head-frame fit, features, model) on top of the mesh.
 - **Tried, not shipped** (when ``data_cache/au_mesh_appearance.npz`` exists: ``python -m mien.train.au_mesh
   appearance``): the same recipe on geometry plus the expression network's embedding (64 principal axes of
@@ -39,7 +39,7 @@ from mien.eval.metrics import auroc  # noqa: E402
 from mien.schema import AUS  # noqa: E402
 
 CACHE = Path(__file__).resolve().parents[1] / "data_cache" / "au_mesh.npz"
-GRIN, NEUTRAL = range(24, 65), range(8, 15)  # d0.mp4, see tests/test_aus_mesh.py
+GRIN, NEUTRAL = range(24, 65), range(8, 15)  # d0.mp4, see tests/tasks/test_aus.py
 
 
 def cache(root: Path) -> dict:

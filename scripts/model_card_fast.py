@@ -1,0 +1,132 @@
+"""Write the card of the fast 64-px colour expression model from its run and the benchmark results
+(no hand-typed numbers).
+
+    python scripts/model_card_fast.py --name mfn64-fast --run runs/fast_a \
+        --onnx src/mien/models/weights/mfn64-fast.onnx \
+        --calibration src/mien/models/weights/mfn64-fast.calibration.json \
+        --au-run runs/au_mfn64-fast --head-base runs/fast_a/expression.onnx \
+        --out src/mien/models/weights/mfn64-fast.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+from model_card import au_section  # noqa: E402
+from model_card_facenet import _meta, calibration_text, generalisation_table, per_class, posthoc_rows  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--run", type=Path, required=True)
+    parser.add_argument("--onnx", type=Path, required=True)
+    parser.add_argument("--calibration", type=Path)
+    parser.add_argument("--generalisation", type=Path, default=REPO / "benchmarks/out/generalisation.json")
+    parser.add_argument("--models", type=Path, default=REPO / "benchmarks/out/models.json")
+    parser.add_argument("--au", type=Path, default=None)
+    parser.add_argument("--au-run", type=Path)
+    parser.add_argument("--eyes-run", type=Path)
+    parser.add_argument("--head-base", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO / "benchmarks"))
+
+    config = json.loads((args.run / "config.json").read_text())
+    epochs = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
+    best = json.loads((args.run / "best.json").read_text())
+    minutes = sum(e["seconds"] for e in epochs) / 60
+    report = json.loads(args.generalisation.read_text()) if args.generalisation.exists() else {"models": {}}
+    calibration = json.loads(args.calibration.read_text()) if args.calibration else None
+    latency = "See BENCHMARKS.md (`python benchmarks/bench_models.py`)."
+    if args.models.exists():
+        models = json.loads(args.models.read_text())["models"]
+        if args.name in models:
+            r = models[args.name]
+            latency = (f"The network alone with all its outputs, 2 threads: {r['batch1_median_ms']:.2f} ms median per "
+                       f"face at batch 1 (p90 {r['batch1_p90_ms']:.2f}); {r['batch32_faces_per_s']:.0f} faces/s at "
+                       "batch 32 (`python benchmarks/bench_models.py`).")
+    by_epoch = ", ".join(f"{e['rafdb_valid']['accuracy']:.3f}/{e['ferplus_valid']['accuracy']:.3f}" for e in epochs)
+    labels = ", ".join(json.loads(_meta(args.onnx)["mien.labels"]))
+    options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in config.items() if k != "threads")
+    text = f"""# Model card: `{args.name}`
+
+mien's fast colour expression model: 8 expressions ({labels}) from **64x64** colour faces, plus the
+action-unit and eye-openness heads in the same forward pass. It is the default model (`mfn-raf-ferplus`,
+112 px) distilled into the same network at a third of the compute.
+
+## Network and initialisation
+
+- **MobileFaceNet** (Chen et al. 2018; 1.2 M parameters) at 64x64 input: 0.07 GMAC. Its last feature map
+  is 4x4, so the global depthwise convolution's 7x7 kernel is resampled to 4x4 (area averaging, scaled so a
+  constant map gives the same output).
+- **Initialised from** the default model `mfn-raf-ferplus` (itself from OpenCV Zoo's RAF-DB MobileFaceNet,
+  Apache-2.0), then **every layer fine-tuned** at 64 px (`mien.train.fast_student`).
+
+## Input
+
+64x64 RGB in [0, 255], aligned by a similarity transform from mien's 5 landmarks onto the ArcFace template
+(the same template as the default model, at 64 px; mien's aligner antialiases when it shrinks a face).
+Training faces are the cached 112-px aligned crops shrunk to 64 px by area averaging.
+
+## Training data and licences
+
+- **Targets**: the default model's probabilities on the 112-px original of every face (knowledge
+  distillation, temperature {config['kd_t']}, weight {config['kd_weight']}) plus the face's own label (weight
+  {1 - config['kd_weight']:.1f}): RAF-DB one-hot with label smoothing {config['label_smoothing']}, FER+ vote
+  distributions. affectnet4 faces (noisy folder labels) are used through the teacher's targets only.
+- **RAF-DB basic** train split minus the stratified 10% validation split (seed 0); research and
+  non-commercial use only (Li, Deng & Du, CVPR 2017).
+- **FER+** train ({config['ferplus_per_epoch']} faces drawn per epoch); FER+ labels MIT, FER2013 images research use.
+- **affectnet4** ({config['affectnet_per_epoch']} of its 18,738 faces drawn per epoch; labels not used).
+- Not used for training or any choice: RAF-DB test, FER+ test, FER2013 PrivateTest, CK+ (zero-shot).
+- Weights: MIT (mien); the initialisation chain is Apache-2.0; the training images keep their research-only terms.
+
+## Recipe (`python -m mien.train.fast_student train --out {args.run} {options}`)
+
+AdamW, lr {config['lr']} (cosine), weight decay {config['weight_decay']}, batch {config['batch_size']},
+{len(epochs)} epochs ({minutes:.0f} CPU minutes on 2 shared cores); training views are augmented mirrors
+({config['augment_share']:.0%}: rotation, scale, shift, low resolution, blur, photometric, gray, occlusion) or
+plain mirrors. The epoch kept has the best mean of RAF-DB validation accuracy, its mean class accuracy and
+FER+ validation accuracy: epoch {best['epoch']}, RAF-DB validation {best['rafdb_valid']['accuracy']:.4f} (mean
+class {best['rafdb_valid']['mean_class_accuracy']:.4f}), FER+ validation {best['ferplus_valid']['accuracy']:.4f}.
+By epoch (RAF-DB / FER+ validation accuracy): {by_epoch}.
+
+**Post-hoc logit adjustment** chosen on the same validation data, by tau:
+{posthoc_rows(best)}
+The shipped file has tau {best['posthoc']['tau']} folded into its classifier bias.
+
+Caveat: the initialisation chain saw all of RAF-DB train, including mien's validation split, so RAF-DB
+validation numbers flatter the model; the test sets below do not have that bias.
+
+## Faces outside the training data (`python benchmarks/bench_generalisation.py`)
+
+Accuracy / mean class accuracy (UAR), through mien's pipeline (a face the detector misses counts as wrong).
+
+{generalisation_table(report, args.name)}
+
+Per-class recall on RAF-DB test (detect): {per_class(report, args.name, 'RAF-DB test | detect')}.
+CK+ zero-shot (framed): {per_class(report, args.name, 'CK+ zero-shot | framed')}.
+
+## Speed
+
+{latency}
+
+{calibration_text(calibration, args)}{au_section(args)}
+## Limitations
+
+- 64 px loses fine detail (subtle brows and lids): it trails the 112-px default on every test set above.
+- Contempt is learned from FER+ only; full profiles are out of reach, as for every model measured.
+"""
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
