@@ -46,20 +46,6 @@ def _escape(text: str) -> str:
 # The meaning of options whose parser gives none (or only a default), keyed by (command, flag or positional
 # name). The parser's own help text wins once it has one: these belong in src/mien/cli/ and are listed for it.
 HELP_FALLBACK: dict[tuple[str, str], str] = {
-    ("mien live", "--quiet"): "no closing summary (frames, faces, frames per second)",
-    ("mien batch", "--quiet"): "no per-unit progress lines or closing summary",
-    ("mien evaluate", "--split"): "the dataset split to score (affectnet: test means valid)",
-    ("mien evaluate", "--threads"): "CPU threads per model (micro: torch threads, default 1)",
-    ("mien micro recognize", "--onset-frame"): "0-based index of the onset frame in --video",
-    ("mien micro recognize", "--apex-frame"): "0-based index of the apex frame in --video",
-    ("mien micro recognize", "--threads"): "CPU threads per model",
-    ("mien micro spot", "videos"): "the long videos to search",
-    ("mien micro spot", "--threads"): "CPU threads per model",
-    ("mien serve", "--port"): "TCP port to listen on",
-    ("mien serve", "--log-level"): "the server's log verbosity",
-    ("mien demo", "--out-dir"): "folder for results.csv and the annotated photos",
-    ("mien demo", "--threads"): "CPU threads per model",
-    ("*", "--device"): "where the models run; cuda needs an onnxruntime build with CUDA",
 }
 _ONLY_A_DEFAULT = re.compile(r"^\(default[^)]*\)$")
 

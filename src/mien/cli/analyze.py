@@ -47,8 +47,9 @@ def add_parsers(verbs) -> None:
 
 def add_demo_parser(verbs) -> None:
     demo = verbs.add_parser("demo", help="analyse the sample photos that ship with scikit-image")
-    demo.add_argument("--out-dir", type=Path, default=Path("demo_out"))
-    demo.add_argument("--threads", type=int)
+    demo.add_argument("--out-dir", type=Path, default=Path("demo_out"),
+                      help="folder for results.csv and the annotated photos")
+    demo.add_argument("--threads", type=int, help="CPU threads per model")
 
 
 def run_analyze_verb(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ def add_parsers(verbs) -> None:
                                                         f"{_engine('max_attempts')})")
     add_analyzer_options(batch, exclude=("threads",))  # threads: --threads-per-worker
     add_video_options(batch, include=("every", "fps", "detect_every", "smooth", "max_missed"))
-    batch.add_argument("--quiet", "-q", action="store_true")
+    batch.add_argument("--quiet", "-q", action="store_true", help="no per-unit progress lines or closing summary")
 
 
 def _cut(name: str):

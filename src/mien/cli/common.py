@@ -74,7 +74,8 @@ def add_analyzer_options(parser: argparse.ArgumentParser, exclude: Sequence[str]
     if "threads" not in exclude:
         add("--threads", type=int, help="CPU threads per model (default: $MIEN_THREADS or all cores, at most 8)")
     if "device" not in exclude:
-        add("--device", choices=["cpu", "cuda"], help=f"(default {_default('device')})")
+        add("--device", choices=["cpu", "cuda"],
+            help=f"where the models run; cuda needs an onnxruntime build with CUDA (default {_default('device')})")
     if "pages" not in exclude:
         add("--pages", choices=list(PAGES), help=f"multi-page TIFF: first page or all (default {_default('pages')})")
     if "max_pixels" not in exclude:

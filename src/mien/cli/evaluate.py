@@ -19,7 +19,7 @@ def add_parsers(verbs) -> None:
     add("--dataset", help="ferplus, fer2013-csv, fer2013-folders, ckplus, rafdb, affectnet or imagefolder; "
                           "megc2019 for micro")
     add("--root", type=Path, required=True, help="the dataset's folder (or fer2013.csv)")
-    add("--split", default="test")
+    add("--split", default="test", help="the dataset split to score (affectnet: test means valid)")
     add("--classes", choices=["8", "7"], default="8", help="7: without contempt (FER2013 protocol)")
     add("--input", choices=["detect", "whole-image", "framed"], default="detect",
         help="detect on the image as it is, treat it as the face, or paste it into a 640x480 frame")
@@ -29,7 +29,7 @@ def add_parsers(verbs) -> None:
     add("--output", "-o", type=Path, help="metrics JSON")
     add("--confusion", type=Path, help="confusion matrix PNG (needs matplotlib)")
     add("--limit", type=int, help="only the first N samples (quick checks)")
-    add("--threads", type=int)
+    add("--threads", type=int, help="CPU threads per model (micro: torch threads, default 1)")
     add("--seeds", type=int, nargs="+", default=[0, 1, 2], help="micro: repeat LOSO per seed")
     add("--fold", type=int, choices=[1, 2, 3], help="au: the 3-fold protocol's test subjects")
 

@@ -20,7 +20,7 @@ def add_parsers(verbs) -> None:
     live.add_argument("--display", choices=["auto", "yes", "no"], default="auto", help="show a window (auto: if a display exists)")
     live.add_argument("--anonymize", choices=["blur", "pixelate", "box"], help="obscure faces in the window and overlay")
     live.add_argument("--max-frames", type=int, help="stop after N frames")
-    live.add_argument("--quiet", "-q", action="store_true")
+    live.add_argument("--quiet", "-q", action="store_true", help="no closing summary (frames, faces, frames per second)")
     add_analyzer_options(live, exclude=("pages", "batch_size"))
     add_video_options(live, include=("detect_every", "smooth", "max_missed"))
 

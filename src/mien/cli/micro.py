@@ -22,21 +22,21 @@ def add_parsers(verbs) -> None:
     recognize.add_argument("--onset", type=Path, help="onset frame image")
     recognize.add_argument("--apex", type=Path, help="apex frame image")
     recognize.add_argument("--video", type=Path, help="a clip; give --onset-frame and --apex-frame (0-based)")
-    recognize.add_argument("--onset-frame", type=int)
-    recognize.add_argument("--apex-frame", type=int)
+    recognize.add_argument("--onset-frame", type=int, help="0-based index of the onset frame in --video")
+    recognize.add_argument("--apex-frame", type=int, help="0-based index of the apex frame in --video")
     recognize.add_argument("--whole-image", action="store_true", help="frames are already-cropped faces")
     recognize.add_argument("--model", type=Path, help="a mien micro ONNX file (default: the shipped one)")
     recognize.add_argument("--output", "-o", type=Path, help="write the prediction as JSON")
-    recognize.add_argument("--threads", type=int)
+    recognize.add_argument("--threads", type=int, help="CPU threads per model")
 
     spot = actions.add_parser("spot", help="find micro- and macro-expression intervals in long videos")
-    spot.add_argument("videos", nargs="+", type=Path)
+    spot.add_argument("videos", nargs="+", type=Path, help="the long videos to search")
     spot.add_argument("--output", "-o", type=Path, required=True, help="intervals table: .csv, .jsonl or .json")
     spot.add_argument("--p", type=float, help="threshold between the curve's mean (0) and max (1) "
                                               "(default: the Spotter's, 0.3)")
     spot.add_argument("--plot-dir", type=Path, help="write <video>_spotting.png curve plots here")
     spot.add_argument("--whole-image", action="store_true", help="videos of already-cropped faces")
-    spot.add_argument("--threads", type=int)
+    spot.add_argument("--threads", type=int, help="CPU threads per model")
 
 
 def _detector(args: argparse.Namespace) -> dict[str, str]:

@@ -21,7 +21,7 @@ def add_parsers(verbs) -> None:
     serve = verbs.add_parser("serve", help="REST API and web page (needs the serve extra)")
     add = serve.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
-    add("--port", type=int, default=8000)
+    add("--port", type=int, default=8000, help="TCP port to listen on")
     add("--workers", type=int, default=1, help="server processes, each with its own models")
     add("--api-key", help="require this key in the X-API-Key header (default: $MIEN_API_KEY)")
     add("--data-dir", type=Path, help="job database and files (default: mien_serve_data)")
@@ -35,7 +35,8 @@ def add_parsers(verbs) -> None:
     add("--keep-uploads", type=float, help="seconds uploads are kept after their job "
                                            f"(default {_limit('keep_uploads'):g})")
     add("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
-    add("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    add("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+        help="the server's log verbosity")
     add_analyzer_options(serve, exclude=("max_pixels",))  # the server's --max-pixels bounds uploads and analysis
 
 
