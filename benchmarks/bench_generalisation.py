@@ -104,9 +104,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--models", nargs="+", help="only these (names as in the table)")
+    parser.add_argument("--verify", nargs="*", metavar="CELL",
+                        help="recompute the stored cells whose name contains one of these words (all: no word) and "
+                             "compare them with the stored ones; writes nothing, exits 1 on any difference")
     args = parser.parse_args()
-    import mien
-    from mien.eval.expression import predict_samples
     from mien.io.images import read_image
 
     data = data_root()
@@ -115,6 +116,8 @@ def main() -> None:
     background = read_image(data / "media" / "pyfeat" / "free-mountain-vector-01.jpg")
     sets = test_sets(data)
     results = previous["models"]
+    if args.verify is not None:
+        raise SystemExit(verify(results, args.models, args.verify, sets, background))
     with tempfile.TemporaryDirectory() as folder:
         available = models(Path(folder))
         for name in args.models or list(available):  # in the order asked for
@@ -126,12 +129,39 @@ def main() -> None:
                 key = f"{test_name} | {mode}"
                 if key in entry["cells"]:
                     continue
-                samples, labels, classes = sets[test_name]
-                analyzer = mien.Analyzer(expression=str(model), threads=2, whole_image=mode == "whole-image")
-                probabilities = predict_samples(analyzer, samples, mode, background)
-                entry["cells"][key] = cell(probabilities, labels, classes)
+                entry["cells"][key] = measure(model, sets[test_name], mode, background)
                 print(f"{name}: {key}: {entry['cells'][key]['accuracy']:.4f}", flush=True)
                 save_entry(path, name, entry)  # incremental: an interrupted run keeps its cells
+
+
+def measure(model: Path, test_set: tuple, mode: str, background: np.ndarray) -> dict:
+    """One cell: ``model`` (an ONNX path) on one test set, through mien's pipeline in ``mode``."""
+    import mien
+    from mien.config import WHOLE_IMAGE
+    from mien.eval.expression import predict_samples
+
+    samples, labels, classes = test_set
+    analyzer = mien.Analyzer(expression=str(model), threads=2, detector=WHOLE_IMAGE if mode == "whole-image" else None)
+    return cell(predict_samples(analyzer, samples, mode, background), labels, classes)
+
+
+def verify(results: dict, names: list[str] | None, words: list[str], sets: dict, background: np.ndarray) -> int:
+    """Recompute stored cells (of ``names``, whose key contains one of ``words``) and compare them with the
+    stored results: 0 when every recomputed cell equals its stored one (accuracy, per-class recall, confusion)."""
+    with tempfile.TemporaryDirectory() as folder:
+        available = models(Path(folder))
+        differences = 0
+        for name in names or list(results):
+            for key, stored in results[name]["cells"].items():
+                if words and not any(word in key for word in words):
+                    continue
+                test_name, mode = key.split(" | ")
+                again = measure(available[name], sets[test_name], mode, background)
+                same = all(again[field] == stored[field] for field in ("n", "accuracy", "per_class", "confusion"))
+                differences += not same
+                print(f"{name}: {key}: stored {stored['accuracy']:.4f}, now {again['accuracy']:.4f}: "
+                      f"{'identical' if same else 'DIFFERENT'}", flush=True)
+    return int(differences > 0)
 
 
 def save_entry(path: Path, name: str, entry: dict) -> None:

@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--au-run", type=Path)
     parser.add_argument("--eyes-run", type=Path)
     parser.add_argument("--head-base", type=Path)
+    parser.add_argument("--note", default="", help="what the run's files do not record (e.g. a schedule change)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "benchmarks"))
@@ -96,7 +97,7 @@ AdamW, lr {config['lr']} (cosine), weight decay {config['weight_decay']}, batch 
 plain mirrors. The epoch kept has the best mean of RAF-DB validation accuracy, its mean class accuracy and
 FER+ validation accuracy: epoch {best['epoch']}, RAF-DB validation {best['rafdb_valid']['accuracy']:.4f} (mean
 class {best['rafdb_valid']['mean_class_accuracy']:.4f}), FER+ validation {best['ferplus_valid']['accuracy']:.4f}.
-By epoch (RAF-DB / FER+ validation accuracy): {by_epoch}.
+By epoch (RAF-DB / FER+ validation accuracy): {by_epoch}.{(" " + args.note) if args.note else ""}
 
 **Post-hoc logit adjustment** chosen on the same validation data, by tau:
 {posthoc_rows(best)}

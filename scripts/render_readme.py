@@ -148,13 +148,13 @@ def bench_trade() -> str:
 
     models = _bench("models")["models"]
     speed, video = _bench("speed"), _bench("video")["throughput"]
-    return (f"The default trades speed for accuracy: its network takes {models[DEFAULT_EXPRESSION]['batch1_median_ms']:.1f} ms "
+    return (f"The default's network takes {models[DEFAULT_EXPRESSION]['batch1_median_ms']:.1f} ms "
             f"per face on 2 threads, batch 1 (6 ms was aimed for); the whole photo pipeline takes "
             f"{speed['stages']['total']['median_ms']:.1f} ms and video runs at "
             f"{video['640x360/detect_every_1']['fps']:.0f} frames/s at 640x360. Where speed matters more than faces "
-            f"unlike FER2013, `--expression mnv2-ferplus` ({models['mnv2-ferplus']['batch1_median_ms']:.1f} ms) or "
-            f"`--expression {FAST_EXPRESSION}` ({models[FAST_EXPRESSION]['batch1_median_ms']:.1f} ms) trade accuracy "
-            "back, as the table above shows (`python benchmarks/bench_models.py`, `bench_speed.py`, `bench_video.py`).")
+            f"unlike FER2013, the fast variant `--expression {FAST_EXPRESSION}` "
+            f"({models[FAST_EXPRESSION]['batch1_median_ms']:.1f} ms) or mien 0.1's `--expression mnv2-ferplus` "
+            f"({models['mnv2-ferplus']['batch1_median_ms']:.1f} ms) trade accuracy back, as the table above shows (`python benchmarks/bench_models.py`, `bench_speed.py`, `bench_video.py`).")
 
 
 BENCH_PARTS = {"speed": bench_speed, "video": bench_video, "model": bench_model, "targets": bench_targets,

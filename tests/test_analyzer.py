@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mien import Analyzer
+from mien.config import FAST_EXPRESSION
 from mien.schema import AUS, EXPRESSIONS
 
 
@@ -51,11 +52,12 @@ def test_posed_expressions_are_recognised(analyzer, pyfeat_media, name, expected
     assert result.expression_probs[0, EXPRESSIONS.index(expected)] > 0.5
 
 
+@pytest.mark.parametrize("model", [FAST_EXPRESSION, "mnv2-ferplus-small"])
 @pytest.mark.parametrize("name,expected", [("0-f15-hao-ph.jpg", "happy"), ("0-f1-su-ph.jpg", "surprise")])
-def test_the_fast_variant_reads_the_posed_photos_too_with_every_head(pyfeat_media, name, expected):
-    result = Analyzer(expression="mnv2-ferplus-small", threads=2).analyze(str(pyfeat_media / name))
+def test_the_fast_variants_read_the_posed_photos_too_with_every_head(pyfeat_media, model, name, expected):
+    result = Analyzer(expression=model, threads=2).analyze(str(pyfeat_media / name))
     assert len(result) == 1 and result.expressions == [expected]
-    assert result.metadata["expression_model"] == "mnv2-ferplus-small"
+    assert result.metadata["expression_model"] == model
     assert np.isfinite(result.au_probs).all() and np.isfinite(result.eye_openness).all()
     if expected == "happy":  # the lip-corner puller and cheek raiser of a posed smile
         assert result.au_probs[0, AUS.index(12)] > 0.5 and result.au_probs[0, AUS.index(6)] > 0.5

@@ -21,7 +21,7 @@ from mien.options import check_detector_options, check_options
 DEFAULT_DETECTOR = "retinaface"
 WHOLE_IMAGE = "whole-image"  # the detector name meaning "each input already is one face"
 DEFAULT_EXPRESSION = "mfn-raf-ferplus"  # the registered expression model every front end starts from
-FAST_EXPRESSION = "mnv2-ferplus-small"  # the registered fast variant
+FAST_EXPRESSION = "mfn64-raf-ferplus"  # the registered fast variant (the default distilled to 64 px)
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: larger than any camera photo, small enough to decode
 
 PAGES = ("first", "all")

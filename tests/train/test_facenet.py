@@ -131,3 +131,45 @@ def test_prelu_in_convolution_form_is_the_same_function():
     torch.testing.assert_close(ConvPReLU(prelu)(x), prelu(x))
     swapped = with_conv_prelu(nn.Sequential(nn.Conv2d(5, 5, 1), nn.PReLU(5)))
     assert isinstance(swapped[1], ConvPReLU) and not any(isinstance(m, nn.PReLU) for m in swapped.modules())
+
+
+def test_fast_student_distils_resumes_exports_and_analyzes(tmp_path, tiny_cache, pyfeat_media):
+    """The 64-px fast variant's trainer on a few real faces: teacher targets, one epoch, resume, export."""
+    from mien import Analyzer
+    from mien.train.fast_student import main
+
+    teacher = tmp_path / "teacher"
+    main(["teacher", "--faces", str(tiny_cache), "--out", str(teacher)])
+    assert np.load(teacher / "rafdb_train.npy").shape == (24, len(EXPRESSIONS))
+    run = tmp_path / "run"
+    common = ["train", "--faces", str(tiny_cache), "--teacher", str(teacher), "--out", str(run), "--init", "",
+              "--batch-size", "8", "--ferplus-per-epoch", "8", "--affectnet-per-epoch", "0"]
+    main([*common, "--epochs", "1"])
+    main([*common, "--epochs", "2"])  # resumes: one more epoch
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [0, 1] and all(np.isfinite(line["loss"]) for line in lines)
+    assert "posthoc" in json.loads((run / "best.json").read_text())
+
+    onnx_path = tmp_path / "fast.onnx"
+    main(["export", "--run", str(run), "--out", str(onnx_path)])
+    analyzer = Analyzer(expression=str(onnx_path), threads=2)
+    assert analyzer.expression.crop.size == 64
+    result = analyzer.analyze(str(pyfeat_media / "single_face.jpg"))
+    assert len(result) == 1
+    np.testing.assert_allclose(result.expression_probs.sum(), 1.0, atol=1e-5)
+
+
+def test_fast_student_global_conv_keeps_a_constant_map_output():
+    """The 7x7 global depthwise kernel resampled to the 64-px network's 4x4 map gives the same output on a
+    constant map (the sum of the kernel is what a constant sees)."""
+    import torch
+
+    from mien.train.fast_student import MAP, student_network
+    from mien.train.facenet_expression import teacher_network
+
+    big, small = teacher_network(), student_network(None)
+    with torch.no_grad():
+        constant = torch.full((1, 512, 7, 7), 0.3)
+        expected = big.gdc(constant)
+        got = small.gdc(torch.full((1, 512, MAP, MAP), 0.3))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

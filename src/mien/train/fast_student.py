@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mien.schema import EXPRESSIONS
-from mien.train.face_cache import load_split, rafdb_validation_split
+from mien.train.face_cache import cache_path, load_split, rafdb_validation_split
 from mien.train.facenet_expression import (ExportedNet, augmented_view, posthoc_adjustment, save_checkpoint, scores,
                                            selection_score, smoothed, teacher_network)
 from mien.train.mobilefacenet import MobileFaceNet, with_conv_prelu
@@ -64,7 +64,7 @@ def teacher_logits(faces: Path, out: Path, model: Path = TEACHER_MODEL, batch_si
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     for dataset, split in SPLITS:
         target = out / f"{dataset}_{split}.npy"
-        if target.is_file():
+        if target.is_file() or not cache_path(faces, dataset, split).is_file():  # done, or a split not cached
             continue
         crops = load_split(faces, dataset, split)["crops"]
         logits = [session.run(["logits"], {"face": crops[s:s + batch_size].transpose(0, 3, 1, 2).astype(np.float32)})[0]
@@ -134,12 +134,13 @@ def load_sources(config: StudentConfig) -> tuple[list[Source], dict[str, tuple[n
     held = rafdb_validation_split(raf["labels"])
     fer = load_split(faces, "ferplus", "train")
     keep = fer["labels"] >= 0
-    aff = load_split(faces, "affectnet4", "all")
     sources = [
         Source(raf["crops"][~held], soft("rafdb_train")[~held], smoothed(raf["targets"][~held], config.label_smoothing), None),
         Source(fer["crops"][keep], soft("ferplus_train")[keep], fer["targets"][keep], config.ferplus_per_epoch),
-        Source(aff["crops"], soft("affectnet4_all"), None, config.affectnet_per_epoch),
     ]
+    if config.affectnet_per_epoch > 0:  # distillation targets only: its folder labels are too noisy
+        sources.append(Source(load_split(faces, "affectnet4", "all")["crops"], soft("affectnet4_all"), None,
+                              config.affectnet_per_epoch))
     fer_valid = load_split(faces, "ferplus", "valid")
     valid_keep = fer_valid["labels"] >= 0
     validation = {"rafdb_valid": (downsized(raf["crops"][held]), raf["labels"][held]),
