@@ -157,8 +157,23 @@ def bench_trade() -> str:
             f"({models['mnv2-ferplus']['batch1_median_ms']:.1f} ms) trade accuracy back, as the table above shows (`python benchmarks/bench_models.py`, `bench_speed.py`, `bench_video.py`).")
 
 
+def bench_limits() -> str:
+    """The default's accuracy on faces outside its training data and its weakest class, as the README's
+    limitations quote them (benchmarks/out/generalisation.json)."""
+    from mien.config import DEFAULT_EXPRESSION
+
+    cells = _bench("generalisation")["models"][DEFAULT_EXPRESSION]["cells"]
+    raf = cells["RAF-DB test | detect"]
+    ck = sorted(cells[f"CK+ zero-shot | {mode}"]["accuracy"] for mode in ("framed", "whole-image"))
+    weakest, recall = min(((name, v["recall"]) for name, v in raf["per_class"].items()), key=lambda item: item[1])
+    return (f"On faces outside its training data it reaches {raf['accuracy']:.2f} on RAF-DB test and "
+            f"{ck[0]:.2f}-{ck[1]:.2f} on CK+ (posed, zero-shot); {weakest} ({recall:.2f} recall on RAF-DB)")
+
+
+INLINE_PARTS = ("speed", "limits")  # rendered inside a sentence, not as a block of their own
 BENCH_PARTS = {"speed": bench_speed, "video": bench_video, "model": bench_model, "targets": bench_targets,
-               "generalisation": bench_generalisation, "targets13": bench_targets13, "trade": bench_trade}
+               "generalisation": bench_generalisation, "targets13": bench_targets13, "trade": bench_trade,
+               "limits": bench_limits}
 
 
 def _block(kind: str, name: str) -> re.Pattern:
@@ -190,7 +205,7 @@ def render(text: str, root: str = "") -> str:
         text = _replace(text, "schema", name, lambda docs=docs: markdown_table(docs))
     for name, part in BENCH_PARTS.items():
         text = _replace(text, "bench", name, lambda part=part: part().replace("](BENCHMARKS.md)", f"]({root}BENCHMARKS.md)"),
-                        inline=name == "speed")
+                        inline=name in INLINE_PARTS)
     return text
 
 
