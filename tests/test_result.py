@@ -6,22 +6,7 @@ import pytest
 from mien.result import FrameTable, Result
 from mien.schema import AUS, COLUMNS, EXPRESSION_COLUMNS, EXPRESSIONS
 
-
-def two_frame_result() -> Result:
-    """Frame 0 has two faces, frame 1 none, frame 2 failed."""
-    table = FrameTable()
-    table.append("a.jpg", 0, 0.0, 640, 480, "")
-    table.append("b.jpg", 0, 0.0, 100, 80, "")
-    table.append("c.jpg", 0, 0.0, 0, 0, "c.jpg: empty file (0 bytes)")
-    probs = np.zeros((2, 8), np.float32)
-    probs[0, 1] = 1.0  # happy
-    probs[1, 3] = 1.0  # surprise
-    landmarks = np.array([[[10, 10], [30, 10], [20, 20], [12, 30], [28, 30]]] * 2, np.float32)
-    return Result(frames=table, frame_index=np.array([0, 0]), face_id=np.array([0, 1]),
-                  boxes=np.array([[0, 0, 40, 50], [100, 100, 110, 112]], np.float32),
-                  face_scores=np.array([0.99, 0.95], np.float32), landmarks=landmarks,
-                  blur=np.array([500.0, 5.0], np.float32), outside=np.array([0.0, 0.5], np.float32),
-                  expression_probs=probs)
+from builders import two_frame_result
 
 
 def test_records_have_one_row_per_face_and_one_per_empty_frame():

@@ -3,34 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import numpy as np
-from PIL import Image
+
+from builders import png_frames_video
 
 
 # --------------------------------------------------------------------------- videos and the pixel limit
-def png_frames_video(path: Path, sizes: list[tuple[int, int]], declared: tuple[int, int] | None = None) -> Path:
-    """A MOV whose frames are PNG images of ``sizes`` (width, height): each frame may have its own size, and
-    the header declares ``declared`` (default: the first frame's size)."""
-    import io
-    from fractions import Fraction
-
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("png", rate=10)
-        stream.width, stream.height = declared or sizes[0]
-        stream.pix_fmt = "rgb24"
-        stream.time_base = Fraction(1, 10)
-        for index, (width, height) in enumerate(sizes):
-            encoded = io.BytesIO()
-            Image.fromarray(np.full((height, width, 3), 40 * index % 256, np.uint8)).save(encoded, "PNG", compress_level=1)
-            packet = av.Packet(encoded.getvalue())
-            packet.stream, packet.pts, packet.dts, packet.time_base = stream, index, index, Fraction(1, 10)
-            packet.is_keyframe = True
-            container.mux(packet)
-    return path
 
 
 def test_cli_video_honours_max_pixels(tmp_path):

@@ -3,9 +3,6 @@ orientation, Pillow's limit against max_pixels, hostile PIL inputs, an AVIF in a
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,29 +11,10 @@ from PIL import Image
 
 from mien.io.images import ImageError, iter_frames, read_image
 
+from builders import peak_growth_bytes
 from conftest import png_claiming
 
 DECODE_BYTES_PER_PIXEL = 10  # README "Inputs and errors": at most about 7 bytes per pixel, plus a constant
-
-CHILD_PEAK = """
-import json, resource, sys
-import av
-from mien.io.images import read_image
-mode, path = sys.argv[1], sys.argv[2]
-if mode == "analyze":
-    from mien import Analyzer
-    analyzer = Analyzer(threads=1)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-if mode == "analyze":
-    rows = len(analyzer.analyze(path))
-elif mode == "video":
-    from mien.video.reader import read_video
-    rows = len(list(read_video(path, max_pixels=1_000_000)))
-else:
-    rows = read_image(path).shape[0]
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"before_kb": before, "after_kb": after, "rows": rows}))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +27,6 @@ def large_rgba_png(tmp_path_factory) -> tuple[Path, int]:
     path = tmp_path_factory.mktemp("large") / "rgba_16mp.png"
     Image.fromarray(pixels, "RGBA").save(path, compress_level=1)
     return path, height * width
-
-
-def peak_growth_bytes(mode: str, path: Path) -> int:
-    """How much the child's peak RSS grew while it decoded (or analysed) ``path``."""
-    reply = subprocess.run([sys.executable, "-c", CHILD_PEAK, mode, str(path)], capture_output=True, text=True,
-                           timeout=120)
-    assert reply.returncode == 0, reply.stderr
-    measured = json.loads(reply.stdout.strip().splitlines()[-1])
-    return (measured["after_kb"] - measured["before_kb"]) * 1024
 
 
 @pytest.mark.parametrize("mode", ["decode", "analyze"])

@@ -2,67 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-import numpy as np
 import pytest
-from PIL import Image
 
-CHILD_PEAK = """
-import json, resource, sys
-import av
-from mien.io.images import read_image
-mode, path = sys.argv[1], sys.argv[2]
-if mode == "analyze":
-    from mien import Analyzer
-    analyzer = Analyzer(threads=1)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-if mode == "analyze":
-    rows = len(analyzer.analyze(path))
-elif mode == "video":
-    from mien.video.reader import read_video
-    rows = len(list(read_video(path, max_pixels=1_000_000)))
-else:
-    rows = read_image(path).shape[0]
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"before_kb": before, "after_kb": after, "rows": rows}))
-"""
-
-
-def peak_growth_bytes(mode: str, path: Path) -> int:
-    """How much the child's peak RSS grew while it decoded (or analysed) ``path``."""
-    reply = subprocess.run([sys.executable, "-c", CHILD_PEAK, mode, str(path)], capture_output=True, text=True,
-                           timeout=120)
-    assert reply.returncode == 0, reply.stderr
-    measured = json.loads(reply.stdout.strip().splitlines()[-1])
-    return (measured["after_kb"] - measured["before_kb"]) * 1024
+from builders import peak_growth_bytes, png_frames_video
 
 
 # --------------------------------------------------------------------------- videos and the pixel limit
-def png_frames_video(path: Path, sizes: list[tuple[int, int]], declared: tuple[int, int] | None = None) -> Path:
-    """A MOV whose frames are PNG images of ``sizes`` (width, height): each frame may have its own size, and
-    the header declares ``declared`` (default: the first frame's size)."""
-    import io
-    from fractions import Fraction
-
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("png", rate=10)
-        stream.width, stream.height = declared or sizes[0]
-        stream.pix_fmt = "rgb24"
-        stream.time_base = Fraction(1, 10)
-        for index, (width, height) in enumerate(sizes):
-            encoded = io.BytesIO()
-            Image.fromarray(np.full((height, width, 3), 40 * index % 256, np.uint8)).save(encoded, "PNG", compress_level=1)
-            packet = av.Packet(encoded.getvalue())
-            packet.stream, packet.pts, packet.dts, packet.time_base = stream, index, index, Fraction(1, 10)
-            packet.is_keyframe = True
-            container.mux(packet)
-    return path
 
 
 def test_a_video_declared_above_the_limit_is_refused_before_decoding(tmp_path):
