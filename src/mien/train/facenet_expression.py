@@ -381,8 +381,8 @@ def posthoc_adjustment(top: nn.Module, validation: dict, prior: np.ndarray, eval
 
 
 # ------------------------------------------------------------------------------------------ export
-def export_network(net: MobileFaceNet, out: Path, metadata: dict[str, str]) -> Path:
-    """``net`` as one ONNX file with mien's metadata: input ``face`` (N, 3, 112, 112) RGB in [0, 255], output
+def export_network(net: MobileFaceNet, out: Path, metadata: dict[str, str], size: int = 112) -> Path:
+    """``net`` as one ONNX file with mien's metadata: input ``face`` (N, 3, size, size) RGB in [0, 255], output
     ``logits`` (N, 8) in :data:`mien.schema.EXPRESSIONS` order; written atomically. PReLUs are exported in
     their faster convolution form (:class:`~mien.train.mobilefacenet.ConvPReLU`), checked to give the same
     logits."""
@@ -390,7 +390,7 @@ def export_network(net: MobileFaceNet, out: Path, metadata: dict[str, str]) -> P
 
     from mien.align.similarity import ARCFACE_TEMPLATE
 
-    example = torch.rand(4, 3, 112, 112) * 255
+    example = torch.rand(4, 3, size, size) * 255
     with torch.no_grad():
         expected = ExportedNet(net.eval())(example)
     model = ExportedNet(with_conv_prelu(copy.deepcopy(net))).eval()
@@ -401,10 +401,10 @@ def export_network(net: MobileFaceNet, out: Path, metadata: dict[str, str]) -> P
     handle, temporary = tempfile.mkstemp(dir=out.parent, suffix=".onnx.tmp")
     os.close(handle)
     try:
-        torch.onnx.export(model, torch.zeros(1, 3, 112, 112), temporary, input_names=["face"], output_names=["logits"],
+        torch.onnx.export(model, torch.zeros(1, 3, size, size), temporary, input_names=["face"], output_names=["logits"],
                           dynamic_axes={"face": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
         proto = onnx.load(temporary)
-        entries = {"mien.task": "expression", "mien.labels": json.dumps(list(EXPRESSIONS)), "mien.crop_size": "112",
+        entries = {"mien.task": "expression", "mien.labels": json.dumps(list(EXPRESSIONS)), "mien.crop_size": str(size),
                    "mien.template": json.dumps(ARCFACE_TEMPLATE.tolist()), "mien.input": "rgb", **metadata}
         for key, value in entries.items():
             entry = proto.metadata_props.add()
@@ -417,17 +417,23 @@ def export_network(net: MobileFaceNet, out: Path, metadata: dict[str, str]) -> P
     return out
 
 
-def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
-    """``run/best.pt`` as a mien ONNX model (see :func:`export_network`), with the post-hoc logit adjustment
-    chosen on validation (``best.json``) folded into the classifier's bias."""
-    net = MobileFaceNet(len(EXPRESSIONS))
+def load_best(net: MobileFaceNet, run: Path, metadata: dict[str, str]) -> dict[str, str]:
+    """Load ``run/best.pt`` into ``net`` and fold the post-hoc logit adjustment chosen on validation
+    (``best.json``) into its classifier's bias; returns ``metadata`` with the chosen tau added."""
     net.load_state_dict(torch.load(run / "best.pt", weights_only=True)["net"])
     posthoc = json.loads((run / "best.json").read_text()).get("posthoc")
     if posthoc and posthoc["tau"]:
         with torch.no_grad():
             net.classifier[1].bias -= posthoc["tau"] * torch.tensor(posthoc["log_prior"])
         metadata = {"mien.logit_adjustment_tau": str(posthoc["tau"]), **metadata}
-    return export_network(net, out, metadata)
+    return metadata
+
+
+def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
+    """``run/best.pt`` as a mien ONNX model (see :func:`export_network`), with the post-hoc logit adjustment
+    chosen on validation folded in (:func:`load_best`)."""
+    net = MobileFaceNet(len(EXPRESSIONS))
+    return export_network(net, out, load_best(net, run, metadata))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,6 @@ model (RAF-DB validation carved from train, FER+ valid); no test split is touche
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import time
@@ -37,9 +36,9 @@ from torch import nn
 
 from mien.schema import EXPRESSIONS
 from mien.train.face_cache import cache_path, load_split, rafdb_validation_split
-from mien.train.facenet_expression import (ExportedNet, augmented_view, posthoc_adjustment, save_checkpoint, scores,
-                                           selection_score, smoothed, teacher_network)
-from mien.train.mobilefacenet import MobileFaceNet, with_conv_prelu
+from mien.train.facenet_expression import (augmented_view, export_network, load_best, posthoc_adjustment, save_checkpoint,
+                                           scores, selection_score, smoothed, teacher_network)
+from mien.train.mobilefacenet import MobileFaceNet
 
 SIZE = 64  # the student's input side (pixels); its last feature map is 4x4
 MAP = 4
@@ -270,45 +269,8 @@ def finish(config: StudentConfig, out: Path, validation: dict) -> dict:
 # ------------------------------------------------------------------------------------------ export
 def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
     """``run/best.pt`` as a mien ONNX model at 64 px with the chosen post-hoc adjustment folded in."""
-    import os
-    import tempfile
-
-    import onnx
-
-    from mien.align.similarity import ARCFACE_TEMPLATE
-
     net = student_network(None)
-    net.load_state_dict(torch.load(run / "best.pt", weights_only=True)["net"])
-    posthoc = json.loads((run / "best.json").read_text()).get("posthoc")
-    if posthoc and posthoc["tau"]:
-        with torch.no_grad():
-            net.classifier[1].bias -= posthoc["tau"] * torch.tensor(posthoc["log_prior"])
-        metadata = {"mien.logit_adjustment_tau": str(posthoc["tau"]), **metadata}
-    example = torch.rand(4, 3, SIZE, SIZE) * 255
-    with torch.no_grad():
-        expected = ExportedNet(net.eval())(example)
-    model = ExportedNet(with_conv_prelu(copy.deepcopy(net))).eval()
-    with torch.no_grad():
-        if not torch.allclose(model(example), expected, atol=1e-4):
-            raise RuntimeError("the exported form of the network does not reproduce it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=out.parent, suffix=".onnx.tmp")
-    os.close(handle)
-    try:
-        torch.onnx.export(model, torch.zeros(1, 3, SIZE, SIZE), temporary, input_names=["face"], output_names=["logits"],
-                          dynamic_axes={"face": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
-        proto = onnx.load(temporary)
-        entries = {"mien.task": "expression", "mien.labels": json.dumps(list(EXPRESSIONS)), "mien.crop_size": str(SIZE),
-                   "mien.template": json.dumps(ARCFACE_TEMPLATE.tolist()), "mien.input": "rgb", **metadata}
-        for key, value in entries.items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.save(proto, temporary)
-        os.replace(temporary, out)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return out
+    return export_network(net, out, load_best(net, run, metadata), size=SIZE)
 
 
 def main(argv: list[str] | None = None) -> None:
