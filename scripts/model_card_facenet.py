@@ -45,7 +45,8 @@ def per_class(report: dict, name: str, key: str) -> str:
     return ", ".join(f"{cls} {v['recall']:.2f}" for cls, v in r["per_class"].items())
 
 
-def main() -> None:
+def card_parser() -> argparse.ArgumentParser:
+    """The arguments every MobileFaceNet model card needs (this script's and scripts/model_card_fast.py's)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
     parser.add_argument("--run", type=Path, required=True)
@@ -57,11 +58,14 @@ def main() -> None:
     parser.add_argument("--au-run", type=Path)
     parser.add_argument("--eyes-run", type=Path)
     parser.add_argument("--head-base", type=Path)
-    parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other runs of the ablation")
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    sys.path.insert(0, str(REPO / "benchmarks"))
+    return parser
 
+
+def read_run(args) -> tuple[dict, list[dict], dict, float, dict, dict | None, str]:
+    """A run's config, epochs, best epoch and CPU minutes, the generalisation report, the calibration report
+    and the latency sentence (empty when the model was not benchmarked)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
     config = json.loads((args.run / "config.json").read_text())
     epochs = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
     best = json.loads((args.run / "best.json").read_text())
@@ -76,6 +80,14 @@ def main() -> None:
             latency = (f"The network alone with all its outputs, 2 threads: {r['batch1_median_ms']:.2f} ms median per "
                        f"face at batch 1 (p90 {r['batch1_p90_ms']:.2f}); {r['batch32_faces_per_s']:.0f} faces/s at "
                        "batch 32 (`python benchmarks/bench_models.py`).")
+    return config, epochs, best, minutes, report, calibration, latency
+
+
+def main() -> None:
+    parser = card_parser()
+    parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other runs of the ablation")
+    args = parser.parse_args()
+    config, epochs, best, minutes, report, calibration, latency = read_run(args)
     by_epoch = ", ".join(f"{e['rafdb_valid']['accuracy']:.3f}/{e['ferplus_valid']['accuracy']:.3f}" for e in epochs)
     affectnet = (f" and the 18,738 affectnet4 faces with their noisy 4-class folder labels at weight "
                  f"{config['affectnet_weight']} ({config['affectnet_per_epoch']} drawn per epoch)"

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,40 +18,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
 from model_card import au_section  # noqa: E402
-from model_card_facenet import _meta, calibration_text, generalisation_table, per_class, posthoc_rows  # noqa: E402
+from model_card_facenet import (_meta, calibration_text, card_parser, generalisation_table, per_class,  # noqa: E402
+                                 posthoc_rows, read_run)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--onnx", type=Path, required=True)
-    parser.add_argument("--calibration", type=Path)
-    parser.add_argument("--generalisation", type=Path, default=REPO / "benchmarks/out/generalisation.json")
-    parser.add_argument("--models", type=Path, default=REPO / "benchmarks/out/models.json")
-    parser.add_argument("--au", type=Path, default=None)
-    parser.add_argument("--au-run", type=Path)
-    parser.add_argument("--eyes-run", type=Path)
-    parser.add_argument("--head-base", type=Path)
+    parser = card_parser()
     parser.add_argument("--note", default="", help="what the run's files do not record (e.g. a schedule change)")
-    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO / "benchmarks"))
-
-    config = json.loads((args.run / "config.json").read_text())
-    epochs = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
-    best = json.loads((args.run / "best.json").read_text())
-    minutes = sum(e["seconds"] for e in epochs) / 60
-    report = json.loads(args.generalisation.read_text()) if args.generalisation.exists() else {"models": {}}
-    calibration = json.loads(args.calibration.read_text()) if args.calibration else None
-    latency = "See BENCHMARKS.md (`python benchmarks/bench_models.py`)."
-    if args.models.exists():
-        models = json.loads(args.models.read_text())["models"]
-        if args.name in models:
-            r = models[args.name]
-            latency = (f"The network alone with all its outputs, 2 threads: {r['batch1_median_ms']:.2f} ms median per "
-                       f"face at batch 1 (p90 {r['batch1_p90_ms']:.2f}); {r['batch32_faces_per_s']:.0f} faces/s at "
-                       "batch 32 (`python benchmarks/bench_models.py`).")
+    config, epochs, best, minutes, report, calibration, latency = read_run(args)
+    latency = latency or "See BENCHMARKS.md (`python benchmarks/bench_models.py`)."
     by_epoch = ", ".join(f"{e['rafdb_valid']['accuracy']:.3f}/{e['ferplus_valid']['accuracy']:.3f}" for e in epochs)
     labels = ", ".join(json.loads(_meta(args.onnx)["mien.labels"]))
     options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in config.items() if k != "threads")
