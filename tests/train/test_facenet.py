@@ -173,3 +173,19 @@ def test_fast_student_global_conv_keeps_a_constant_map_output():
         expected = big.gdc(constant)
         got = small.gdc(torch.full((1, 512, MAP, MAP), 0.3))
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_student_at_112_px_is_the_default_network_fine_tuned_whole():
+    """size=112 keeps the 7x7 global depthwise kernel (the whole default network is fine-tuned); sizes that
+    are not a multiple of 16 in [32, 112] are refused."""
+    import torch
+
+    from mien.train.fast_student import StudentConfig, student_network
+    from mien.train.facenet_expression import teacher_network
+
+    big, same = teacher_network(), student_network(None, 112)
+    assert same.gdc.weight.shape == big.gdc.weight.shape == (512, 1, 7, 7)
+    torch.testing.assert_close(same.gdc.weight, big.gdc.weight)
+    for size in (100, 16, 128):
+        with pytest.raises(ValueError, match="multiple of 16"):
+            StudentConfig(size=size)

@@ -40,15 +40,18 @@ from mien.train.facenet_expression import (augmented_view, export_network, load_
                                            scores, selection_score, smoothed, teacher_network)
 from mien.train.mobilefacenet import MobileFaceNet
 
-SIZE = 64  # the student's input side (pixels); its last feature map is 4x4
-MAP = 4
+SIZE = 64  # the fast student's input side (pixels); its last feature map is 4x4
+MAP = SIZE // 16
 TEACHER_MODEL = Path(__file__).resolve().parents[1] / "models" / "weights" / "mfn-raf-ferplus.onnx"
 SPLITS = (("rafdb", "train"), ("ferplus", "train"), ("ferplus", "valid"), ("affectnet4", "all"))
 
 
-def downsized(crops: np.ndarray) -> np.ndarray:
-    """(N, 112, 112, 3) uint8 -> (N, 64, 64, 3) uint8 by area averaging (as the aligner's antialiased warp)."""
-    return np.stack([cv2.resize(c, (SIZE, SIZE), interpolation=cv2.INTER_AREA) for c in crops])
+def downsized(crops: np.ndarray, size: int = SIZE) -> np.ndarray:
+    """(N, 112, 112, 3) uint8 -> (N, size, size, 3) uint8 by area averaging (as the aligner's antialiased warp);
+    112 returns the crops unchanged."""
+    if crops.shape[1] == size:
+        return crops
+    return np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops])
 
 
 # ------------------------------------------------------------------------------------------ teacher
@@ -73,19 +76,23 @@ def teacher_logits(faces: Path, out: Path, model: Path = TEACHER_MODEL, batch_si
 
 
 # ------------------------------------------------------------------------------------------ network
-def student_network(init: Path | None) -> MobileFaceNet:
-    """A MobileFaceNet for 64-px input: the default model's weights (``init``: a facenet_expression run's
-    ``best.pt``; None: the RAF-DB teacher) with the global depthwise kernel resampled from 7x7 to 4x4 and
-    scaled so that a constant map gives the same output."""
+def student_network(init: Path | None, size: int = SIZE) -> MobileFaceNet:
+    """A MobileFaceNet for ``size``-px input (a multiple of 16): the default model's weights (``init``: a
+    facenet_expression run's ``best.pt``; None: the RAF-DB teacher) with the global depthwise kernel resampled
+    from 7x7 to the (size/16)-square map and scaled so that a constant map gives the same output (at 112 px
+    the kernel is kept as it is: the whole network is then fine-tuned at the default's resolution)."""
     net = MobileFaceNet(len(EXPRESSIONS))
     if init is not None:
         net.load_state_dict(torch.load(init, weights_only=True)["net"])
     else:
         net = teacher_network()
+    side = size // 16
+    if side == 7:
+        return net
     seven = net.gdc.weight.detach().numpy()  # (512, 1, 7, 7)
-    four = np.stack([cv2.resize(k[0], (MAP, MAP), interpolation=cv2.INTER_AREA) for k in seven])[:, None]
-    four *= 49.0 / (MAP * MAP)  # area averaging keeps the mean; the sum over the map is what must stay
-    gdc = nn.Conv2d(512, 512, MAP, groups=512)
+    four = np.stack([cv2.resize(k[0], (side, side), interpolation=cv2.INTER_AREA) for k in seven])[:, None]
+    four *= 49.0 / (side * side)  # area averaging keeps the mean; the sum over the map is what must stay
+    gdc = nn.Conv2d(512, 512, side, groups=512)
     with torch.no_grad():
         gdc.weight.copy_(torch.from_numpy(four.astype(np.float32)))
         gdc.bias.copy_(net.gdc.bias)
@@ -112,6 +119,11 @@ class StudentConfig:
     gray_share: float = 0.2
     threads: int = 2
     seed: int = 0
+    size: int = SIZE  # input side in pixels: 64 for the fast variant, 112 fine-tunes the default's whole network
+
+    def __post_init__(self) -> None:
+        if self.size % 16 or not 32 <= self.size <= 112:
+            raise ValueError(f"size must be a multiple of 16 between 32 and 112, got {self.size}")
 
 
 @dataclass
@@ -142,8 +154,8 @@ def load_sources(config: StudentConfig) -> tuple[list[Source], dict[str, tuple[n
                               config.affectnet_per_epoch))
     fer_valid = load_split(faces, "ferplus", "valid")
     valid_keep = fer_valid["labels"] >= 0
-    validation = {"rafdb_valid": (downsized(raf["crops"][held]), raf["labels"][held]),
-                  "ferplus_valid": (downsized(fer_valid["crops"][valid_keep]), fer_valid["labels"][valid_keep])}
+    validation = {"rafdb_valid": (downsized(raf["crops"][held], config.size), raf["labels"][held]),
+                  "ferplus_valid": (downsized(fer_valid["crops"][valid_keep], config.size), fer_valid["labels"][valid_keep])}
     return sources, validation
 
 
@@ -161,7 +173,7 @@ def training_view(crop: np.ndarray, rng: np.random.Generator, config: StudentCon
         crop = augmented_view(crop, rng, config.gray_share)
     elif rng.random() < 0.5:
         crop = crop[:, ::-1]
-    return cv2.resize(np.ascontiguousarray(crop), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    return downsized(np.ascontiguousarray(crop)[None], config.size)[0]
 
 
 def as_input(crops: np.ndarray) -> torch.Tensor:
@@ -207,7 +219,7 @@ def train(config: StudentConfig, out: Path) -> dict:
     (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
     sources, validation = load_sources(config)
     init = Path(config.init) if config.init and Path(config.init).is_file() else None
-    net = student_network(init)
+    net = student_network(init, config.size)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start, best = 0, -1.0
     if (out / "last.pt").is_file():
@@ -255,7 +267,7 @@ def finish(config: StudentConfig, out: Path, validation: dict) -> dict:
     summary = json.loads((out / "best.json").read_text())
     if "posthoc" in summary:
         return summary
-    net = student_network(None)
+    net = student_network(None, config.size)
     net.load_state_dict(torch.load(out / "best.pt", weights_only=True)["net"])
     raf = load_split(Path(config.faces), "rafdb", "train")
     fer = load_split(Path(config.faces), "ferplus", "train")
@@ -269,8 +281,9 @@ def finish(config: StudentConfig, out: Path, validation: dict) -> dict:
 # ------------------------------------------------------------------------------------------ export
 def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
     """``run/best.pt`` as a mien ONNX model at 64 px with the chosen post-hoc adjustment folded in."""
-    net = student_network(None)
-    return export_network(net, out, load_best(net, run, metadata), size=SIZE)
+    size = json.loads((run / "config.json").read_text()).get("size", SIZE)
+    net = student_network(None, size)
+    return export_network(net, out, load_best(net, run, metadata), size=size)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -279,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     teach = verbs.add_parser("teacher", help="the default model's logits on every cached face")
     teach.add_argument("--faces", type=Path, default=Path(StudentConfig.faces))
     teach.add_argument("--out", type=Path, default=Path(StudentConfig.teacher))
-    fit = verbs.add_parser("train", help="distil into the 64-px student (resumes in --out)")
+    fit = verbs.add_parser("train", help="distil into a student (64 px: the fast variant; 112: the whole default network) (resumes in --out)")
     fit.add_argument("--out", type=Path, required=True)
     for name, value in asdict(StudentConfig()).items():
         fit.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
