@@ -3,6 +3,7 @@ and alignment."""
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mien import Analyzer
 from mien.config import FAST_EXPRESSION
@@ -80,3 +81,12 @@ def test_batching_does_not_change_results(pyfeat_media):
 def test_detected_faces_are_aligned_from_landmarks(analyzer, pyfeat_media):
     rows = list(analyzer.analyze(str(pyfeat_media / "multi_face.jpg")).to_records())
     assert len(rows) > 1 and {row["alignment"] for row in rows} == {"landmarks"}
+
+
+def test_decoded_frames_are_analysed_with_their_index_and_time(analyzer, pyfeat_media):
+    from mien.io.frames import Frame
+
+    image = np.asarray(Image.open(pyfeat_media / "single_face.jpg").convert("RGB"))
+    table = analyzer.analyze([Frame("clip", 5, image, 0.2), Frame("clip", 6, image, 0.24)]).to_pandas()
+    assert table[["input", "frame", "timestamp", "success"]].values.tolist() == [["clip", 5, 0.2, 1],
+                                                                               ["clip", 6, 0.24, 1]]

@@ -191,7 +191,8 @@ class Analyzer:
 
     # ------------------------------------------------------------------ public API
     def analyze(self, inputs: Any) -> Result:
-        """Analyse one input or a list: paths, folders (recursive), globs, arrays, PIL images or bytes.
+        """Analyse one input or a list: paths, folders (recursive), globs, arrays, PIL images, bytes, or
+        already-decoded :class:`~mien.io.frames.Frame` objects (kept with their source name, index and time).
 
         Nothing is drawn or written: to draw overlays, take the frames from :meth:`stream` with
         ``keep_images=True`` (``mien analyze --overlay`` does, in :mod:`mien.workflows.images`).

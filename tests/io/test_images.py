@@ -87,3 +87,18 @@ def test_expand_inputs_folders_globs_and_missing(tmp_path):
     assert [p.split("/")[-1] for p in found] == ["a.PNG", "b.jpg", "c.webp"]
     assert expand_inputs([str(tmp_path / "*.jpg")]) == [str(tmp_path / "b.jpg")]
     assert expand_inputs(["missing.jpg", "missing.jpg"]) == ["missing.jpg"]
+
+
+def test_already_decoded_frames_keep_their_name_index_and_time():
+    """A Frame given as input (a video or camera frame the user decoded) passes through with its source,
+    index and timestamp; gray pixels become RGB; unusable pixels give an error naming the source."""
+    from mien.io.frames import Frame
+
+    gray = np.full((4, 5), 7, np.uint8)
+    (frame,) = iter_frames(Frame("clip.mp4", 12, gray, 0.48))
+    assert (frame.source, frame.index, frame.timestamp, frame.error) == ("clip.mp4", 12, 0.48, "")
+    assert frame.image.shape == (4, 5, 3) and frame.image.dtype == np.uint8 and (frame.image == 7).all()
+    (bad,) = iter_frames(Frame("cam", 3, np.zeros(3), 0.1))
+    assert bad.image is None and bad.error.startswith("cam:") and (bad.index, bad.timestamp) == (3, 0.1)
+    (empty,) = iter_frames(Frame("cam", 4, None, 0.2))
+    assert empty.image is None and "frame 4 has no image" in empty.error

@@ -320,11 +320,26 @@ def read_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
     return next(read_image_pages(source, "first", max_pixels))
 
 
+def checked_frame(frame: Frame) -> Frame:
+    """A user's :class:`Frame` with its pixels checked and converted like an array input's; a frame whose
+    pixels are unusable comes back with ``image=None`` and the reason in ``error``."""
+    if frame.image is None:
+        return frame if frame.error else Frame(frame.source, frame.index, None, frame.timestamp,
+                                               f"{frame.source}: frame {frame.index} has no image")
+    try:
+        return Frame(frame.source, frame.index, to_rgb_uint8(frame.image, frame.source), frame.timestamp)
+    except ImageError as error:
+        return Frame(frame.source, frame.index, None, frame.timestamp, str(error))
+
+
 def iter_frames(source, pages: str = "first", max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> Iterator[Frame]:
-    """Frames of one input (path, bytes, numpy array or PIL image): the image frame source (see
-    :mod:`mien.io.frames`); failures become a Frame with ``error``."""
+    """Frames of one input (path, bytes, numpy array, PIL image or an already-decoded :class:`Frame`): the
+    image frame source (see :mod:`mien.io.frames`); failures become a Frame with ``error``."""
     from PIL import Image
 
+    if isinstance(source, Frame):  # already decoded (a video frame, a camera frame): kept with its index and time
+        yield checked_frame(source)
+        return
     if isinstance(source, np.ndarray):
         name = name or "<array>"
         try:
