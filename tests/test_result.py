@@ -142,3 +142,14 @@ def test_detections_round_trip_without_copies():
     result = two_photos_six_faces()
     detections = result.detections
     assert len(detections) == 6 and detections.boxes is result.boxes and detections.scores is result.face_scores
+
+
+def test_au_intensity_comes_from_the_AUxx_r_columns_of_data():
+    plain = Result(face_id=np.arange(2))
+    assert plain.au_intensity is None  # appearance AU heads measure no intensity
+    measured = Result(face_id=np.arange(2), data={"AU12_r": np.array([3.0, 0.5]), "AU01_r": np.array([1.0, 0.0])})
+    levels = measured.au_intensity
+    assert levels.shape == (2, len(AUS)) and levels.dtype == np.float32
+    np.testing.assert_array_equal(levels[:, AUS.index(12)], [3.0, 0.5])
+    np.testing.assert_array_equal(levels[:, AUS.index(1)], [1.0, 0.0])
+    assert np.isnan(np.delete(levels, [AUS.index(1), AUS.index(12)], axis=1)).all()  # columns not given: NaN

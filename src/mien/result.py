@@ -20,8 +20,8 @@ import numpy as np
 
 from mien.detect.base import Detections
 from mien.quality import quality_labels
-from mien.schema import (AU_PRESENCE_COLUMNS, AU_PROBABILITY_COLUMNS, AUS, COLUMNS, EXPRESSION_COLUMNS, EXPRESSIONS,
-                         EYE_OPENNESS_COLUMNS, LANDMARK_COLUMNS, POSE_COLUMNS)
+from mien.schema import (AU_INTENSITY_COLUMNS, AU_PRESENCE_COLUMNS, AU_PROBABILITY_COLUMNS, AUS, COLUMNS,
+                         EXPRESSION_COLUMNS, EXPRESSIONS, EYE_OPENNESS_COLUMNS, LANDMARK_COLUMNS, POSE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -262,6 +262,18 @@ class Result:
         presence = (self.au_probs >= thresholds).astype(np.int64)
         presence[np.isnan(self.au_probs)] = -1
         return presence
+
+    @property
+    def au_intensity(self) -> np.ndarray | None:
+        """(N, len(AUS)) float32 AU intensities on OpenFace's 0-5 scale, from the ``AUxx_r`` columns of
+        ``data`` (``aus="mesh"``); NaN for an AU without its column; None when no intensity was measured."""
+        present = [(k, name) for k, name in enumerate(AU_INTENSITY_COLUMNS) if name in self.data]
+        if not present:
+            return None
+        levels = np.full((len(self), len(AUS)), np.nan, np.float32)
+        for k, name in present:
+            levels[:, k] = self.data[name]
+        return levels
 
     @property
     def errors(self) -> list[str]:

@@ -133,3 +133,35 @@ def test_videos_with_the_same_name_keep_separate_overlays_and_plots(tmp_path, py
     assert sorted(p.relative_to(tmp_path / "ov").as_posix() for p in (tmp_path / "ov").rglob("*.mp4")) == \
         ["a/clip.overlay.mp4", "b/clip.overlay.mp4"]
     assert len(list((tmp_path / "plots").rglob("*_track0.png"))) == 2  # one timeline each (beside affect plots)
+
+
+def written_rows(intensity: bool) -> pd.DataFrame:
+    """Two frames of one face as a table already written by `mien video` (with `--aus mesh`: AUxx_r too)."""
+    from mien.schema import AU_INTENSITY_COLUMNS, AU_PROBABILITY_COLUMNS, EXPRESSION_COLUMNS, SMOOTH_COLUMNS
+
+    rows = pd.DataFrame({"frame": [0, 1], "timestamp": [0.0, 0.04], "success": [1, 1], "track_id": [0, 0],
+                         "face_x": [10.0, 11.0], "face_y": [10.0, 10.0], "face_width": [20.0, 20.0],
+                         "face_height": [20.0, 20.0], "valence": [0.1, 0.2], "arousal": [0.0, -0.1]})
+    for column in EXPRESSION_COLUMNS + SMOOTH_COLUMNS:
+        rows[column] = 1 / 8
+    for column in AU_PROBABILITY_COLUMNS:
+        rows[column] = [0.5, 0.6]
+    if intensity:
+        for k, column in enumerate(AU_INTENSITY_COLUMNS):
+            rows[column] = [k / 4, 5 - k / 4]
+    return rows
+
+
+def test_resume_reads_the_au_intensities_back_for_the_plots():
+    from mien.schema import AUS
+    from mien.video.summary import TrackSummary
+    from mien.workflows.video import replay
+
+    summary = TrackSummary("clip.mp4", keep_series=True)
+    assert replay([written_rows(intensity=True)], summary, max_missed=1.0)[0] == 1
+    steps = np.arange(len(AUS)) / 4
+    np.testing.assert_allclose(summary.au_intensity_series(0), [steps, 5 - steps])
+    np.testing.assert_allclose(summary.au_series(0), [[0.5] * len(AUS), [0.6] * len(AUS)], rtol=1e-6)
+    appearance = TrackSummary("clip.mp4", keep_series=True)  # a table without AUxx_r: not measured
+    replay([written_rows(intensity=False)], appearance, max_missed=1.0)
+    assert appearance.au_intensity_series(0).shape == (2, len(AUS)) and np.isnan(appearance.au_intensity_series(0)).all()

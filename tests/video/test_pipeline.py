@@ -62,3 +62,28 @@ def test_seeded_tracks_continue_their_ids_and_smoothed_values():
     weight = 1 - np.exp(-1.0)  # one time constant later
     assert result.data["expr_smooth_happy"][0] == np.float32(weight * 0.125 + (1 - weight)) / np.float32(1.0)
     assert result.data["expr_smooth_happy"][1] == np.float32(0.125)
+
+
+class IntensityAnalyzer(ScriptedAnalyzer):
+    """Also gives each face OpenFace-style AU intensities in ``Result.data`` (as ``aus="mesh"`` does)."""
+
+    def classify(self, prepared):
+        from mien.schema import AU_INTENSITY_COLUMNS
+
+        result = super().classify(prepared)
+        for k, column in enumerate(AU_INTENSITY_COLUMNS):
+            result.data[column] = np.full(len(result), k / 4, np.float32)
+        return result
+
+
+def test_the_summary_keeps_the_intensities_of_result_data():
+    from mien.schema import AUS
+    from mien.video.summary import TrackSummary
+
+    face = [10, 10, 30, 30]
+    for analyzer, expected in ((IntensityAnalyzer([[face], [face]]), np.arange(len(AUS)) / 4),
+                               (ScriptedAnalyzer([[face], [face]]), np.full(len(AUS), np.nan))):
+        summary = TrackSummary("clip.mp4", keep_series=True)
+        for _ in VideoAnalysis(analyzer, VideoOptions()).process(frames(2), summary):
+            pass
+        np.testing.assert_allclose(summary.au_intensity_series(0), [expected, expected])

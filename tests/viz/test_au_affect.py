@@ -11,8 +11,10 @@ from PIL import Image
 from mien.result import Result
 from mien.schema import AUS
 from mien.video.summary import TrackSummary
-from mien.viz.affect import RUSSELL_ANCHORS
-from mien.viz.au import AU_LOCATIONS, MARKER_RADIUS, au_matrix, mean_probabilities, moving_average, threshold_vector
+from mien.viz.affect import RUSSELL_ANCHORS, track_figures
+from mien.viz.au import (AU_LOCATIONS, INTENSITY, MARKER_RADIUS, PROBABILITY, au_face_figure, au_heatmap_figure,
+                         au_matrix, au_scale, mean_probabilities, moving_average, threshold_vector,
+                         track_au_series_figure)
 from mien.workflows.plots import (plot_au_face, plot_au_heatmap, plot_circumplex, plot_track_au_series,
                                   plot_track_figures)
 
@@ -172,3 +174,126 @@ def test_track_summary_keeps_affect_series_at_a_flat_documented_cost():
     plain = TrackSummary("x.mp4")
     plain.add(np.array([0]), 0, 0.0, np.full((1, 8), 1 / 8), np.full((1, 8), 1 / 8), np.full((1, len(AUS)), 0.5))
     assert len(plain.tracks[0].affect) == len(plain.tracks[0].series) == 0  # nothing kept without keep_series
+
+
+# ----------------------------------------------------------------- intensity (aus="mesh": AUxx_r, 0-5)
+def intensity_summary(frames: int = 20, tracks: int = 2, measured: tuple[int, ...] | None = None) -> TrackSummary:
+    """Like synthetic_summary, with intensities (0-5) on the ``measured`` tracks (default: all)."""
+    summary = TrackSummary("mesh.mp4", keep_series=True)
+    uniform = np.full((tracks, 8), 1 / 8)
+    for frame in range(frames):
+        time = frame / 10
+        aus = np.clip(0.5 + 0.5 * np.sin(time * np.arange(1, len(AUS) + 1) / 3), 0, 1)
+        levels = np.full((tracks, len(AUS)), np.nan)
+        levels[list(range(tracks) if measured is None else measured)] = 5 * aus
+        summary.add(np.arange(tracks), frame, time, uniform, uniform, np.tile(aus, (tracks, 1)),
+                    np.full(tracks, 0.1), np.full(tracks, 0.2), au_intensity=levels)
+    return summary
+
+
+def au_markers(face_axis) -> list:
+    from matplotlib.patches import Circle
+
+    markers = [p for p in face_axis.patches if isinstance(p, Circle) and p.get_radius() == MARKER_RADIUS]
+    assert len(markers) == sum(len(places) for places in AU_LOCATIONS.values())
+    return markers
+
+
+def colour_bar_axes(figure, data_axes):
+    (bar,) = [axis for axis in figure.axes if axis not in data_axes and axis.get_ylabel()]
+    return bar
+
+
+def test_au_scales_say_their_range_and_whether_thresholds_apply():
+    assert (PROBABILITY.vmax, PROBABILITY.thresholds, PROBABILITY.label()) == (1.0, True, "probability")
+    assert (INTENSITY.vmax, INTENSITY.thresholds, INTENSITY.label()) == (5.0, False, "intensity (0-5)")
+    assert PROBABILITY.label("0.5 s mean") == "probability (0.5 s mean)"
+    assert INTENSITY.label("0.5 s mean") == "intensity (0-5; 0.5 s mean)"
+    assert au_scale("intensity") is INTENSITY and au_scale(PROBABILITY) is PROBABILITY
+    with pytest.raises(ValueError, match="unknown AU scale"):
+        au_scale("presence")
+
+
+def test_au_matrix_takes_intensities_from_a_results_data():
+    levels = np.linspace(0, 4.8, len(AUS), dtype=np.float32)
+    result = Result(face_id=np.arange(1), au_probs=np.full((1, len(AUS)), 0.5, np.float32),
+                    data={f"AU{au:02d}_r": levels[[k]] for k, au in enumerate(AUS)})
+    np.testing.assert_allclose(au_matrix(result, INTENSITY), levels[None])
+    np.testing.assert_allclose(au_matrix(result), 0.5)  # probabilities stay the default
+    mapping = au_matrix({"AU12_r": 3.5, 6: 2.0}, "intensity")[0]
+    assert mapping[AUS.index(12)] == 3.5 and mapping[AUS.index(6)] == 2.0 and np.isnan(mapping[AUS.index(1)])
+    appearance = Result(face_id=np.arange(1), au_probs=np.full((1, len(AUS)), 0.5, np.float32))
+    assert appearance.au_intensity is None
+    with pytest.raises(ValueError, match="AU intensity not measured"):
+        au_matrix(appearance, INTENSITY)
+    with pytest.raises(ValueError, match="17 AU intensities"):
+        au_matrix(np.zeros(3), INTENSITY)
+    with pytest.raises(ValueError, match="the intensities are empty or all NaN"):
+        au_face_figure(np.full(len(AUS), np.nan), scale=INTENSITY)
+
+
+def test_au_face_in_intensity_has_a_0_to_5_scale_and_no_thresholds():
+    levels = 5 * smiling_probabilities()
+    figure = au_face_figure(levels, scale=INTENSITY, thresholds=0.2)  # thresholds do not apply to intensity
+    face_axis, bar_axis = figure.axes[:2]
+    bar = colour_bar_axes(figure, [face_axis, bar_axis])
+    assert bar.get_ylabel() == "AU intensity (0-5)" and bar.get_ylim() == (0.0, 5.0)
+    assert bar_axis.get_xlabel() == "intensity (0-5)" and bar_axis.get_xlim() == pytest.approx((0, 5.4))
+    assert not bar_axis.lines  # no threshold line or tick
+    assert sorted(t.get_text() for t in bar_axis.texts) == sorted(f"{v:.2f}" for v in levels)  # every value
+    assert {m.get_linewidth() for m in au_markers(face_axis)} == {0.7}  # no heavy outline
+    assert any(t.get_text() == "number = AU; colour = intensity (0-5)" for t in face_axis.texts)
+    probability = au_face_figure(smiling_probabilities(), thresholds=0.5)  # unchanged: 0-1 with the threshold
+    face_axis, bar_axis = probability.axes[:2]
+    assert {m.get_linewidth() for m in au_markers(face_axis)} == {0.7, 2.2}  # AU6, AU12, AU25 reach 0.5
+    assert colour_bar_axes(probability, probability.axes[:2]).get_ylim() == (0.0, 1.0)
+    assert bar_axis.get_xlabel() == "probability (black: presence threshold)" and len(bar_axis.lines) == 1
+
+
+def test_au_heatmap_in_intensity_has_a_0_to_5_scale():
+    figure = au_heatmap_figure(np.stack([5 * smiling_probabilities(), np.full(len(AUS), 2.5)]), ["a", "b"],
+                               scale="intensity")
+    axis = figure.axes[0]
+    assert axis.images[0].norm.vmax == 5 and axis.get_title() == "Action unit intensity"
+    assert colour_bar_axes(figure, [axis]).get_ylabel() == "AU intensity (0-5)"
+    probability = au_heatmap_figure(smiling_probabilities(), ["a"]).axes[0]
+    assert probability.images[0].norm.vmax == 1 and probability.get_title() == "Action unit probability"
+
+
+def test_track_au_series_in_intensity_draws_the_intensity_series_without_thresholds():
+    summary = intensity_summary(tracks=1)
+    figure = track_au_series_figure(summary, 0, aus=[12, 6], smooth=0.5, scale=INTENSITY)
+    strip, lines = figure.axes[:2]
+    assert strip.collections[0].norm.vmax == 5
+    np.testing.assert_allclose(strip.collections[0].get_array().T, summary.au_intensity_series(0), rtol=1e-6)
+    assert lines.get_ylim() == (0.0, 5.0) and lines.get_ylabel() == "intensity (0-5; 0.5 s mean)"
+    assert len(lines.lines) == 2 and lines.get_legend().get_title().get_text() == ""  # two curves, no threshold
+    assert [axis.get_ylabel() for axis in strip.child_axes] == ["intensity (0-5)"]  # the inset colour bar
+    probability = track_au_series_figure(summary, 0, aus=[12, 6], smooth=0.5)  # the default: probabilities
+    strip, lines = probability.axes[:2]
+    assert strip.collections[0].norm.vmax == 1 and lines.get_ylim() == (0.0, 1.0)
+    assert len(lines.lines) == 4 and lines.get_ylabel() == "probability (0.5 s mean)"  # two curves, two thresholds
+    assert [axis.get_ylabel() for axis in strip.child_axes] == ["probability"]
+    with pytest.raises(ValueError, match="AU not measured"):
+        track_au_series_figure(synthetic_summary(tracks=1), 0, scale=INTENSITY)
+
+
+def test_track_figures_use_intensity_where_it_was_measured():
+    figures = track_figures(intensity_summary(tracks=2))
+    assert sorted(figures) == sorted([f"track{t}_{kind}" for t in (0, 1) for kind in ("circumplex", "au", "au_face")]
+                                     + ["au_tracks"])
+    for track in (0, 1):
+        assert figures[f"track{track}_au"].axes[0].collections[0].norm.vmax == 5
+        assert figures[f"track{track}_au"].axes[1].get_ylabel() == "intensity (0-5; 0.5 s mean)"
+        assert figures[f"track{track}_au_face"].axes[1].get_xlabel() == "intensity (0-5)"
+    heat = figures["au_tracks"].axes[0]
+    assert heat.images[0].norm.vmax == 5 and heat.get_title() == "mesh.mp4: mean AU intensity per track"
+    probability = track_figures(synthetic_summary(tracks=2))  # no intensity: probabilities, as before
+    assert probability["track0_au"].axes[0].collections[0].norm.vmax == 1
+    heat = probability["au_tracks"].axes[0]
+    assert heat.images[0].norm.vmax == 1 and heat.get_title() == "synthetic.mp4: mean AU probability per track"
+    mixed = track_figures(intensity_summary(tracks=2, measured=(1,)))  # track 0 has probabilities only
+    assert mixed["track0_au"].axes[0].collections[0].norm.vmax == 1
+    assert mixed["track1_au"].axes[0].collections[0].norm.vmax == 5
+    heat = mixed["au_tracks"].axes[0]
+    assert heat.images[0].norm.vmax == 5 and np.isnan(heat.images[0].get_array().filled(np.nan)[0]).all()

@@ -110,7 +110,8 @@ class VideoAnalysis:
                 result.data[column] = values
             if summary is not None:
                 summary.add(track_ids, frame.index, frame.timestamp, result.expression_probs, smoothed,
-                            au_probs=result.au_probs, valence=result.valence, arousal=result.arousal)
+                            au_probs=result.au_probs, valence=result.valence, arousal=result.arousal,
+                            au_intensity=result.au_intensity)
             yield result, frame
 
     def _redetect(self, frame: Frame, tracker: IouTracker) -> Detections:

@@ -25,6 +25,9 @@ class _TrackStats:
     label_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(EXPRESSIONS), np.int64))
     series: array = field(default_factory=lambda: array("f"))  # per frame: time, 8 smoothed probabilities
     affect: array = field(default_factory=lambda: array("f"))  # per frame: valence, arousal, 17 AU probabilities
+    # per frame: 17 AU intensities, left empty until the track's first measured one (appearance AU heads
+    # measure none, so they cost nothing); from then on one row per frame, earlier frames filled with NaN
+    intensity: array = field(default_factory=lambda: array("f"))
 
 
 class TrackSummary:
@@ -32,16 +35,21 @@ class TrackSummary:
 
     def __init__(self, source: str, keep_series: bool = False) -> None:
         self.source = source
-        # for plots: (1 + 8) + (2 + 17) float32 = 112 bytes per face per frame (timeline, then affect series)
+        # for plots: (1 + 8) + (2 + 17) float32 = 112 bytes per face per frame (timeline, then affect series),
+        # plus 17 float32 = 68 bytes (180 in all) on the tracks whose AU intensities were measured (aus="mesh")
         self.keep_series = keep_series
         self.tracks: dict[int, _TrackStats] = {}
 
     def add(self, track_ids: np.ndarray, frame: int, time: float, probabilities: np.ndarray,
             smoothed: np.ndarray, au_probs: np.ndarray | None = None, valence: np.ndarray | None = None,
-            arousal: np.ndarray | None = None) -> None:
-        """One frame's faces. ``au_probs`` (N, 17), ``valence`` and ``arousal`` (N,) are kept in the series
-        only (``keep_series``); left out or NaN they are "not measured"."""
+            arousal: np.ndarray | None = None, au_intensity: np.ndarray | None = None) -> None:
+        """One frame's faces. ``au_probs`` (N, 17), ``valence`` and ``arousal`` (N,) and ``au_intensity``
+        (N, 17; OpenFace's 0-5 scale, the ``AUxx_r`` columns) are kept in the series only (``keep_series``);
+        left out or NaN they are "not measured"."""
         affect = _affect_rows(len(smoothed), au_probs, valence, arousal) if self.keep_series else None
+        levels = None
+        if self.keep_series and au_intensity is not None:
+            levels = np.asarray(au_intensity, np.float32).reshape(len(smoothed), len(AUS))
         for k, (track, raw, smooth) in enumerate(zip(np.asarray(track_ids).tolist(), probabilities, smoothed)):
             stats = self.tracks.get(track)
             if stats is None:
@@ -55,6 +63,7 @@ class TrackSummary:
                 stats.series.append(time)
                 stats.series.extend(float(v) for v in smooth)
                 stats.affect.extend(affect[k].tolist())
+                _append_intensity(stats, None if levels is None else levels[k])
 
     def series(self, track: int) -> np.ndarray:
         """(frames, 1 + 8): timestamp then smoothed probabilities, for a track (needs ``keep_series``)."""
@@ -68,6 +77,15 @@ class TrackSummary:
         """(frames, 17) AU presence probabilities in [0, 1] (mien.schema.AUS order) of a track, raw (not
         smoothed); NaN where not measured (needs ``keep_series``)."""
         return self._affect(track)[:, 2:]
+
+    def au_intensity_series(self, track: int) -> np.ndarray:
+        """(frames, 17) AU intensities on OpenFace's 0-5 scale (mien.schema.AUS order, the ``AUxx_r``
+        columns as written, i.e. smoothed with the video's ``smooth``) of a track; NaN where not measured
+        (all NaN for models without intensity; needs ``keep_series``)."""
+        kept = np.frombuffer(self.tracks[track].intensity, np.float32).reshape(-1, len(AUS))
+        if len(kept):
+            return kept
+        return np.full((len(self.times(track)), len(AUS)), np.nan, np.float32)
 
     def valence_arousal(self, track: int) -> np.ndarray:
         """(frames, 2) valence and arousal in [-1, 1] of a track, raw; NaN where not measured."""
@@ -90,6 +108,16 @@ class TrackSummary:
             assert list(row) == list(SUMMARY_COLUMNS)
             rows.append(row)
         return rows
+
+
+def _append_intensity(stats: _TrackStats, levels: np.ndarray | None) -> None:
+    """Add one frame's intensities to a track's series (after its time was appended)."""
+    if not stats.intensity:
+        if levels is None or not np.isfinite(levels).any():
+            return  # nothing measured yet: keep the series empty
+        earlier = len(stats.series) // (1 + len(EXPRESSIONS)) - 1
+        stats.intensity.extend([np.nan] * (earlier * len(AUS)))
+    stats.intensity.extend([np.nan] * len(AUS) if levels is None else levels.tolist())
 
 
 def _affect_rows(faces: int, au_probs, valence, arousal) -> np.ndarray:

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from mien.video.summary import TrackSummary
-from mien.viz.au import agg_figure, au_face_figure, au_heatmap_figure, mean_probabilities, track_au_series_figure
+from mien.viz.au import (INTENSITY, PROBABILITY, AuScale, agg_figure, au_face_figure, au_heatmap_figure,
+                         mean_probabilities, track_au_series_figure)
 from mien.viz.timeline import check_plotting
 
-AU_LINE_SMOOTHING = 0.5  # seconds: frame-wise AU probabilities flicker; the heat strip above the lines stays raw
+AU_LINE_SMOOTHING = 0.5  # seconds: frame-wise AU values flicker; the heat strip above the lines stays as kept
 
 # Russell (1980), J. Pers. Soc. Psychol. 39:1161: the eight anchor words and their angles in degrees.
 RUSSELL_ANCHORS: dict[str, float] = {
@@ -51,11 +52,14 @@ def circumplex_figure(valence, arousal, times=None, title: str | None = None):
 def track_figures(summary: TrackSummary, thresholds=None, min_frames: int = 2) -> dict[str, object]:
     """Per track with at least ``min_frames`` frames, the figures ``track<id>_circumplex`` and, when its
     AUs were measured, ``track<id>_au`` (AU time series) and ``track<id>_au_face`` (mean AU map); with two
-    or more such tracks also ``au_tracks`` (AU x track heat map). Needs a summary built with
-    ``keep_series=True``. Returns name -> figure (:mod:`mien.workflows.plots` saves them as
-    ``<stem>_<name>.png``)."""
+    or more such tracks also ``au_tracks`` (AU x track heat map). The AU figures show intensity (0-5,
+    OpenFace's ``AUxx_r``) when the track has any (``aus="mesh"``), else presence probabilities with their
+    ``thresholds``; the heat map shows intensity when any track has it (tracks without: "n/a"). Needs a
+    summary built with ``keep_series=True``. Returns name -> figure (:mod:`mien.workflows.plots` saves
+    them as ``<stem>_<name>.png``)."""
     name = Path(summary.source).name
-    figures, means = {}, {}
+    figures: dict[str, object] = {}
+    means: dict[int, tuple[AuScale, np.ndarray]] = {}
     for track in sorted(summary.tracks):
         times = summary.times(track)
         if len(times) < min_frames:
@@ -64,17 +68,29 @@ def track_figures(summary: TrackSummary, thresholds=None, min_frames: int = 2) -
         if np.isfinite(va).all(axis=1).any():
             figures[f"track{track}_circumplex"] = circumplex_figure(
                 va[:, 0], va[:, 1], times=times, title=f"{name}, track {track}: valence and arousal")
-        aus = summary.au_series(track)
+        scale, aus = track_au_values(summary, track)
         if not np.isfinite(aus).any():
             continue  # the model has no AU head
-        means[track] = mean_probabilities(aus.astype(np.float64))
+        means[track] = scale, mean_probabilities(aus.astype(np.float64), scale)
         figures[f"track{track}_au"] = track_au_series_figure(summary, track, thresholds=thresholds,
-                                                             smooth=AU_LINE_SMOOTHING)
-        figures[f"track{track}_au_face"] = au_face_figure(aus, title=f"{name}, track {track}", thresholds=thresholds)
+                                                             smooth=AU_LINE_SMOOTHING, scale=scale)
+        figures[f"track{track}_au_face"] = au_face_figure(aus, title=f"{name}, track {track}", thresholds=thresholds,
+                                                          scale=scale)
     if len(means) >= 2:
-        figures["au_tracks"] = au_heatmap_figure(np.stack(list(means.values())), [f"track {t}" for t in means],
-                                                 title=f"{name}: mean AU probability per track")
+        scale = INTENSITY if any(s is INTENSITY for s, _ in means.values()) else PROBABILITY
+        rows = [mean if s is scale else np.full_like(mean, np.nan) for s, mean in means.values()]
+        figures["au_tracks"] = au_heatmap_figure(np.stack(rows), [f"track {t}" for t in means],
+                                                 title=f"{name}: mean AU {scale.name} per track", scale=scale)
     return figures
+
+
+def track_au_values(summary: TrackSummary, track: int) -> tuple[AuScale, np.ndarray]:
+    """A track's AU series to draw: ``(INTENSITY, (frames, 17) intensities 0-5)`` when any was measured,
+    else ``(PROBABILITY, (frames, 17) probabilities 0-1)`` (all NaN when neither was)."""
+    intensity = summary.au_intensity_series(track)
+    if np.isfinite(intensity).any():
+        return INTENSITY, intensity
+    return PROBABILITY, summary.au_series(track)
 
 
 def _finite_samples(valence, arousal, times):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mien.viz.affect import circumplex_figure, track_figures
-from mien.viz.au import au_face_figure, au_heatmap_figure, track_au_series_figure
+from mien.viz.au import PROBABILITY, AuScale, au_face_figure, au_heatmap_figure, track_au_series_figure
 from mien.viz.confusion import confusion_figure
 from mien.viz.micro import spotting_figure
 from mien.viz.timeline import track_timeline_figures
@@ -31,20 +31,22 @@ def write_png(figure, path: str | Path) -> Path:
     return path
 
 
-def plot_au_face(probabilities, path: str | Path, title: str | None = None, thresholds=None) -> Path:
+def plot_au_face(probabilities, path: str | Path, title: str | None = None, thresholds=None,
+                 scale: AuScale | str = PROBABILITY) -> Path:
     """:func:`mien.viz.au.au_face_figure` saved at ``path``."""
-    return write_png(au_face_figure(probabilities, title, thresholds), path)
+    return write_png(au_face_figure(probabilities, title, thresholds, scale), path)
 
 
-def plot_au_heatmap(matrix, row_labels: Sequence[str], path: str | Path, title: str | None = None) -> Path:
+def plot_au_heatmap(matrix, row_labels: Sequence[str], path: str | Path, title: str | None = None,
+                    scale: AuScale | str = PROBABILITY) -> Path:
     """:func:`mien.viz.au.au_heatmap_figure` saved at ``path``."""
-    return write_png(au_heatmap_figure(matrix, row_labels, title), path)
+    return write_png(au_heatmap_figure(matrix, row_labels, title, scale), path)
 
 
 def plot_track_au_series(summary, track: int, path: str | Path, aus: Sequence[int] | None = None, thresholds=None,
-                         title: str | None = None, smooth: float = 0.0) -> Path:
+                         title: str | None = None, smooth: float = 0.0, scale: AuScale | str = PROBABILITY) -> Path:
     """:func:`mien.viz.au.track_au_series_figure` saved at ``path``."""
-    return write_png(track_au_series_figure(summary, track, aus, thresholds, title, smooth), path)
+    return write_png(track_au_series_figure(summary, track, aus, thresholds, title, smooth, scale), path)
 
 
 def plot_circumplex(valence, arousal, path: str | Path, times=None, title: str | None = None) -> Path:
@@ -73,7 +75,8 @@ def plot_track_figures(summary, folder: str | Path, stem: str | None = None, thr
                        min_frames: int = 2) -> list[Path]:
     """Per track with at least ``min_frames`` frames, write ``<stem>_track<id>_circumplex.png`` and, when its
     AUs were measured, ``<stem>_track<id>_au.png`` (AU time series) and ``<stem>_track<id>_au_face.png``
-    (mean AU map); with two or more such tracks also ``<stem>_au_tracks.png`` (AU x track heat map).
+    (mean AU map); with two or more such tracks also ``<stem>_au_tracks.png`` (AU x track heat map). AU
+    figures show intensity (0-5) where it was measured (``aus="mesh"``), else probabilities.
     Needs a summary built with ``keep_series=True``. Returns the paths written."""
     folder, stem = Path(folder), stem or Path(summary.source).stem
     return [write_png(figure, folder / f"{stem}_{name}.png")

@@ -15,8 +15,8 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from mien.io.writers import TableWriter, format_for, part_path, prepare_resume, stored_name
-from mien.schema import (AU_PROBABILITY_COLUMNS, COLUMNS, EXPRESSION_COLUMNS, SMOOTH_COLUMNS, SUMMARY_COLUMNS,
-                         VIDEO_COLUMNS)
+from mien.schema import (AU_INTENSITY_COLUMNS, AU_PROBABILITY_COLUMNS, COLUMNS, EXPRESSION_COLUMNS, SMOOTH_COLUMNS,
+                         SUMMARY_COLUMNS, VIDEO_COLUMNS)
 from mien.config import VideoOptions
 from mien.video.pipeline import TrackSeed, VideoAnalysis
 from mien.video.summary import TrackSummary
@@ -209,7 +209,9 @@ def replay(chunks, summary: TrackSummary, max_missed: float) -> tuple[int, list[
 
 
 def affect_columns(faces) -> dict[str, np.ndarray]:
-    """The AU probabilities, valence and arousal of rows already written (those the table has), as
-    ``TrackSummary.add`` keywords: resumed plots keep the series of the frames before the interruption."""
-    wanted = {"au_probs": list(AU_PROBABILITY_COLUMNS), "valence": ["valence"], "arousal": ["arousal"]}
+    """The AU probabilities, valence, arousal and AU intensities (``AUxx_r``) of rows already written (those
+    the table has), as ``TrackSummary.add`` keywords: resumed plots keep the series of the frames before the
+    interruption."""
+    wanted = {"au_probs": list(AU_PROBABILITY_COLUMNS), "valence": ["valence"], "arousal": ["arousal"],
+              "au_intensity": list(AU_INTENSITY_COLUMNS)}
     return {name: faces[columns].to_numpy(float) for name, columns in wanted.items() if set(columns) <= set(faces)}
