@@ -6,10 +6,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
 
+from mien.detect.base import Detections
 from mien.result import FrameTable, Result
 
 CHILD_PEAK = """
@@ -80,3 +82,53 @@ def two_frame_result() -> Result:
                   face_scores=np.array([0.99, 0.95], np.float32), landmarks=landmarks,
                   blur=np.array([500.0, 5.0], np.float32), outside=np.array([0.0, 0.5], np.float32),
                   expression_probs=probs)
+
+
+class CentreDetector:
+    """A tiny detector (the ``FaceDetector`` protocol): one face, the middle half of any image, its 5 landmarks
+    at fixed fractions of that box (eyes, nose tip, mouth corners); counts its calls."""
+
+    POINTS = ((0.35, 0.4), (0.65, 0.4), (0.5, 0.6), (0.38, 0.78), (0.62, 0.78))
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, image: np.ndarray, *, max_size: int | None = None, min_size: int | None = None) -> Detections:
+        self.calls += 1
+        height, width = image.shape[:2]
+        x1, y1, w, h = width / 4, height / 4, width / 2, height / 2
+        landmarks = [[x1 + fx * w, y1 + fy * h] for fx, fy in self.POINTS]
+        return Detections(np.float32([[x1, y1, x1 + w, y1 + h]]), np.float32([0.9]), np.float32([landmarks]))
+
+
+class FakeEntryPoint:
+    """Stands in for an ``importlib.metadata.EntryPoint`` of an installed package: ``load()`` returns
+    ``loaded``, or raises it when it is an exception."""
+
+    def __init__(self, name: str, value: str, loaded: object, dist: tuple[str, str] | None = ("mien-fake", "1.0"),
+                 group: str = "mien.models") -> None:
+        self.name, self.value, self.group, self._loaded = name, value, group, loaded
+        self.dist = SimpleNamespace(name=dist[0], version=dist[1]) if dist else None
+
+    def load(self) -> object:
+        if isinstance(self._loaded, BaseException):
+            raise self._loaded
+        return self._loaded
+
+
+def install_fake_plugins(monkeypatch, *points: FakeEntryPoint) -> list[str]:
+    """Make ``points`` the installed entry points and start the registry afresh, as a new process would;
+    returns the list that records each read of the entry points (the group read)."""
+    from importlib import metadata
+
+    from mien import registry
+
+    reads: list[str] = []
+
+    def entry_points(*, group: str | None = None, **_: object) -> list[FakeEntryPoint]:
+        reads.append(group)
+        return [point for point in points if point.group == group]
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
+    monkeypatch.setattr(registry, "_STATE", registry._State())
+    return reads

@@ -208,7 +208,8 @@ class Analyzer:
         """One ``(Result, frames)`` pair per input; frames keep their pixels only with ``keep_images``."""
         return self._stream(self._expand(inputs), keep_images)
 
-    def analyze_video(self, path: str | Path, options: VideoOptions | None = None, **keywords: Any) -> "VideoStream":
+    def analyze_video(self, path: str | Path, options: VideoOptions | None = None, *, keep_series: bool = False,
+                      **keywords: Any) -> "VideoStream":
         """Stream a video: iterate the returned object for one :class:`Result` per analysed frame (with
         ``track_id`` and smoothed probabilities), or call its ``to_pandas()``.
 
@@ -216,6 +217,9 @@ class Analyzer:
             path: the video file.
             options: how the video is analysed (None: ``VideoOptions()``); see
                 :class:`~mien.config.VideoOptions` for every option, its default and range.
+            keep_series: also keep each track's per-frame series in the stream's ``track_summary`` (times,
+                smoothed probabilities, AUs, valence and arousal: 112 bytes per face per frame), which the
+                track figures of :mod:`mien.viz.timeline` and :mod:`mien.viz.affect` draw. Changes no value.
             keywords: override fields of ``options`` (``every``, ``fps``, ``start``, ``end``, ``detect_every``,
                 ``smooth``, ``max_missed``); None keeps a field.
         """
@@ -227,7 +231,7 @@ class Analyzer:
         if keywords.get("fps") is not None and keywords.get("every") not in (None, 1):
             raise ValueError("give either every or fps, not both")
         options = options.replace(**keywords) if options is not None else VideoOptions.from_options(**keywords)
-        return VideoStream(self, path, options)
+        return VideoStream(self, path, options, keep_series=keep_series)
 
     def analyze_frames(self, frames: Sequence[Frame]) -> Result:
         # Undocumented: already-decoded frames, one batch (the server and the evaluations use it).

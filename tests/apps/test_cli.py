@@ -24,6 +24,29 @@ def test_models_lists_the_registry(capsys):
     assert "retinaface" in out and "mnv2-ferplus" in out and "MIT" in out
 
 
+def test_models_and_analyze_see_an_installed_plugin(monkeypatch, capsys, tmp_path, pyfeat_media):
+    """A detector declared as a "mien.models" entry point of an installed package is listed with where it comes
+    from and used by name; a broken plugin is named on stderr and the rest works."""
+    from builders import CentreDetector, FakeEntryPoint, install_fake_plugins
+
+    from mien import ModelSpec
+
+    spec = ModelSpec("centre-face", "detector", CentreDetector, description="one face in the middle")
+    install_fake_plugins(monkeypatch, FakeEntryPoint("centre-face", "mien_centre:spec", spec),
+                         FakeEntryPoint("gone", "mien_gone:spec", ImportError("no module named 'mien_gone'")))
+    assert main(["models"]) == 0
+    captured = capsys.readouterr()
+    assert "plugin mien-fake 1.0 (centre-face = mien_centre:spec)" in captured.out
+    assert "retinaface" in captured.out
+    assert captured.err == ("mien models: mien plugin mien-fake 1.0 (gone = mien_gone:spec) could not be loaded: "
+                            "ImportError: no module named 'mien_gone'\n")
+    out = tmp_path / "faces.csv"
+    assert main(["analyze", str(pyfeat_media / "single_face.jpg"), "--detector", "centre-face", "-o", str(out),
+                 "-q"]) == 0
+    row = pd.read_csv(out).iloc[0]
+    assert [row["face_x"], row["face_y"], row["face_width"], row["face_height"]] == [143, 140.5, 286, 281]
+
+
 def test_analyze_folder_to_csv_with_overlays(tmp_path, pyfeat_media):
     folder = tmp_path / "photos"
     (folder / "nested").mkdir(parents=True)

@@ -83,6 +83,27 @@ def test_spotter_finds_a_synthetic_micro_movement_in_a_still_real_face(media):
     assert len(micro) == 1
 
 
+def test_spotter_takes_a_detector_object(media):
+    """Any object with detect() (the FaceDetector protocol, as for Analyzer) finds the face in every frame;
+    an object without it is refused by name."""
+    from builders import CentreDetector
+
+    from mien.io.images import read_image
+    from mien.micro.spot import Spotter
+
+    image = read_image(media / "pyfeat" / "single_face.jpg")  # 572 x 562: the centre box is 143..429 x 140.5..421.5
+    detector = CentreDetector()
+    spotter = Spotter(detector=detector)
+    assert spotter.detector is detector and spotter.detector_name == "CentreDetector"
+    landmarks, found = spotter.locate_faces([image])
+    assert found.tolist() == [True] and landmarks[0, 0].tolist() == pytest.approx([143 + 0.35 * 286, 140.5 + 0.4 * 281])
+    result = spotter.spot_frames(lambda: (image for _ in range(20)), fps=25.0, source="still")
+    assert detector.calls == 1 + 20 and result.frames == 20 and result.face_found.all()
+    assert result.intervals == []  # a still face does not move
+    with pytest.raises(TypeError, match="detector must be a registered name or an object with detect.*object has no"):
+        Spotter(detector=object())
+
+
 def test_spotter_on_a_real_expressive_clip_and_its_plot(media, tmp_path):
     from mien.micro.spot import Spotter
     from mien.workflows.plots import plot_spotting

@@ -30,6 +30,28 @@ def test_single_face_clip_is_one_track_over_72_frames(single_face_rows):
     assert np.abs(np.diff(smoothed, axis=0)).mean() < np.abs(np.diff(raw, axis=0)).mean()  # smoother
 
 
+@pytest.mark.parametrize("keep_series", [True, False])
+def test_keep_series_keeps_each_tracks_series_for_the_figures(analyzer, pyfeat_media, keep_series):
+    """With keep_series the stream's track summary holds, per track, what was computed for each frame (the
+    track figures draw it); without it only the totals."""
+    from mien.schema import AU_PROBABILITY_COLUMNS, EXPRESSIONS
+
+    stream = analyzer.analyze_video(pyfeat_media / "single_face.mp4", end=0.3, keep_series=keep_series)
+    rows = stream.to_pandas()
+    summary = stream.track_summary
+    assert 3 <= len(rows) <= 10 and rows["track_id"].unique().tolist() == [0] and list(summary.tracks) == [0]
+    assert stream.summary().loc[0, "frames"] == len(rows)
+    if not keep_series:
+        assert summary.times(0).shape == (0,) and summary.au_series(0).shape == (0, 17)
+        return
+    np.testing.assert_allclose(summary.times(0), rows["timestamp"], atol=1e-6)
+    smoothed = rows[[f"expr_smooth_{name}" for name in EXPRESSIONS]].to_numpy(float)
+    np.testing.assert_allclose(summary.series(0)[:, 1:], smoothed, atol=1e-6)
+    aus = summary.au_series(0)
+    assert aus.shape == (len(rows), 17) and np.isfinite(aus).all()  # the shipped model has an AU head
+    np.testing.assert_allclose(aus, rows[list(AU_PROBABILITY_COLUMNS)].to_numpy(float), atol=1e-6)
+
+
 @pytest.mark.parametrize("name,face_first", [("face_noface.mov", True), ("noface_face.mov", False)])
 def test_rows_for_every_frame_and_faces_only_in_the_face_segment(analyzer, pyfeat_media, name, face_first):
     rows = analyzer.analyze_video(pyfeat_media / name).to_pandas()

@@ -73,12 +73,24 @@ def run_me_sheet(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace | None = None) -> int:
-    from mien.registry import list_models
+    """The registry as a table on stdout (where each model comes from: built-in or an installed plugin);
+    plugins that failed to load are named on stderr, the rest is listed as usual."""
+    import warnings
 
-    rows = [(s.name, s.task, "dynamic" if s.input_size is None else "x".join(map(str, s.input_size)),
-             f"{s.size_mb:.1f} MB", s.licence, s.description) for s in list_models()]
-    header = ("name", "task", "input", "size", "licence", "description")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
+    from mien.registry import PluginWarning, list_models, origin
+
+    with warnings.catch_warnings(record=True) as broken:
+        warnings.simplefilter("always", PluginWarning)
+        specs = list_models()
+    rows = [(s.name, s.task, origin(s.name), "dynamic" if s.input_size is None else "x".join(map(str, s.input_size)),
+             f"{s.size_mb:.1f} MB", s.licence, s.description) for s in specs]
+    header = ("name", "task", "from", "input", "size", "licence", "description")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row[:5], widths)) + "  " + row[5])
+        print("  ".join(str(v).ljust(w) for v, w in zip(row[:-1], widths)) + "  " + row[-1])
+    for warning in broken:
+        if issubclass(warning.category, PluginWarning):
+            print(f"mien models: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     return EXIT_OK

@@ -14,6 +14,9 @@ def load_detector(detector: str | FaceDetector, *, threads: int | None = None, d
     """``detector`` itself when it has a ``detect`` method (:class:`FaceDetector`), else the backend registered
     under that name, built with ``options`` (e.g. ``score_threshold``) and the runtime hints."""
     if not isinstance(detector, str):
+        if not callable(getattr(detector, "detect", None)):
+            raise TypeError(f"detector must be a registered name or an object with detect(image); "
+                            f"{type(detector).__name__} has no detect method")
         if options:
             raise ValueError(f"detector options {sorted(options)} apply to a registered detector name, not to a "
                              f"{type(detector).__name__} object: configure the object itself")

@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 
 from mien.align.similarity import CropSpec, estimate_similarity
-from mien.config import DEFAULT_DETECTOR
+from mien.config import DEFAULT_DETECTOR, WHOLE_IMAGE
+from mien.detect import FaceDetector, load_detector
 from mien.micro.recognize import MEGC_TEMPLATE
 
 SPOT_CROP = 128
@@ -202,25 +203,30 @@ class Spotter:
     Args:
         p: threshold position between the curve's mean (0) and maximum (1); higher finds fewer intervals.
         micro_seconds, macro_seconds: interval lengths the two curves are tuned to.
-        detector: registered detector name, or "whole-image" for videos of already-cropped faces.
+        detector: registered detector name or detector object (:class:`~mien.detect.base.FaceDetector`, as
+            for :class:`~mien.analyzer.Analyzer`) that finds the face in each frame;
+            :data:`~mien.config.WHOLE_IMAGE` for videos of already-cropped faces (frames resized whole).
+        threads: threads of a detector built from its name.
     """
 
     def __init__(self, p: float = 0.3, micro_seconds: float = MICRO_SECONDS, macro_seconds: float = MACRO_SECONDS,
-                 detector: str = DEFAULT_DETECTOR, threads: int | None = None) -> None:
+                 detector: str | FaceDetector = DEFAULT_DETECTOR, threads: int | None = None) -> None:
         if not 0 <= p <= 1:
             raise ValueError(f"p must be in [0, 1], got {p}")
         self.p, self.micro_seconds, self.macro_seconds = p, micro_seconds, macro_seconds
-        self.detector_name = detector
-        self._detector = None
+        self.whole_image = isinstance(detector, str) and detector == WHOLE_IMAGE
+        self.detector_name = detector if isinstance(detector, str) else type(detector).__name__
+        self._stage = detector
+        # a name is built on first use (constructing a Spotter stays cheap); an object is checked now
+        self._detector = None if isinstance(detector, str) else load_detector(detector)
         self.threads = threads
         self.crop = CropSpec(SPOT_CROP, MEGC_TEMPLATE)
 
     @property
-    def detector(self):
-        if self._detector is None and self.detector_name != "whole-image":
-            from mien.registry import create
-
-            self._detector = create(self.detector_name, "detector", threads=self.threads)
+    def detector(self) -> FaceDetector | None:
+        """The detector, or None when the frames are the face (:data:`~mien.config.WHOLE_IMAGE`)."""
+        if self._detector is None and not self.whole_image:
+            self._detector = load_detector(self._stage, threads=self.threads)
         return self._detector
 
     def locate_faces(self, frames: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -148,12 +148,14 @@ class VideoAnalysis:
 class VideoStream:
     """The result of ``Analyzer.analyze_video``: iterate it once for per-frame results as they are
     computed (flat memory), or call :meth:`to_pandas` to collect the table. After iteration,
-    :meth:`summary` gives the per-track summary."""
+    :meth:`summary` gives the per-track summary and :attr:`track_summary` the
+    :class:`~mien.video.summary.TrackSummary` it comes from (with per-frame series for the track figures
+    when ``keep_series``)."""
 
-    def __init__(self, analyzer, path: str | Path, options: VideoOptions) -> None:
+    def __init__(self, analyzer, path: str | Path, options: VideoOptions, keep_series: bool = False) -> None:
         self.path = str(path)
         self.analysis = VideoAnalysis(analyzer, options)
-        self.track_summary = TrackSummary(self.path)
+        self.track_summary = TrackSummary(self.path, keep_series=keep_series)
         self._consumed = False
 
     @property
