@@ -35,10 +35,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "library": ("io", "video", "micro", "viz", "eval", "analyzer", ""),
 }
 
-# Training tools that still parse their own argv (the lead moves them into mien/cli/train.py later).
+# Data-preparation tools that still parse their own argv (python -m only; the trainers are in mien/cli/train.py).
 ARGPARSE_ALLOWED = {
-    "train/fast_student.py": "python -m mien.train.fast_student, moves to cli/train.py",
-    "train/facenet_expression.py": "python -m mien.train.facenet_expression, moves to cli/train.py",
     "train/face_cache.py": "python -m mien.train.face_cache (a data-preparation tool)",
     "train/au_mesh.py": "python -m mien.train.au_mesh (fits the shipped mesh AU model)",
     "train/ferplus_landmarks.py": "python -m mien.train.ferplus_landmarks (a data-preparation tool)",
