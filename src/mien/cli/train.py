@@ -16,8 +16,6 @@ from typing import Any, Callable, Sequence
 
 from mien.cli.common import EXIT_OK
 
-TRAINING_VERBS = ("train", "export", "calibrate")
-
 # What a dataclass field means as a flag (the dataclasses in mien.train.configs hold the defaults); a trainer's
 # own entry wins over the shared one.
 FIELD_HELP: dict[str, str] = {
