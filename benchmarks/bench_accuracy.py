@@ -25,7 +25,7 @@ def main() -> None:
     ferplus_root = root / "ferplus"
     background = read_image(root / "media" / "pyfeat" / "free-mountain-vector-01.jpg")
     analyzers = {
-        "whole-image": mien.Analyzer(expression=args.expression, whole_image=True, threads=args.threads),
+        "whole-image": mien.Analyzer(expression=args.expression, detector="whole-image", threads=args.threads),
         "detected": mien.Analyzer(expression=args.expression, threads=args.threads),
     }
     results = {}

@@ -116,7 +116,7 @@ def main() -> None:
             matrix[train_name][test_name] = cell(predictions[key], labels, classes)
             print(train_name, "->", test_name, matrix[train_name][test_name]["accuracy"], flush=True)
         if train_name == "FER2013":
-            whole = mien.Analyzer(expression=model, threads=2, whole_image=True)
+            whole = mien.Analyzer(expression=model, threads=2, detector="whole-image")
             samples, labels, test_classes = sets["FER2013 PrivateTest"]
             fer2013_whole = cell(predict_samples(whole, samples, "whole-image"), labels, list(TRAIN_CLASSES["FER2013"]))
     ckplus = json.loads((REPO / "runs/ckplus_cv/cv_report.json").read_text())

@@ -113,8 +113,8 @@ def main() -> None:
         images += read_frames(root / "liveportrait" / clip, every=20)
     for image in images:
         mirrored = np.ascontiguousarray(image[:, ::-1])
-        a = analyzer.analyze_image(image).to_pandas()
-        b = analyzer.analyze_image(mirrored).to_pandas()
+        a = analyzer.analyze(image).to_pandas()
+        b = analyzer.analyze(mirrored).to_pandas()
         a, b = a[a.success == 1], b[b.success == 1]
         for _, row in a.iterrows():
             centre = image.shape[1] - 1 - (row.face_x + row.face_width / 2)

@@ -42,13 +42,13 @@ def stage_times(images: list[np.ndarray], threads: int, rounds: int) -> dict:
 
     analyzer = mien.Analyzer(threads=threads, batch_size=1)
     for image in images:  # warm-up
-        analyzer.analyze_image(image)
+        analyzer.analyze(image)
     per_image: dict[str, list[float]] = {"detect": [], "align": [], "expression": [], "total": []}
     for _ in range(rounds):
         for image in images:
             before = dict(analyzer.timings)
             started = time.perf_counter()
-            result = analyzer.analyze_image(image)
+            result = analyzer.analyze(image)
             total = time.perf_counter() - started
             assert len(result) == 1, "benchmark photos must hold exactly one face"
             for stage in ("detect", "align", "expression"):

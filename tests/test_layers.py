@@ -2,10 +2,13 @@
 
 - no import cycle between mien modules (module- and function-level imports count; ``if TYPE_CHECKING:`` ones don't);
 - the library (everything but the applications) never imports the applications (cli, workflows, serve, batch, train);
+- the low layer (detect, align, models, tasks, datasets, result, schema, registry, ...) imports only itself and the
+  leaf (config, options): never the library above it (io, video, micro, viz, eval, analyzer, the ``mien`` package);
+  every top-level module is given a layer, so a new one cannot slip past this rule;
 - argparse only under mien/cli (the training tools still on their own parser are listed below);
 - below the applications nothing writes files, draws to disk or screen, prints or shows progress, or reads
-  environment variables (the thread default in models/runtime.py aside; io/writers.py is the output formats the
-  applications call).
+  environment variables (the thread default in models/runtime.py aside; files.py, tables.py and io/writers.py are
+  the atomic files and the table formats that ``Result.to_csv`` and the applications write with).
 
 Each checker takes a source folder, so the tests at the end feed it small synthetic trees to show it can fail.
 """
@@ -23,10 +26,17 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mien"
 # The applications layer (and the command line above it): the only places allowed side effects.
 APPLICATIONS = ("cli", "workflows", "serve", "batch", "train", "__main__")
 
-# Training tools that still parse their own argv (the lead moves them into mien/cli/train.py later).
+# The layers below the applications, by top-level module or package (``""``: the ``mien`` package itself, the
+# public facade). A module of one of these layers imports only its own layer and those before it.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "leaf": ("config", "options", "_version"),
+    "low": ("detect", "align", "models", "tasks", "datasets", "result", "schema", "registry", "quality", "files",
+            "tables"),
+    "library": ("io", "video", "micro", "viz", "eval", "analyzer", ""),
+}
+
+# Data-preparation tools that still parse their own argv (python -m only; the trainers are in mien/cli/train.py).
 ARGPARSE_ALLOWED = {
-    "train/fast_student.py": "python -m mien.train.fast_student, moves to cli/train.py",
-    "train/facenet_expression.py": "python -m mien.train.facenet_expression, moves to cli/train.py",
     "train/face_cache.py": "python -m mien.train.face_cache (a data-preparation tool)",
     "train/au_mesh.py": "python -m mien.train.au_mesh (fits the shipped mesh AU model)",
     "train/ferplus_landmarks.py": "python -m mien.train.ferplus_landmarks (a data-preparation tool)",
@@ -34,7 +44,10 @@ ARGPARSE_ALLOWED = {
 
 # Library modules allowed a side effect, each with the reason.
 SIDE_EFFECTS_ALLOWED = {  # file -> (the kinds of side effect allowed there, why)
-    "io/writers.py": ({"file"}, "the output formats (CSV, JSONL, JSON, Parquet) the applications call to write tables"),
+    "io/writers.py": ({"file"}, "resumes a table a killed run left (prepare_resume), for the applications"),
+    "files.py": ({"file"}, "atomic writes and exclusive temporary files: the one safe way every writer commits a file"),
+    "tables.py": ({"file"}, "the table formats (CSV, JSONL, JSON, Parquet) that Result.to_csv/to_json/to_parquet "
+                            "and the applications write with"),
     "models/runtime.py": ({"environment"}, "reads MIEN_THREADS: the thread-count default"),
 }
 ALL_KINDS = {"file", "print", "screen", "environment"}
@@ -185,6 +198,34 @@ def layering_violations(root: Path) -> list[str]:
     return problems
 
 
+def layer_of(module: str) -> str | None:
+    """The layer of a module by its top-level name (``mien.video.reader`` -> ``library``); None: unlisted."""
+    folder = _layer_folder(module)
+    if folder in APPLICATIONS:
+        return "applications"
+    return next((layer for layer, members in LAYERS.items() if folder in members), None)
+
+
+def layer_rank_violations(root: Path) -> list[str]:
+    """Modules below the applications that import a higher layer (the low layer importing the library, ...)."""
+    order = [*LAYERS, "applications"]
+    problems = []
+    for module, edges in import_graph(root).items():
+        layer = layer_of(module)
+        if layer is None or layer == "applications":
+            continue
+        for edge in edges:
+            target = layer_of(edge.target)
+            if target is not None and order.index(target) > order.index(layer):
+                problems.append(f"{module}:{edge.line} imports {edge.target} (the {layer} layer imports the {target})")
+    return problems
+
+
+def unlisted_modules(root: Path) -> list[str]:
+    """Top-level modules and packages given no layer."""
+    return sorted({module for module in import_graph(root) if layer_of(module) is None})
+
+
 def _file_key(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
@@ -287,6 +328,19 @@ def test_the_library_never_imports_the_applications():
     assert not problems, "\n".join(problems)
 
 
+def test_the_low_layer_never_imports_the_library():
+    problems = layer_rank_violations(SRC)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_module_has_a_layer():
+    unlisted = unlisted_modules(SRC)
+    assert not unlisted, f"give these a layer in LAYERS (or APPLICATIONS): {unlisted}"
+    for members in LAYERS.values():
+        for name in members:
+            assert name == "" or (SRC / name).is_dir() or (SRC / f"{name}.py").is_file(), f"{name} is gone: drop it"
+
+
 def test_argparse_only_under_cli():
     problems = argparse_violations(SRC)
     assert not problems, "\n".join(problems)
@@ -338,6 +392,24 @@ def test_library_imports_of_applications_and_argparse_are_reported(tmp_path):
     assert layering_violations(root) == ["pkg.video.job:2 imports pkg.workflows.plots (an application)"]
     assert argparse_violations(root) == ["micro/spot.py:1 imports argparse (argument parsing belongs in mien/cli)"]
     assert argparse_violations(root, allowed={"micro/spot.py": "a test"}) == []
+
+
+def test_a_low_module_importing_the_library_is_reported(tmp_path):
+    root = write_tree(tmp_path, {
+        "__init__.py": "",
+        "config.py": "",
+        "result.py": "from pkg import config\ndef to_csv():\n    from pkg.io.writers import write_table\n",
+        "io/__init__.py": "",
+        "io/writers.py": "from pkg import result\n",
+        "datasets/au.py": "from pkg.video.reader import read_video\nfrom pkg.schema import AUS\n",
+        "video/reader.py": "from pkg.io import writers\n",
+        "schema.py": "",
+        "extra.py": "",
+    })
+    assert layer_rank_violations(root) == [
+        "pkg.datasets.au:1 imports pkg.video.reader (the low layer imports the library)",
+        "pkg.result:3 imports pkg.io.writers (the low layer imports the library)"]
+    assert unlisted_modules(root) == ["pkg.extra"]
 
 
 @pytest.mark.parametrize("code, what", [

@@ -23,6 +23,9 @@ WHOLE_IMAGE = "whole-image"  # the detector name meaning "each input already is 
 DEFAULT_EXPRESSION = "mfn-raf-ferplus"  # the registered expression model every front end starts from
 FAST_EXPRESSION = "mfn64-raf-ferplus"  # the registered fast variant (the default distilled to 64 px)
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: larger than any camera photo, small enough to decode
+# The files a folder given as input is searched for (and the dataset image folders): what the decoder reads.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".gif", ".jfif"})
+# (.heic/.heif are not listed: Pillow cannot decode them here; named explicitly, one is refused with a message)
 
 PAGES = ("first", "all")
 LANDMARKS = (None, "mesh", "mesh468", "dlib68")

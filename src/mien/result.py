@@ -391,25 +391,25 @@ class Result:
                     record[key] = _plain(self.data[key][face])
                 yield record
 
-    # ----------------------------------------------------------------- conveniences (see mien.io.writers)
+    # ----------------------------------------------------------------- conveniences (see mien.tables)
     def to_pandas(self, schema: str = "mien"):
-        from mien.io.writers import records_to_pandas
+        from mien.tables import records_to_pandas
 
         return records_to_pandas(self.to_records(), self.columns(), schema)
 
     def to_json(self, path=None, schema: str = "mien", lines: bool = True) -> str | None:
         """JSON lines (one object per row; ``lines=False``: one JSON array); text when ``path`` is None."""
-        from mien.io.writers import write_table
+        from mien.tables import write_table
 
         return write_table(self, path, "jsonl" if lines else "json", schema)
 
     def to_csv(self, path=None, schema: str = "mien") -> str | None:
-        from mien.io.writers import write_table
+        from mien.tables import write_table
 
         return write_table(self, path, "csv", schema)
 
     def to_parquet(self, path, schema: str = "mien") -> None:
-        from mien.io.writers import write_table
+        from mien.tables import write_table
 
         write_table(self, path, "parquet", schema)
 

@@ -21,6 +21,7 @@ from mien.datasets.au_layouts import (
 )
 from mien.datasets.me_layouts import MissingFramesWarning
 from mien.datasets.va_layouts import read_affectnet_va, read_afew_va, read_va_dataset, va_arrays
+from mien.io.samples import read_sample
 from mien.schema import EXPRESSIONS
 
 
@@ -62,7 +63,7 @@ def test_disfa_video_layout(tmp_path):
     assert [s.intensity[column] for s in samples] == list(DISFA_AU12)
     assert samples[1].occurrence[DISFA_AUS.index(1)] == 1
     assert np.isnan(samples[3].occurrence[DISFA_AUS.index(26)]) and np.isnan(samples[3].intensity[-1])
-    assert samples[2].load().mean() == pytest.approx(160, abs=6)  # label frame 3 = video frame index 2
+    assert read_sample(samples[2]).mean() == pytest.approx(160, abs=6)  # label frame 3 = video frame index 2
 
 
 def test_disfa_threshold_au_subset_and_matrix(tmp_path):
@@ -85,7 +86,7 @@ def test_disfa_extracted_frames_skip_missing_ones(tmp_path):
     with pytest.warns(MissingFramesWarning, match="1 of 4"):
         samples = read_disfa(tmp_path, frames_dir=tmp_path / "img")
     assert [s.source.rsplit("/", 1)[-1] for s in samples] == ["0.png", "1.png", "2.png"]
-    assert samples[2].frame == 3 and samples[2].frame_index is None and samples[2].load()[0, 0, 0] == 20
+    assert samples[2].frame == 3 and samples[2].frame_index is None and read_sample(samples[2])[0, 0, 0] == 20
 
 
 def test_disfa_missing_and_malformed_labels_are_named(tmp_path):
@@ -223,7 +224,7 @@ def test_affectnet_va_download_nesting_and_errors(tmp_path):
     (lists / "validation.csv").write_text(AFFECTNET_HEADER + "1/a.jpg,0,0,8,8,,0,0.5,0.25\n")
     save_image(tmp_path / "Manually_Annotated" / "Manually_Annotated_Images" / "1" / "a.jpg")
     (sample,) = read_affectnet_va(tmp_path, "valid")
-    assert sample.load().shape == (8, 8, 3) and sample.label == EXPRESSIONS.index("neutral")
+    assert read_sample(sample).shape == (8, 8, 3) and sample.label == EXPRESSIONS.index("neutral")
     (lists / "validation.csv").write_text(AFFECTNET_HEADER + "1/a.jpg,0,0,8,8,,0,0.5,0.25\n1/b.jpg,0,0,8,8,,0,1.5,0\n")
     with pytest.raises(ValueError, match=r"validation\.csv:3: valence 1.5 is outside"):
         read_affectnet_va(tmp_path, "valid")

@@ -11,6 +11,13 @@ from mien.schema import EXPRESSIONS
 pytestmark = pytest.mark.train
 
 
+def trainer_command(trainer: str):
+    """``mien train TRAINER ...`` as a function of its arguments (= ``python -m mien.train.X ...``; errors raise)."""
+    from mien.cli.train import run_training_verb
+
+    return lambda argv: run_training_verb("train", [trainer, *argv])
+
+
 @pytest.fixture(scope="module")
 def teacher(datasets):
     path = datasets.parent / "teachers" / "opencv_zoo_fer_mobilefacenet_2022july_fp32deq.onnx"
@@ -94,7 +101,8 @@ def test_rafdb_validation_split_is_stratified_and_fixed():
 
 def test_train_resume_export_and_analyze(tmp_path, tiny_cache, pyfeat_media):
     from mien import Analyzer
-    from mien.train.facenet_expression import main
+
+    main = trainer_command("facenet-expression")
 
     features = tmp_path / "trunk"
     main(["features", "--faces", str(tiny_cache), "--out", str(features)])
@@ -136,7 +144,8 @@ def test_prelu_in_convolution_form_is_the_same_function():
 def test_fast_student_distils_resumes_exports_and_analyzes(tmp_path, tiny_cache, pyfeat_media):
     """The 64-px fast variant's trainer on a few real faces: teacher targets, one epoch, resume, export."""
     from mien import Analyzer
-    from mien.train.fast_student import main
+
+    main = trainer_command("fast-student")
 
     teacher = tmp_path / "teacher"
     main(["teacher", "--faces", str(tiny_cache), "--out", str(teacher)])
@@ -189,3 +198,17 @@ def test_student_at_112_px_is_the_default_network_fine_tuned_whole():
     for size in (100, 16, 128):
         with pytest.raises(ValueError, match="multiple of 16"):
             StudentConfig(size=size)
+
+
+@pytest.mark.parametrize("module, trainer, flags", [
+    ("facenet_expression", "facenet-expression", ["--ferplus-per-epoch", "--logit-adjust", "--limit"]),
+    ("fast_student", "fast-student", ["--kd-weight", "--augment-share", "--size"]),
+])
+def test_python_m_help_is_the_mien_train_command_line(module, trainer, flags):
+    """``python -m mien.train.X train ...`` parses as ``mien train X train ...`` (the commands of the model cards)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", f"mien.train.{module}", "train", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.startswith(f"usage: mien train {trainer} train") and all(flag in out for flag in flags)

@@ -69,12 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in train.TRAINING_VERBS:  # their own parsers take every option
-        try:
-            return train.run_training_verb(argv[0], argv[1:])
-        except (ValueError, ImportError, FileNotFoundError) as error:
-            print(f"mien {argv[0]}: {error}", file=sys.stderr)
-            return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.verb is None:

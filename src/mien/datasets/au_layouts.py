@@ -99,26 +99,6 @@ class AUSample:
     sequence: str = ""  # the coded recording: "SN001" (DISFA), "F001_T1" (BP4D)
     frame: int = 0  # the frame number the label file uses
 
-    def load(self) -> np.ndarray:
-        """The frame as RGB uint8 (H, W, 3). From a video this decodes from the start: extract frames first
-        (``frames_dir``) when training."""
-        if self.frame_index is None:
-            from mien.io.images import read_image
-
-            return read_image(self.source)
-        return _video_frame(self.source, self.frame_index)
-
-
-def _video_frame(path: str, index: int) -> np.ndarray:
-    from mien.video.reader import read_video
-
-    for frame in read_video(path, after_frame=index - 1):
-        if frame.error:
-            raise ValueError(f"{path}: cannot read frame {index} ({frame.error})")
-        return frame.image
-    raise ValueError(f"{path}: has no frame {index}")
-
-
 def au_names(aus: Iterable[int]) -> list[str]:
     """OpenFace-style names of AU numbers: ``[1, 12] -> ["AU01", "AU12"]``."""
     names = []

@@ -2,7 +2,8 @@
 
 Each reader maps the dataset's own labels onto mien's 8 canonical classes (``mien.schema.EXPRESSIONS``)
 and keeps what the protocols need: the subject (for subject-independent folds), FER+ votes, and
-valence/arousal where the dataset has them. Images are loaded lazily (``Sample.load``).
+valence/arousal where the dataset has them. Images are not decoded here: :func:`mien.io.samples.read_sample`
+decodes a sample's image.
 
 Readers (``read_dataset(name, root, split)``):
 
@@ -27,6 +28,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from mien.config import IMAGE_EXTENSIONS
 from mien.schema import EXPRESSIONS
 
 # Names datasets use for the canonical classes.
@@ -53,15 +55,6 @@ class Sample:
     valence: float | None = None  # [-1, 1] where the dataset has it
     arousal: float | None = None
     pixels: Callable[[], np.ndarray] | None = None  # loader for images stored inside a table
-
-    def load(self) -> np.ndarray:
-        """The image as RGB uint8 (H, W, 3)."""
-        if self.pixels is not None:
-            gray = self.pixels()
-            return np.repeat(gray[..., None], 3, axis=2)
-        from mien.io.images import read_image
-
-        return read_image(self.source)
 
 
 def canonical_index(name: str) -> int:
@@ -120,8 +113,6 @@ def _pixel_loader(text: str) -> Callable[[], np.ndarray]:
 
 def read_imagefolder(root: Path, split: str | None = None) -> list[Sample]:
     """``<root>/<split>/<class>/*`` or ``<root>/<class>/*``; folders whose name is no known class are refused."""
-    from mien.io.sources import IMAGE_EXTENSIONS
-
     base = Path(root)
     if split is not None:
         candidates = [base / split, base / {"valid": "val", "test": "test", "train": "train"}.get(split, split)]

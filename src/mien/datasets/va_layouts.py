@@ -62,12 +62,6 @@ class VASample:
     landmarks: np.ndarray | None = None  # (68, 2) pixels
     label: int = -1  # canonical expression index where the dataset has one (AffectNet), else -1
 
-    def load(self) -> np.ndarray:
-        """The image as RGB uint8 (H, W, 3)."""
-        from mien.io.images import read_image
-
-        return read_image(self.source)
-
 
 def va_arrays(samples: Iterable[VASample]) -> tuple[np.ndarray, np.ndarray]:
     """``(valence, arousal)`` float32 arrays of the samples, ready for :func:`mien.eval.va.va_report`."""

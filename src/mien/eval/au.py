@@ -15,6 +15,7 @@ import numpy as np
 
 from mien.eval.metrics import auroc
 from mien.io.frames import Frame
+from mien.io.samples import read_sample
 from mien.schema import AUS
 
 REQUIRED_AUS = (1, 2, 4, 5, 6, 7, 9, 12, 15, 17, 23, 24, 25, 26)  # the set the AU issue names
@@ -69,7 +70,7 @@ def evaluate_au_dataset(analyzer, samples, limit: int | None = None) -> dict:
     probabilities = np.full(labels.shape, np.nan)
     not_found = 0
     for i, sample in enumerate(samples):
-        result = analyzer.analyze_frames([Frame(str(sample.source), sample.frame, sample.load(), 0.0)])
+        result = analyzer.analyze_frames([Frame(str(sample.source), sample.frame, read_sample(sample), 0.0)])
         if len(result) == 0:
             not_found += 1
             continue

@@ -17,6 +17,7 @@ import numpy as np
 
 from mien.datasets import ferplus
 from mien.eval.metrics import classification_report
+from mien.io.samples import read_sample
 from mien.schema import EXPRESSIONS
 
 FER2013_CLASSES = [name for name in EXPRESSIONS if name != "contempt"]  # the 7 original FER2013 classes
@@ -113,7 +114,7 @@ def predict_samples(analyzer, samples, mode: str = "detect", background: np.ndar
     for start in range(0, len(samples), batch):
         images = []
         for sample in samples[start:start + batch]:
-            image = sample.load()
+            image = read_sample(sample)
             images.append(frame_face(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), background, rng)
                           if mode == "framed" else image)
         result = analyzer.analyze(images)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from mien.io.frames import Frame
+from mien.io.samples import read_sample
 
 AXES = ("valence", "arousal")
 
@@ -94,7 +95,7 @@ def evaluate_va_dataset(analyzer, samples, limit: int | None = None) -> dict:
         raise ValueError("no valence/arousal-labelled samples to evaluate")
     predicted = np.full((len(samples), 2), np.nan, np.float32)
     for i, sample in enumerate(samples):
-        result = analyzer.analyze_frames([Frame(sample.source, 0, sample.load(), 0.0)])
+        result = analyzer.analyze_frames([Frame(sample.source, 0, read_sample(sample), 0.0)])
         if len(result):
             areas = (result.boxes[:, 2] - result.boxes[:, 0]) * (result.boxes[:, 3] - result.boxes[:, 1])
             k = int(np.argmax(areas))

@@ -13,8 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".gif", ".jfif"})
-# (.heic/.heif are not listed: Pillow cannot decode them here; named explicitly, one is refused with a message)
+from mien.config import IMAGE_EXTENSIONS  # (re-exported: the extensions a folder is searched for)
 
 
 def expand_inputs(items: list[str | Path], extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[str]:

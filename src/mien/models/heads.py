@@ -150,7 +150,7 @@ def with_va_head(model, weight: np.ndarray, bias: np.ndarray, mean: np.ndarray, 
 
 def save_model(model, path) -> None:
     """Write a ModelProto to ``path`` atomically (an exclusive temporary file, then renamed onto it)."""
-    from mien.io.writers import write_atomic
+    from mien.files import write_atomic
 
     write_atomic(path, model.SerializeToString())
 

@@ -33,18 +33,9 @@ from mien.config import DEFAULT_EXPRESSION
 from mien.datasets.au_layouts import read_ckplus_aus
 from mien.datasets.ferplus import confident_neutral_ferplus
 from mien.eval.au import au_scores
+from mien.train.configs import AuConfig
 from mien.train.features import onnx_features
 from mien.schema import AUS  # the shipped AUs: the 14 the issue names plus CK+'s with >= 27 positive sequences
-
-
-@dataclass
-class AuConfig:
-    epochs: int = 300
-    lr: float = 3e-3
-    weight_decay: float = 1e-3
-    neutral_share: float = 0.5   # neutral FER+ faces per CK+ image in training
-    features: str = "map"        # "map": the flattened last feature map; "pooled": its spatial mean
-    seed: int = 0
 
 
 # ------------------------------------------------------------------------------------------- data

@@ -118,6 +118,7 @@ def ckplus_faces(root: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarr
     """Every CK+48 image: names, (N, 48, 48) gray, labels, fold, and landmarks from mien's detector."""
     from mien.datasets.layouts import ckplus_folds, read_ckplus
     from mien.detect.retinaface import RetinaFaceDetector
+    from mien.io.samples import read_sample
     from mien.train.ferplus_landmarks import detect_crop_landmarks
 
     samples = read_ckplus(Path(root))
@@ -129,7 +130,7 @@ def ckplus_faces(root: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarr
         sequence = "_".join(name.split("_")[:2])
         if sequence not in folds:
             continue
-        gray = cv2.cvtColor(sample.load(), cv2.COLOR_RGB2GRAY)
+        gray = cv2.cvtColor(read_sample(sample), cv2.COLOR_RGB2GRAY)
         names.append(name)
         images.append(gray)
         labels.append(sample.label)

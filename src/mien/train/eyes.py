@@ -58,16 +58,6 @@ def ferplus_faces(root: Path, split: str, limit: int, seed: int = 0) -> list[np.
     return images
 
 
-class _Images:
-    """Adapter: :func:`mien.train.features.sample_features` reads ``.load()`` from each sample."""
-
-    def __init__(self, image: np.ndarray) -> None:
-        self.image = image
-
-    def load(self) -> np.ndarray:
-        return self.image
-
-
 @dataclass
 class EyesRun:
     """``mien train eyes``: FER+ folder ``ferplus``; ``out``: run folder; ``base_model``: expression ONNX whose
@@ -108,7 +98,7 @@ def run(args: "EyesRun") -> None:
             continue
         images = ferplus_faces(args.ferplus, split, count)
         ear = teacher_ear(images, detector, predictor)
-        features, found = sample_features(args.base_model, [_Images(image) for image in images], args.threads)
+        features, found = sample_features(args.base_model, images, args.threads, read=np.asarray)
         keep = found & np.isfinite(ear).all(axis=1)
         sets[split] = {"features": features[keep], "ear": ear[keep]}
         np.savez(cache, **sets[split])

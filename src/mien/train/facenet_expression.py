@@ -19,14 +19,13 @@ validation accuracy, RAF-DB validation mean class accuracy and FER+ validation a
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mien.schema import EXPRESSIONS
+from mien.train.configs import TrainConfig
 from mien.train.face_cache import load_split, rafdb_validation_split
 from mien.train.mobilefacenet import MobileFaceNet, load_onnx_weights, with_conv_prelu
 
@@ -169,26 +169,6 @@ def build_features(faces: Path, out: Path, seed: int = 0, limit: int | None = No
 
 
 # ------------------------------------------------------------------------------------------ training
-@dataclass
-class TrainConfig:
-    features: str = "data_cache/trunk14"
-    faces: str = "data_cache/faces112"
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    logit_adjust: float = 0.0  # tau of the logit-adjusted loss (Menon et al. 2021); 0 = plain cross-entropy
-    label_smoothing: float = 0.1  # for one-hot targets (RAF-DB, affectnet4); FER+ keeps its vote distribution
-    ferplus_weight: float = 1.0
-    ferplus_per_epoch: int = 12000  # FER+ faces drawn afresh each epoch (all RAF-DB faces are used every epoch)
-    affectnet_weight: float = 0.0  # noisy folder labels: 0 leaves affectnet4 out
-    affectnet_per_epoch: int = 6000
-    seed: int = 0
-    threads: int = 2
-    limit: int | None = None
-    notes: dict = field(default_factory=dict)
-
-
 RUN_DEFINING = ("features", "faces", "batch_size", "lr", "weight_decay", "logit_adjust", "label_smoothing",
                 "ferplus_weight", "ferplus_per_epoch", "affectnet_weight", "affectnet_per_epoch", "seed", "limit")
 
@@ -436,31 +416,9 @@ def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
     return export_network(net, out, load_best(net, run, metadata))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    verbs = parser.add_subparsers(dest="verb", required=True)
-    feats = verbs.add_parser("features", help="cache the frozen trunk's features of every training face")
-    feats.add_argument("--faces", type=Path, default=Path("data_cache/faces112"))
-    feats.add_argument("--out", type=Path, default=Path("data_cache/trunk14"))
-    feats.add_argument("--limit", type=int, default=None)
-    fit = verbs.add_parser("train", help="fine-tune the top on the cached features (resumes in --out)")
-    fit.add_argument("--out", type=Path, required=True)
-    for name, value in asdict(TrainConfig()).items():
-        if name != "notes":
-            fit.add_argument("--" + name.replace("_", "-"), type=type(value) if value is not None else int, default=value)
-    exp = verbs.add_parser("export", help="write a run's best checkpoint as a mien ONNX model")
-    exp.add_argument("--run", type=Path, required=True)
-    exp.add_argument("--out", type=Path, required=True)
-    exp.add_argument("--meta", action="append", default=[], help="extra metadata KEY=VALUE")
-    args = parser.parse_args(argv)
-    if args.verb == "features":
-        build_features(args.faces, args.out, limit=args.limit)
-    elif args.verb == "train":
-        values = {k: v for k, v in vars(args).items() if k in asdict(TrainConfig())}
-        print(json.dumps(train(TrainConfig(**values), args.out)))
-    else:
-        export(args.run, args.out, dict(item.split("=", 1) for item in args.meta))
+if __name__ == "__main__":  # python -m mien.train.facenet_expression ...: the same as mien train facenet-expression ...
+    import runpy
+    import sys
 
-
-if __name__ == "__main__":
-    main()
+    sys.argv[1:1] = ["train", "facenet-expression"]  # the command line lives in mien.cli (named, not imported, here)
+    runpy.run_module("mien.cli", run_name="__main__", alter_sys=True)

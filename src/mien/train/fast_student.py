@@ -21,7 +21,6 @@ model (RAF-DB validation carved from train, FER+ valid); no test split is touche
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -35,12 +34,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from mien.schema import EXPRESSIONS
+from mien.train.configs import SIZE, StudentConfig
 from mien.train.face_cache import cache_path, load_split, rafdb_validation_split
 from mien.train.facenet_expression import (augmented_view, export_network, load_best, posthoc_adjustment, save_checkpoint,
                                            scores, selection_score, smoothed, teacher_network)
 from mien.train.mobilefacenet import MobileFaceNet
 
-SIZE = 64  # the fast student's input side (pixels); its last feature map is 4x4
 MAP = SIZE // 16
 TEACHER_MODEL = Path(__file__).resolve().parents[1] / "models" / "weights" / "mfn-raf-ferplus.onnx"
 SPLITS = (("rafdb", "train"), ("ferplus", "train"), ("ferplus", "valid"), ("affectnet4", "all"))
@@ -101,31 +100,6 @@ def student_network(init: Path | None, size: int = SIZE) -> MobileFaceNet:
 
 
 # ------------------------------------------------------------------------------------------ training
-@dataclass
-class StudentConfig:
-    faces: str = "data_cache/faces112"
-    teacher: str = "data_cache/student_teacher"
-    init: str = "runs/mfn_a/best.pt"
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    kd_weight: float = 0.7
-    kd_t: float = 2.0
-    label_smoothing: float = 0.1
-    ferplus_per_epoch: int = 8000
-    affectnet_per_epoch: int = 5000
-    augment_share: float = 0.6
-    gray_share: float = 0.2
-    threads: int = 2
-    seed: int = 0
-    size: int = SIZE  # input side in pixels: 64 for the fast variant, 112 fine-tunes the default's whole network
-
-    def __post_init__(self) -> None:
-        if self.size % 16 or not 32 <= self.size <= 112:
-            raise ValueError(f"size must be a multiple of 16 between 32 and 112, got {self.size}")
-
-
 @dataclass
 class Source:
     crops: np.ndarray  # (N, 112, 112, 3) uint8
@@ -286,29 +260,9 @@ def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
     return export_network(net, out, load_best(net, run, metadata), size=size)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    verbs = parser.add_subparsers(dest="verb", required=True)
-    teach = verbs.add_parser("teacher", help="the default model's logits on every cached face")
-    teach.add_argument("--faces", type=Path, default=Path(StudentConfig.faces))
-    teach.add_argument("--out", type=Path, default=Path(StudentConfig.teacher))
-    fit = verbs.add_parser("train", help="distil into a student (64 px: the fast variant; 112: the whole default network) (resumes in --out)")
-    fit.add_argument("--out", type=Path, required=True)
-    for name, value in asdict(StudentConfig()).items():
-        fit.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
-    exp = verbs.add_parser("export", help="write a run's best checkpoint as a mien ONNX model")
-    exp.add_argument("--run", type=Path, required=True)
-    exp.add_argument("--out", type=Path, required=True)
-    exp.add_argument("--meta", action="append", default=[], help="extra metadata KEY=VALUE")
-    args = parser.parse_args(argv)
-    if args.verb == "teacher":
-        teacher_logits(args.faces, args.out)
-    elif args.verb == "train":
-        values = {k: v for k, v in vars(args).items() if k in asdict(StudentConfig())}
-        print(json.dumps(train(StudentConfig(**values), args.out)))
-    else:
-        export(args.run, args.out, dict(item.split("=", 1) for item in args.meta))
+if __name__ == "__main__":  # python -m mien.train.fast_student ...: the same as mien train fast-student ...
+    import runpy
+    import sys
 
-
-if __name__ == "__main__":
-    main()
+    sys.argv[1:1] = ["train", "fast-student"]  # the command line lives in mien.cli (named, not imported, here)
+    runpy.run_module("mien.cli", run_name="__main__", alter_sys=True)

@@ -8,6 +8,7 @@ through the ONNX file with its flattened feature map exposed (:func:`mien.models
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -52,14 +53,18 @@ def aligned_gray_faces(images, crop, detector, boxes=None) -> tuple[np.ndarray, 
     return out, found
 
 
-def sample_features(model_path: Path, samples, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Frozen features (N, D) of each VA sample's face and a (N,) mask of faces found (by detector or box)."""
+def sample_features(model_path: Path, samples, threads: int = 2,
+                    read: Callable[[Any], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frozen features (N, D) of each sample's face and a (N,) mask of faces found (by detector or box).
+    ``read``: a sample's RGB uint8 image (default :func:`mien.io.samples.read_sample`, for dataset samples)."""
     import onnx
 
     from mien.detect.retinaface import RetinaFaceDetector
+    from mien.io.samples import read_sample
     from mien.models.expression import read_expression_spec
     from mien.models.heads import session_from_model, with_features_output
 
+    read = read or read_sample
     model = onnx.load(str(model_path))
     crop, _ = read_expression_spec({p.key: p.value for p in model.metadata_props}, str(model_path))
     session = session_from_model(with_features_output(model), threads)
@@ -68,7 +73,7 @@ def sample_features(model_path: Path, samples, threads: int = 2) -> tuple[np.nda
     for start in range(0, len(samples), 256):
         chunk = samples[start:start + 256]
         boxes = [getattr(s, "box", None) for s in chunk]  # VA samples may carry the dataset's face box
-        faces, found = aligned_gray_faces([s.load() for s in chunk], crop, detector, boxes)
+        faces, found = aligned_gray_faces([read(s) for s in chunk], crop, detector, boxes)
         features.append(onnx_features(session, faces))
         usable.append(found | np.array([b is not None for b in boxes]))
     return np.concatenate(features), np.concatenate(usable)

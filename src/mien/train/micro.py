@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -29,20 +29,7 @@ from torch import nn
 from mien.datasets.megc2019 import MICRO_CLASSES, SOURCE_DATASETS, load_flows, read_labels
 from mien.eval.metrics import classification_report
 from mien.io.writers import write_atomic
-
-
-@dataclass
-class MicroConfig:
-    width: int = 8           # channels of the first stage, doubling later; chosen for CPU time (68 folds x 3 seeds)
-    epochs: int = 50
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 5e-4
-    dropout: float = 0.3
-    label_smoothing: float = 0.1
-    class_weighted: bool = True   # UF1/UAR weigh classes equally; so does the loss
-    augment: bool = True
-    mixup: float = 0.0
+from mien.train.configs import MicroConfig
 
 
 def _log(message: str) -> None:

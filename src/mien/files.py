@@ -1,0 +1,65 @@
+"""Writing a file so that a reader never sees it half-written, and never through a planted link.
+
+Temporary files are created exclusively and never through a symbolic link (``O_EXCL | O_NOFOLLOW``): a
+pre-existing ``<name>.part`` link is removed, not followed; other temporary files get random names
+(:func:`exclusive_temp`). :func:`write_atomic` replaces a whole file at once. The table formats
+(:mod:`mien.tables`), the model tools (:func:`mien.models.heads.save_model`) and the applications share these;
+:mod:`mien.io.writers` re-exports them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # 0 where the platform has no such flag
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | getattr(os, "O_BINARY", 0)
+
+def part_path(path: Path) -> Path:
+    """Where a table is written before it is committed: ``<name>.part`` (a fixed name, so that a run killed
+    midway can be resumed from it)."""
+    return path.with_name(path.name + ".part")
+
+
+def create_exclusive(path: Path, replace_stale: bool = False) -> int:
+    """Create ``path`` as a new file and return its descriptor: never an existing file, never through a
+    symbolic link (``O_EXCL | O_NOFOLLOW``). With ``replace_stale`` an entry already there (a killed run's
+    leftover, or a link someone planted) is removed first; if another appears meanwhile, this fails."""
+    if replace_stale:
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+    return os.open(path, _CREATE, 0o666)
+
+
+def exclusive_temp(target: Path) -> tuple[int, Path]:
+    """A new temporary file beside ``target`` (``<name>.<random>.part``), created exclusively, for writing
+    ``target`` atomically: returns its descriptor and path; :func:`commit_temp` renames it onto ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        tmp = target.with_name(f"{target.name}.{secrets.token_hex(6)}.part")
+        try:
+            return os.open(tmp, _CREATE, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{target}: cannot create a temporary file beside it")
+
+
+def write_atomic(target: str | Path, data: str | bytes) -> None:
+    """Replace ``target`` with ``data`` (text as UTF-8): a fresh exclusive temporary file, flushed to disk,
+    then renamed onto it; a failure leaves ``target`` as it was and removes the temporary file."""
+    target = Path(target)
+    descriptor, tmp = exclusive_temp(target)
+    try:
+        with open(descriptor, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
