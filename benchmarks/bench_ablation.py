@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from common import REPO, data_root, save
+from common import KEEP_FLAG, REPO, data_root, keep_previous, save
 
 RUNS_DIR = REPO / "runs" / "ablation"
 LANDMARKS = REPO / "data_cache" / "ferplus_landmarks.npz"
@@ -133,6 +133,11 @@ def main() -> None:
     import json
 
     root = data_root() / "ferplus"
+    untrained = [row for row in ROWS if not run_finished(row)] + [
+        row for row in FER2013_ROWS if not (REPO / "runs" / row / "best.pt").exists()]
+    if KEEP_FLAG in sys.argv and untrained:
+        keep_previous("ablation", f"{len(untrained)} of its training runs ({', '.join(untrained[:3])}, ...) are not "
+                                  "on this machine; run python benchmarks/bench_ablation.py to train them (hours)")
     ensure_landmarks(root)
     train_missing_rows(root)
     results = {}

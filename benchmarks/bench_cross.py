@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from common import REPO, data_root, save
+from common import KEEP_FLAG, REPO, data_root, keep_previous, save
 
 FERPLUS_CLASSES = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
 TRAIN_CLASSES = {"FER+": FERPLUS_CLASSES, "FER2013": tuple(c for c in FERPLUS_CLASSES if c != "contempt"),
@@ -94,6 +94,10 @@ def main() -> None:
     from mien.io.images import read_image
 
     data = data_root()
+    if KEEP_FLAG in sys.argv and not all(done.exists() for done in (REPO / "runs/fer2013_ft/best.pt",
+                                                                    REPO / "runs/ckplus_cv/cv_report.json")):
+        keep_previous("cross", "its fine-tuning runs (runs/fer2013_ft, runs/ckplus_cv) are not on this machine; "
+                               "run python benchmarks/bench_cross.py to train them (hours on 2 cores)")
     commands = {"FER2013": ensure_run(FER2013_RUN, REPO / "runs/fer2013_ft/best.pt", data),
                 "CK+": ensure_run(CKPLUS_RUN, REPO / "runs/ckplus_cv/cv_report.json", data)}
     models = {"FER+": "mnv2-ferplus", "FER2013": str(exported(REPO / "runs/fer2013_ft/best.pt")),

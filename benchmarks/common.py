@@ -11,6 +11,19 @@ from mien.io.writers import write_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "out"
+# Exit status of a benchmark that kept its previous output because what it measures needs training runs that
+# are not on this machine (``run_all.py`` reports it and goes on; the JSON keeps the commands that made it).
+KEPT_PREVIOUS = 75
+KEEP_FLAG = "--keep-if-untrained"
+
+
+def keep_previous(name: str, reason: str) -> None:
+    """Exit with :data:`KEPT_PREVIOUS`, saying why ``out/<name>.json`` was not remade."""
+    import sys
+
+    kept = "kept" if (OUT / f"{name}.json").exists() else "no"
+    print(f"{kept} previous benchmarks/out/{name}.json: {reason}", flush=True)
+    sys.exit(KEPT_PREVIOUS)
 
 
 def data_root() -> Path:
