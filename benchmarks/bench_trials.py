@@ -1,0 +1,78 @@
+"""The expression-model recipes tried for issue 13, scored on validation data only (RAF-DB validation carved from
+train, FER+ valid): which were shipped and which were not, and why. Reads the training runs' own records
+(``runs/<run>/config.json`` and ``best.json``, post-hoc logit adjustment included); a run no longer on this
+machine keeps the entry an earlier run of this script recorded.
+
+    python benchmarks/bench_trials.py
+
+The selection score is the trainers' (mean of RAF-DB validation accuracy, its mean class accuracy and FER+
+validation accuracy). No test split is read here.
+"""
+
+from __future__ import annotations
+
+import json
+
+from common import OUT, REPO, save
+
+# run folder -> (trainer, what differs from the shipped default's recipe, outcome)
+TRIALS = {
+    "mfn_a": ("facenet_expression", "top of the network (last 3 blocks + head) fine-tuned on cached trunk features, "
+              "RAF-DB + FER+ votes", "shipped: mfn-raf-ferplus"),
+    "mfn_b": ("facenet_expression", "as mfn_a + affectnet4 folder labels at weight 0.3",
+              "not shipped: lower score (noisy labels cost mean class accuracy)"),
+    "full112": ("fast_student", "every layer fine-tuned at 112 px from mfn_a, distilled from mfn-raf-ferplus "
+                "(KD weight 0.5) + labels, augmented views", "not shipped: score tied with mfn_a (better FER+ "
+                "validation, worse RAF-DB mean class accuracy)"),
+    "fast_a": ("fast_student", "64-px student distilled from mfn-raf-ferplus (KD weight 0.7), every layer fine-tuned",
+               "shipped: mfn64-raf-ferplus (fast variant)"),
+}
+
+
+def record(run: str) -> dict | None:
+    folder = REPO / "runs" / run
+    if not (folder / "best.json").is_file():
+        return None
+    best = json.loads((folder / "best.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    posthoc = best.get("posthoc", {})
+    chosen = posthoc.get("tried", {}).get(str(posthoc.get("tau")), best)
+    trainer, change, outcome = TRIALS[run]
+    options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in config.items()
+                       if k not in ("threads", "notes", "limit") and v is not None)
+    return {"trainer": trainer, "change": change, "outcome": outcome, "epoch": best["epoch"],
+            "tau": posthoc.get("tau"), "score": chosen["score"],
+            "rafdb_valid_accuracy": chosen["rafdb_valid"]["accuracy"],
+            "rafdb_valid_mean_class_accuracy": chosen["rafdb_valid"]["mean_class_accuracy"],
+            "ferplus_valid_accuracy": chosen["ferplus_valid"]["accuracy"],
+            "command": f"python -m mien.train.{trainer} train --out runs/{run} {options}"}
+
+
+def main() -> None:
+    path = OUT / "expression_trials.json"
+    previous = json.loads(path.read_text())["trials"] if path.is_file() else {}
+    trials = {}
+    for run in TRIALS:
+        entry = record(run) or previous.get(run)
+        if entry is None:
+            print(f"runs/{run} is not on this machine and was never recorded: left out")
+            continue
+        trials[run] = entry
+    save("expression_trials", {"trials": trials})
+
+
+def trials_section(report: dict) -> list[str]:
+    lines = ["What was tried (`python benchmarks/bench_trials.py`; validation data only, the post-hoc logit",
+             "adjustment included; score = mean of RAF-DB validation accuracy, its mean class accuracy and FER+",
+             "validation accuracy):", "",
+             "| run | recipe | score | RAF-DB val acc / mean class | FER+ val acc | outcome |",
+             "|---|---|---:|---:|---:|---|"]
+    for run, t in report["trials"].items():
+        lines.append(f"| `{run}` | {t['change']} | {t['score']:.4f} | {t['rafdb_valid_accuracy']:.3f} / "
+                     f"{t['rafdb_valid_mean_class_accuracy']:.3f} | {t['ferplus_valid_accuracy']:.3f} | "
+                     f"{t['outcome']} |")
+    return lines + ["", "Commands: " + "; ".join(f"`{t['command']}`" for t in report["trials"].values()), ""]
+
+
+if __name__ == "__main__":
+    main()
