@@ -21,8 +21,9 @@ def keep_previous(name: str, reason: str) -> None:
     """Exit with :data:`KEPT_PREVIOUS`, saying why ``out/<name>.json`` was not remade."""
     import sys
 
-    kept = "kept" if (OUT / f"{name}.json").exists() else "no"
-    print(f"{kept} previous benchmarks/out/{name}.json: {reason}", flush=True)
+    if not (OUT / f"{name}.json").exists():
+        raise SystemExit(f"benchmarks/out/{name}.json cannot be made here and there is none to keep: {reason}")
+    print(f"kept previous benchmarks/out/{name}.json: {reason}", flush=True)
     sys.exit(KEPT_PREVIOUS)
 
 

@@ -109,6 +109,41 @@ def test_a_broken_plugin_is_reported_by_entry_point_and_the_others_work(monkeypa
         get_spec("missing", "detector")
 
 
+def test_with_warnings_as_errors_a_broken_plugin_does_not_hide_the_next(monkeypatch):
+    import warnings
+
+    from builders import FakeEntryPoint, install_fake_plugins
+
+    from mien.registry import PluginWarning
+
+    install_fake_plugins(monkeypatch, FakeEntryPoint("broken", "mien_gone:spec", ImportError("gone")),
+                         FakeEntryPoint("centre-face", "mien_centre:spec", _centre_spec()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(PluginWarning, match="broken = mien_gone:spec"):
+            get_spec("centre-face")
+    assert get_spec("centre-face").task == "detector"  # loaded although the warning before it was an error
+
+
+def test_register_from_many_threads_gives_each_name_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mien.registry import unregister
+
+    def attempt(_):
+        try:
+            register(ModelSpec("race-test", "detector", "x:y"))
+            return True
+        except ValueError:
+            return False
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            assert sum(pool.map(attempt, range(32))) == 1
+    finally:
+        unregister("race-test")
+
+
 def test_import_mien_and_built_in_names_read_no_plugin():
     """In a fresh process: importing mien, building a spec and looking up a built-in name never read the
     installed packages' entry points."""

@@ -218,8 +218,9 @@ class Analyzer:
             options: how the video is analysed (None: ``VideoOptions()``); see
                 :class:`~mien.config.VideoOptions` for every option, its default and range.
             keep_series: also keep each track's per-frame series in the stream's ``track_summary`` (times,
-                smoothed probabilities, AUs, valence and arousal: 112 bytes per face per frame), which the
-                track figures of :mod:`mien.viz.timeline` and :mod:`mien.viz.affect` draw. Changes no value.
+                smoothed probabilities, AUs, valence and arousal: 112 bytes per face per frame, 180 with AU
+                intensities), which the track figures of :mod:`mien.viz.timeline` and :mod:`mien.viz.affect`
+                draw. Changes no value.
             keywords: override fields of ``options`` (``every``, ``fps``, ``start``, ``end``, ``detect_every``,
                 ``smooth``, ``max_missed``); None keeps a field.
         """

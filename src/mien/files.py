@@ -17,6 +17,7 @@ from pathlib import Path
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # 0 where the platform has no such flag
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | getattr(os, "O_BINARY", 0)
 
+
 def part_path(path: Path) -> Path:
     """Where a table is written before it is committed: ``<name>.part`` (a fixed name, so that a run killed
     midway can be resumed from it)."""
@@ -38,7 +39,8 @@ def create_exclusive(path: Path, replace_stale: bool = False) -> int:
 
 def exclusive_temp(target: Path) -> tuple[int, Path]:
     """A new temporary file beside ``target`` (``<name>.<random>.part``), created exclusively, for writing
-    ``target`` atomically: returns its descriptor and path; :func:`commit_temp` renames it onto ``target``."""
+    ``target`` atomically: returns its descriptor and path; the caller renames it onto ``target`` (``os.replace``, as
+    :func:`write_atomic` does) or removes it."""
     target.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
         tmp = target.with_name(f"{target.name}.{secrets.token_hex(6)}.part")

@@ -85,21 +85,25 @@ def register(spec: ModelSpec) -> ModelSpec:
     Raises ValueError when the name is taken (built-in, from a plugin, or registered before)."""
     if not isinstance(spec, ModelSpec):
         raise TypeError(f"register() takes a ModelSpec, got {type(spec).__name__}")
-    existing = _lookup(spec.name)
-    if existing is not None:
-        raise ValueError(f"a backend named {spec.name!r} is already registered ({existing.task}, "
-                         f"{_describe(existing.entry)}); choose another name or unregister({spec.name!r}) first")
-    _registry()[spec.name] = spec
-    _STATE.origins[spec.name] = REGISTERED
+    _load_plugins()
+    with _LOCK:  # check and insert as one step: two threads cannot both take a name
+        existing = _lookup(spec.name)
+        if existing is not None:
+            raise ValueError(f"a backend named {spec.name!r} is already registered ({existing.task}, "
+                             f"{_describe(existing.entry)}); choose another name or unregister({spec.name!r}) first")
+        _registry()[spec.name] = spec
+        _STATE.origins[spec.name] = REGISTERED
     return spec
 
 
 def unregister(name: str) -> ModelSpec:
     """Remove the backend registered as ``name`` and return its spec (KeyError when there is none)."""
-    if _lookup(name) is None:
-        raise KeyError(f"no backend named {name!r} is registered")
-    _STATE.origins.pop(name, None)
-    return _registry().pop(name)
+    _load_plugins()
+    with _LOCK:
+        if _lookup(name) is None:
+            raise KeyError(f"no backend named {name!r} is registered")
+        _STATE.origins.pop(name, None)
+        return _registry().pop(name)
 
 
 def get_spec(name: str, task: str | None = None) -> ModelSpec:
@@ -117,7 +121,9 @@ def list_models(task: str | None = None) -> list[ModelSpec]:
     """Every registered spec (of ``task``, when given): built-in ones first, then plugins', then
     :func:`register`'s."""
     _load_plugins()
-    return [s for s in _registry().values() if task is None or s.task == task]
+    with _LOCK:  # a snapshot: another thread may register meanwhile
+        specs = list(_registry().values())
+    return [s for s in specs if task is None or s.task == task]
 
 
 def create(name: str, task: str | None = None, **kwargs: Any) -> Any:
@@ -149,11 +155,15 @@ def _load_plugins() -> None:
             return
         _STATE.plugins = "reading"
         _registry()
+        reported = len(_STATE.plugin_errors)
         try:
             for point in _entry_points():
                 _add_plugin(point)
         finally:
             _STATE.plugins = "read"
+    # warned only once every plugin was tried: with warnings as errors, one broken plugin must not hide the others
+    for message in _STATE.plugin_errors[reported:]:
+        warnings.warn(message, PluginWarning, stacklevel=3)
 
 
 def _entry_points() -> Iterable[Any]:
@@ -204,8 +214,8 @@ def _plugin_origin(point: Any) -> str:
 
 
 def _report(message: str) -> None:
+    """Record a plugin failure (:func:`_load_plugins` warns about it once the plugins are read)."""
     _STATE.plugin_errors.append(message)
-    warnings.warn(message, PluginWarning, stacklevel=2)
 
 
 def _describe(entry: Any) -> str:

@@ -105,3 +105,10 @@ print("torch" in sys.modules)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     assert out.strip().endswith("False")
     assert "usage: mien train fast-student train" in out and "--kd-weight" in out and "--ferplus-per-epoch" in out
+
+
+@pytest.mark.parametrize("typo", ["ture", "flase", "off", ""])
+def test_a_boolean_flag_refuses_what_is_not_true_or_false(typo, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        parse(["train", "micro", "--root", "m", "--out", "o", "--augment", typo])
+    assert stopped.value.code == 2 and f"expected true or false, got {typo!r}" in capsys.readouterr().err

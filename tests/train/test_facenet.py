@@ -155,6 +155,11 @@ def test_fast_student_distils_resumes_exports_and_analyzes(tmp_path, tiny_cache,
               "--batch-size", "8", "--ferplus-per-epoch", "8", "--affectnet-per-epoch", "0"]
     main([*common, "--epochs", "1"])
     main([*common, "--epochs", "2"])  # resumes: one more epoch
+    with pytest.raises(ValueError, match=r"kd_weight 0\.7 -> 0\.2"):  # resuming with another recipe is refused
+        main([*common, "--epochs", "3", "--kd-weight", "0.2"])
+    assert json.loads((run / "config.json").read_text())["kd_weight"] == 0.7  # and the run's record is kept
+    with pytest.raises(FileNotFoundError, match="--init .*missing.pt not found"):
+        main([*common[:-7], str(tmp_path / "missing.pt"), *common[-6:], "--out", str(tmp_path / "other")])
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in lines] == [0, 1] and all(np.isfinite(line["loss"]) for line in lines)
     assert "posthoc" in json.loads((run / "best.json").read_text())

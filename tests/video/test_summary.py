@@ -52,3 +52,13 @@ def test_intensities_cost_68_bytes_per_frame_only_where_measured():
     plain = TrackSummary("clip.mp4")  # without keep_series nothing is kept
     add(plain, 0, 0, intensity=np.full((1, len(AUS)), 2.0))
     assert len(plain.tracks[0].intensity) == 0
+
+
+def test_series_handed_out_do_not_stop_the_summary_from_growing():
+    """A caller may keep a series array (live plotting) while frames keep arriving."""
+    summary = TrackSummary("clip", keep_series=True)
+    summary.add(np.array([0]), 0, 0.0, UNIFORM, UNIFORM, au_intensity=np.zeros((1, len(AUS))))
+    kept = (summary.series(0), summary.au_series(0), summary.au_intensity_series(0), summary.valence_arousal(0))
+    summary.add(np.array([0]), 1, 0.04, UNIFORM, UNIFORM, au_intensity=np.ones((1, len(AUS))))
+    assert [len(a) for a in kept] == [1, 1, 1, 1] and len(summary.times(0)) == 2
+    assert summary.au_intensity_series(0)[1].tolist() == [1.0] * len(AUS)

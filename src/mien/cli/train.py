@@ -60,7 +60,13 @@ TRAINER_FIELD_HELP: dict[str, dict[str, str]] = {
 
 
 def _boolean(text: str) -> bool:
-    return text.lower() in ("1", "true", "yes")
+    """``true/yes/1`` or ``false/no/0`` (any case); anything else is a usage error, never a silent False."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config: type, trainer: str, skip: tuple[str, ...] = ()) -> None:

@@ -185,18 +185,39 @@ def evaluate(net: nn.Module, validation: dict) -> dict[str, dict[str, float]]:
     return result
 
 
+# Every setting except the epoch count and the thread count defines a run: resuming with another is refused.
+RESUMABLE = ("epochs", "threads")
+
+
+def check_same_run(out: Path, config: StudentConfig) -> None:
+    """Refuse to resume ``out`` with settings other than those it was started with (its ``config.json``)."""
+    saved = json.loads((out / "config.json").read_text())
+    wanted = asdict(config)
+    changed = [k for k in wanted if k not in RESUMABLE and saved.get(k, wanted[k]) != wanted[k]]
+    if changed:
+        given = ", ".join(f"{k} {saved.get(k)!r} -> {wanted[k]!r}" for k in changed)
+        raise ValueError(f"{out} was started with other settings ({given}); resume with the same flags or use "
+                         "another --out")
+
+
 def train(config: StudentConfig, out: Path) -> dict:
     """Train (or resume) into ``out``: ``last.pt`` every epoch, ``best.pt``/``best.json`` on the selection
     score, ``metrics.jsonl`` one line per epoch."""
     torch.set_num_threads(config.threads)
+    resuming = (out / "last.pt").is_file()
+    if resuming:
+        check_same_run(out, config)
+    init = Path(config.init) if config.init else None  # "" starts from the OpenCV Zoo teacher
+    if init is not None and not init.is_file():
+        raise FileNotFoundError(f"--init {init} not found: train the default model first (mien.train."
+                                "facenet_expression) or pass --init '' to start from the RAF-DB teacher")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
     sources, validation = load_sources(config)
-    init = Path(config.init) if config.init and Path(config.init).is_file() else None
     net = student_network(init, config.size)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start, best = 0, -1.0
-    if (out / "last.pt").is_file():
+    if resuming:
         state = torch.load(out / "last.pt", weights_only=True)
         net.load_state_dict(state["net"])
         optimiser.load_state_dict(state["optimiser"])
@@ -254,7 +275,8 @@ def finish(config: StudentConfig, out: Path, validation: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------ export
 def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
-    """``run/best.pt`` as a mien ONNX model at 64 px with the chosen post-hoc adjustment folded in."""
+    """``run/best.pt`` as a mien ONNX model at the run's input size (``config.json``) with the chosen post-hoc
+    adjustment folded in."""
     size = json.loads((run / "config.json").read_text()).get("size", SIZE)
     net = student_network(None, size)
     return export_network(net, out, load_best(net, run, metadata), size=size)

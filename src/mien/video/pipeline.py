@@ -176,7 +176,7 @@ class VideoStream:
 
     def to_pandas(self, schema: str = "mien"):
         """All frames' rows as a DataFrame (iterates the video if it was not iterated yet)."""
-        from mien.io.writers import records_to_pandas
+        from mien.tables import records_to_pandas
 
         records = [record for result in self for record in result.to_records()]
         return records_to_pandas(records, self.columns, schema)

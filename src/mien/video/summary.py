@@ -67,7 +67,7 @@ class TrackSummary:
 
     def series(self, track: int) -> np.ndarray:
         """(frames, 1 + 8): timestamp then smoothed probabilities, for a track (needs ``keep_series``)."""
-        return np.frombuffer(self.tracks[track].series, np.float32).reshape(-1, 1 + len(EXPRESSIONS))
+        return _copy(self.tracks[track].series).reshape(-1, 1 + len(EXPRESSIONS))
 
     def times(self, track: int) -> np.ndarray:
         """(frames,) timestamps in seconds of a track's series (needs ``keep_series``)."""
@@ -82,7 +82,7 @@ class TrackSummary:
         """(frames, 17) AU intensities on OpenFace's 0-5 scale (mien.schema.AUS order, the ``AUxx_r``
         columns as written, i.e. smoothed with the video's ``smooth``) of a track; NaN where not measured
         (all NaN for models without intensity; needs ``keep_series``)."""
-        kept = np.frombuffer(self.tracks[track].intensity, np.float32).reshape(-1, len(AUS))
+        kept = _copy(self.tracks[track].intensity).reshape(-1, len(AUS))
         if len(kept):
             return kept
         return np.full((len(self.times(track)), len(AUS)), np.nan, np.float32)
@@ -92,7 +92,7 @@ class TrackSummary:
         return self._affect(track)[:, :2]
 
     def _affect(self, track: int) -> np.ndarray:
-        return np.frombuffer(self.tracks[track].affect, np.float32).reshape(-1, AFFECT_WIDTH)
+        return _copy(self.tracks[track].affect).reshape(-1, AFFECT_WIDTH)
 
     def records(self) -> list[dict[str, Any]]:
         rows = []
@@ -127,3 +127,9 @@ def _affect_rows(faces: int, au_probs, valence, arousal) -> np.ndarray:
         if values is not None:
             rows[:, columns] = np.asarray(values, np.float32).reshape(faces, -1)
     return rows
+
+
+def _copy(values: array) -> np.ndarray:
+    """A float32 copy of a growing series: a view would stop the next ``add`` from growing it (BufferError)
+    for as long as the caller keeps the array."""
+    return np.array(values, np.float32)
