@@ -97,7 +97,7 @@ def screenshot() -> str:
     with tempfile.TemporaryDirectory() as artifacts:
         env = {**os.environ, "MIEN_TEST_ARTIFACTS": artifacts}
         subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        str(REPO / "tests" / "test_serve_server.py"), "-k", "web_page"], check=True, env=env, cwd=REPO)
+                        str(REPO / "tests" / "apps" / "test_serve_server.py"), "-k", "web_page"], check=True, env=env, cwd=REPO)
         target = REPO / "docs" / "serve_page.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         page = Image.open(Path(artifacts) / "serve_page.png").convert("RGB")
