@@ -101,6 +101,21 @@ class CentreDetector:
         return Detections(np.float32([[x1, y1, x1 + w, y1 + h]]), np.float32([0.9]), np.float32([landmarks]))
 
 
+class BoxOnlyDetector:
+    """A detector that measures no landmarks (the ``FaceDetector`` protocol allows NaN ones): one face, the
+    middle half of any image, with NaN landmarks; or ``faces`` given as ``(box, landmarks or None)`` pairs."""
+
+    def __init__(self, faces: list[tuple[list[float], list[list[float]] | None]] | None = None) -> None:
+        self.faces = faces
+
+    def detect(self, image: np.ndarray, *, max_size: int | None = None, min_size: int | None = None) -> Detections:
+        height, width = image.shape[:2]
+        faces = self.faces or [([width / 4, height / 4, 3 * width / 4, 3 * height / 4], None)]
+        boxes = np.float32([box for box, _ in faces])
+        landmarks = np.float32([points if points is not None else np.full((5, 2), np.nan) for _, points in faces])
+        return Detections(boxes, np.full(len(faces), 0.9, np.float32), landmarks)
+
+
 class FakeEntryPoint:
     """Stands in for an ``importlib.metadata.EntryPoint`` of an installed package: ``load()`` returns
     ``loaded``, or raises it when it is an exception."""

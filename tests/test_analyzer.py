@@ -90,3 +90,51 @@ def test_decoded_frames_are_analysed_with_their_index_and_time(analyzer, pyfeat_
     table = analyzer.analyze([Frame("clip", 5, image, 0.2), Frame("clip", 6, image, 0.24)]).to_pandas()
     assert table[["input", "frame", "timestamp", "success"]].values.tolist() == [["clip", 5, 0.2, 1],
                                                                                ["clip", 6, 0.24, 1]]
+
+
+def test_a_generator_of_frames_is_a_sequence_of_inputs(analyzer, pyfeat_media, tmp_path):
+    """Any iterable of inputs (a generator, a frame source such as read_video) gives one input per item, with
+    the frames' own index and time; strings, arrays and PIL images stay one input."""
+    from builders import png_frames_video
+
+    from mien.io.frames import Frame
+    from mien.video.reader import read_video
+
+    image = np.asarray(Image.open(pyfeat_media / "single_face.jpg").convert("RGB"))
+    frames = (Frame("clip", index, image, index / 25) for index in (5, 6, 7))
+    table = analyzer.analyze(frames).to_pandas()
+    assert table[["input", "frame", "timestamp", "success"]].values.tolist() == [
+        ["clip", 5, 0.2, 1], ["clip", 6, 0.24, 1], ["clip", 7, 0.28, 1]]
+    video = png_frames_video(tmp_path / "grey.mov", [(32, 24)] * 3)
+    table = analyzer.analyze(read_video(video)).to_pandas()
+    assert table[["input", "frame", "timestamp"]].values.tolist() == [[str(video), 0, 0.0], [str(video), 1, 0.1],
+                                                                    [str(video), 2, 0.2]]
+    assert len(analyzer.analyze(Image.fromarray(image))) == 1 and len(analyzer.analyze(image)) == 1
+
+
+def test_a_generator_is_pulled_as_the_results_are_needed(analyzer):
+    """stream / iter_results pull a generator one input at a time: the first results come after one batch,
+    not after the whole (here endless) generator."""
+    from mien.io.frames import Frame
+
+    pulls = 0
+
+    def endless():
+        nonlocal pulls
+        while True:
+            pulls += 1
+            assert pulls <= 2 * analyzer.batch_size, "the generator was read past the first batch"
+            yield Frame("camera", pulls - 1, np.zeros((16, 16, 3), np.uint8), pulls / 10)
+
+    results = analyzer.iter_results(endless())
+    first = next(results)
+    assert pulls == analyzer.batch_size and first.frames.frames == [0]
+
+    def failing():
+        yield np.zeros((16, 16, 3), np.uint8)
+        raise RuntimeError("the camera went away")
+
+    results = Analyzer(threads=1, batch_size=1).iter_results(failing())
+    assert len(next(results).frames) == 1  # the first input's rows arrive before the source fails
+    with pytest.raises(RuntimeError, match="went away"):
+        next(results)

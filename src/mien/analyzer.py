@@ -15,9 +15,10 @@ import dataclasses
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -193,6 +194,8 @@ class Analyzer:
     def analyze(self, inputs: Any) -> Result:
         """Analyse one input or a list: paths, folders (recursive), globs, arrays, PIL images, bytes, or
         already-decoded :class:`~mien.io.frames.Frame` objects (kept with their source name, index and time).
+        Any other iterable (a generator, a frame source such as :func:`~mien.video.reader.read_video`) is a
+        sequence of inputs too, pulled one at a time (:meth:`stream` never holds it whole).
 
         Nothing is drawn or written: to draw overlays, take the frames from :meth:`stream` with
         ``keep_images=True`` (``mien analyze --overlay`` does, in :mod:`mien.workflows.images`).
@@ -244,7 +247,7 @@ class Analyzer:
                       stacklevel=2)
         return self.analyze_frames([Frame(name, frame, image, timestamp)])
 
-    def _stream(self, expanded: list[tuple[Any, str | None]], keep_images: bool) -> Iterator[tuple[Result, list[Frame]]]:
+    def _stream(self, expanded: Iterable[tuple[Any, str | None]], keep_images: bool) -> Iterator[tuple[Result, list[Frame]]]:
         chunk: list[list[FrameFaces]] = []
         kept_pixels = 0
         for item, name in expanded:
@@ -264,21 +267,19 @@ class Analyzer:
 
     # ------------------------------------------------------------------ stages
     @staticmethod
-    def _expand(inputs: Any) -> list[tuple[Any, str | None]]:
-        """Inputs as ``(item, name)``; folders and glob patterns among path inputs are expanded."""
+    def _expand(inputs: Any) -> Iterator[tuple[Any, str | None]]:
+        """Inputs as ``(item, name)``, pulled from ``inputs`` one at a time (a generator of frames is never
+        held whole); folders and glob patterns among path inputs are expanded."""
         from mien.io.sources import expand_inputs
 
-        single = not isinstance(inputs, (list, tuple))
-        items = [inputs] if single else list(inputs)
-        expanded: list[tuple[Any, str | None]] = []
-        for index, item in enumerate(items):
+        single = _is_single_input(inputs)
+        for index, item in enumerate([inputs] if single else inputs):
             if isinstance(item, (str, Path)):
-                expanded.extend((path, path) for path in expand_inputs([item]))
+                yield from ((path, path) for path in expand_inputs([item]))
             elif isinstance(item, (bytes, bytearray)):
-                expanded.append((item, "<bytes>" if single else f"<bytes:{index}>"))
+                yield item, "<bytes>" if single else f"<bytes:{index}>"
             else:
-                expanded.append((item, None if single else f"<array:{index}>"))
-        return expanded
+                yield item, None if single else f"<array:{index}>"
 
     def _decode(self, item: Any, name: str | None) -> Iterator[Frame]:
         started = time.perf_counter()
@@ -457,6 +458,16 @@ def dense_eye_openness(points: np.ndarray) -> np.ndarray:
     from mien.models.dlib68 import eye_openness
 
     return np.array([eye_openness(p) for p in points], np.float32).reshape(-1, 2)
+
+
+def _is_single_input(inputs: Any) -> bool:
+    """Whether ``inputs`` is one input (a path, bytes, array, PIL image, :class:`Frame`, or anything that is
+    not iterable: an unsupported type, reported as such) rather than a list, tuple or other iterable of inputs."""
+    from PIL import Image
+
+    if isinstance(inputs, (str, bytes, bytearray, Path, np.ndarray, Frame, Image.Image, Mapping)):
+        return True
+    return not isinstance(inputs, Iterable) or hasattr(inputs, "read")  # a file object is one (unsupported) input
 
 
 def analyze(inputs: Any, **options: Any) -> Result:

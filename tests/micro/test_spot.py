@@ -104,6 +104,37 @@ def test_spotter_takes_a_detector_object(media):
         Spotter(detector=object())
 
 
+def test_spotter_takes_a_detector_without_landmarks(media):
+    """A face found without landmarks (NaN: the FaceDetector protocol's "none measured") counts as found and
+    its frame is resized whole, as detector="whole-image" does; the largest face is chosen by its box, so a
+    smaller landmark-less face does not hide a larger measured one."""
+    from builders import BoxOnlyDetector
+
+    from mien.detect.whole_image import WholeImageDetector
+    from mien.io.images import read_image
+    from mien.micro.spot import Spotter
+
+    image = read_image(media / "pyfeat" / "single_face.jpg")
+    frames = [np.roll(image, shift, axis=1) for shift in (0, 0, 0, 4, 0, 0, 0, 0)]  # one frame moves
+    whole = Spotter(detector="whole-image", micro_seconds=0.2).spot_frames(lambda: iter(frames), fps=25.0)
+    for detector in (BoxOnlyDetector(), WholeImageDetector(align=False)):
+        spotter = Spotter(detector=detector, micro_seconds=0.2)
+        landmarks, found = spotter.locate_faces(frames[:1])
+        assert found.tolist() == [True] and np.isnan(landmarks).all()
+        result = spotter.spot_frames(lambda: iter(frames), fps=25.0)
+        assert result.face_found.all() and result.frames == 8
+        for kind in ("micro", "macro"):
+            np.testing.assert_array_equal(result.curves[kind], whole.curves[kind])
+
+    points = [[10, 10], [30, 10], [20, 20], [12, 30], [28, 30]]
+    mixed = BoxOnlyDetector([([0, 0, 20, 20], None), ([0, 0, 40, 50], points), ([5, 5, np.nan, 9], None)])
+    landmarks, found = Spotter(detector=mixed).locate_faces(frames[:1])
+    assert found.tolist() == [True] and landmarks[0].tolist() == points
+    larger_without = BoxOnlyDetector([([0, 0, 40, 50], None), ([0, 0, 20, 20], points)])
+    landmarks, found = Spotter(detector=larger_without).locate_faces(frames[:1])
+    assert found.tolist() == [True] and np.isnan(landmarks).all()
+
+
 def test_spotter_on_a_real_expressive_clip_and_its_plot(media, tmp_path):
     from mien.micro.spot import Spotter
     from mien.workflows.plots import plot_spotting

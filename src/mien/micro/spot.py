@@ -31,7 +31,7 @@ import numpy as np
 
 from mien.align.similarity import CropSpec, estimate_similarity
 from mien.config import DEFAULT_DETECTOR, WHOLE_IMAGE
-from mien.detect import FaceDetector, load_detector
+from mien.detect import Detections, FaceDetector, load_detector
 from mien.micro.recognize import MEGC_TEMPLATE
 
 SPOT_CROP = 128
@@ -197,6 +197,17 @@ def smooth_landmarks(landmarks: np.ndarray, found: np.ndarray, window: int) -> n
     return smoothed.reshape(landmarks.shape).astype(np.float32)
 
 
+def largest_face(detections: Detections | None) -> int | None:
+    """Index of the face with the largest finite box, or None when there is none."""
+    if detections is None or len(detections) == 0:
+        return None
+    boxes = detections.boxes
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    areas = np.where(np.isfinite(areas), areas, -np.inf)
+    best = int(np.argmax(areas))
+    return best if np.isfinite(areas[best]) else None
+
+
 class Spotter:
     """Find micro- and macro-expression intervals in a video.
 
@@ -230,22 +241,22 @@ class Spotter:
         return self._detector
 
     def locate_faces(self, frames: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Pass 1: (T, 5, 2) landmarks of the largest face per frame and a (T,) found mask."""
+        """Pass 1: (T, 5, 2) landmarks of the largest face per frame (by box area) and a (T,) found mask.
+
+        A found face without landmarks (NaN, as the :class:`~mien.detect.base.FaceDetector` protocol allows)
+        keeps NaN landmarks: its frame is then resized whole, as the analyzer does for such faces.
+        """
         landmarks, found = [], []
         for image in frames:
             detections = self.detector.detect(image) if self.detector is not None else None
-            if detections is None or len(detections) == 0 or not np.isfinite(detections.landmarks).all():
-                landmarks.append(np.zeros((5, 2), np.float32))
-                found.append(False)
-                continue
-            areas = (detections.boxes[:, 2] - detections.boxes[:, 0]) * (detections.boxes[:, 3] - detections.boxes[:, 1])
-            landmarks.append(detections.landmarks[int(np.argmax(areas))])
-            found.append(True)
+            face = largest_face(detections)
+            landmarks.append(detections.landmarks[face] if face is not None else np.zeros((5, 2), np.float32))
+            found.append(face is not None)
         return np.asarray(landmarks, np.float32).reshape(-1, 5, 2), np.asarray(found, bool)
 
     def aligned_gray(self, image: np.ndarray, points: np.ndarray | None) -> np.ndarray:
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-        if points is None:
+        if points is None or not np.isfinite(points).all():  # no landmarks: the image is the face
             return cv2.resize(gray, (SPOT_CROP, SPOT_CROP), interpolation=cv2.INTER_AREA)
         matrix = estimate_similarity(points, self.crop.template_pixels())
         return cv2.warpAffine(gray, matrix, (SPOT_CROP, SPOT_CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -282,7 +293,12 @@ class Spotter:
             landmarks, found = self.locate_faces(frames_twice())
             if not found.any():
                 raise ValueError(f"{source}: no face found in any frame")
-            landmarks = smooth_landmarks(landmarks, found, window=max(3, half_interval(0.2, fps) * 2 + 1))
+            measured = found & np.isfinite(landmarks).all(axis=(1, 2))
+            if measured.any():
+                landmarks = smooth_landmarks(landmarks, measured, window=max(3, half_interval(0.2, fps) * 2 + 1))
+                landmarks[found & ~measured] = np.nan  # a face found without landmarks: its frame is resized whole
+            else:  # no face has landmarks: every frame is resized whole
+                landmarks = None
         else:
             landmarks, found = None, None
         curves = self.difference_curves(frames_twice(), landmarks, fps)
