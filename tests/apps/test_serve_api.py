@@ -208,6 +208,8 @@ def test_api_key_is_required_when_set(keyed_client, pyfeat_media):
 def test_models_health_docs_page_and_no_cors_by_default(client):
     models = client.get("/v1/models").json()
     assert models["loaded"]["detector"] == "retinaface" and any(m["name"] == "mnv2-ferplus" for m in models["registered"])
+    origins = {m["name"]: m["origin"] for m in models["registered"]}
+    assert origins["retinaface"] == origins["mnv2-ferplus"] == "built-in" and isinstance(models["plugin_errors"], list)
     assert client.get("/healthz").json()["status"] == "ok"
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/analyze", "/v1/videos", "/v1/videos/{job_id}", "/v1/videos/{job_id}/result", "/v1/models"} <= set(paths)

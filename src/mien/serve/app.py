@@ -478,13 +478,15 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     @app.get("/v1/models", dependencies=keyed, summary="registered models and the ones this server runs",
              responses=error_responses(401))
     def models(request: Request) -> dict[str, Any]:
-        from mien.registry import list_models
+        from mien.registry import list_models, origin, plugin_errors
 
         analyzer = request.app.state.analyzer
         registered = [{"name": s.name, "task": s.task, "input_size": s.input_size, "size_mb": s.size_mb,
-                       "licence": s.licence, "description": s.description, "labels": list(s.labels)}
+                       "licence": s.licence, "description": s.description, "labels": list(s.labels),
+                       "origin": origin(s.name)}
                       for s in list_models()]
-        return {"loaded": analyzer.metadata, "registered": registered, "limits": asdict(limits)}
+        return {"loaded": analyzer.metadata, "registered": registered, "plugin_errors": plugin_errors(),
+                "limits": asdict(limits)}
 
     @app.post("/v1/analyze", dependencies=keyed, openapi_extra=_body_doc("image"),
               summary="faces, landmarks and expressions in one image (rows as in mien's result schema)",
