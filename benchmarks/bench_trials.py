@@ -24,6 +24,8 @@ TRIALS = {
     "full112": ("fast_student", "every layer fine-tuned at 112 px from mfn_a, distilled from mfn-raf-ferplus "
                 "(KD weight 0.5) + labels, augmented views", "not shipped: score tied with mfn_a (better FER+ "
                 "validation, worse RAF-DB mean class accuracy)"),
+    "full112_kd02": ("fast_student", "as full112 with KD weight 0.2 (mostly the labels), lr 0.0003, 4 epochs",
+                     "not shipped: lower score (better FER+ validation, RAF-DB mean class accuracy falls)"),
     "fast_a": ("fast_student", "64-px student distilled from mfn-raf-ferplus (KD weight 0.7), every layer fine-tuned",
                "shipped: mfn64-raf-ferplus (fast variant)"),
 }
