@@ -25,6 +25,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -173,6 +174,19 @@ RUN_DEFINING = ("features", "faces", "batch_size", "lr", "weight_decay", "logit_
                 "ferplus_weight", "ferplus_per_epoch", "affectnet_weight", "affectnet_per_epoch", "seed", "limit")
 
 
+def check_same_run(out: Path, config, defining: Iterable[str]) -> None:
+    """Refuse to resume the run in ``out`` when a ``defining`` field of the dataclass ``config`` differs from
+    the run's ``config.json`` (a field an older run did not record had its default then)."""
+    saved = json.loads((out / "config.json").read_text())
+    wanted = asdict(config)
+    defaults = asdict(type(config)())
+    changed = [k for k in defining if saved.get(k, defaults[k]) != wanted[k]]
+    if changed:
+        given = ", ".join(f"{k} {saved.get(k, defaults[k])!r} -> {wanted[k]!r}" for k in changed)
+        raise ValueError(f"{out} was started with other settings ({given}); resume with the same flags or use "
+                         "another --out")
+
+
 @dataclass
 class Pool:
     """Training faces: features of several views, soft targets and per-face loss weights."""
@@ -285,10 +299,7 @@ def train(config: TrainConfig, out: Path) -> dict:
     start_epoch, best = 0, {"score": -1.0}
     config_path = out / "config.json"
     if (out / "last.pt").is_file():
-        saved = json.loads(config_path.read_text())
-        changed = [k for k in RUN_DEFINING if saved.get(k) != asdict(config).get(k)]
-        if changed:
-            raise ValueError(f"{out} was trained with other settings ({', '.join(changed)}); use another --out")
+        check_same_run(out, config, RUN_DEFINING)
         state = torch.load(out / "last.pt", weights_only=True)
         net.load_state_dict(state["net"])
         optimiser.load_state_dict(state["optimiser"])

@@ -36,8 +36,8 @@ from torch import nn
 from mien.schema import EXPRESSIONS
 from mien.train.configs import SIZE, StudentConfig
 from mien.train.face_cache import cache_path, load_split, rafdb_validation_split
-from mien.train.facenet_expression import (augmented_view, export_network, load_best, posthoc_adjustment, save_checkpoint,
-                                           scores, selection_score, smoothed, teacher_network)
+from mien.train.facenet_expression import (augmented_view, check_same_run, export_network, load_best, posthoc_adjustment,
+                                           save_checkpoint, scores, selection_score, smoothed, teacher_network)
 from mien.train.mobilefacenet import MobileFaceNet
 
 MAP = SIZE // 16
@@ -189,24 +189,13 @@ def evaluate(net: nn.Module, validation: dict) -> dict[str, dict[str, float]]:
 RESUMABLE = ("epochs", "threads")
 
 
-def check_same_run(out: Path, config: StudentConfig) -> None:
-    """Refuse to resume ``out`` with settings other than those it was started with (its ``config.json``)."""
-    saved = json.loads((out / "config.json").read_text())
-    wanted = asdict(config)
-    changed = [k for k in wanted if k not in RESUMABLE and saved.get(k, wanted[k]) != wanted[k]]
-    if changed:
-        given = ", ".join(f"{k} {saved.get(k)!r} -> {wanted[k]!r}" for k in changed)
-        raise ValueError(f"{out} was started with other settings ({given}); resume with the same flags or use "
-                         "another --out")
-
-
 def train(config: StudentConfig, out: Path) -> dict:
     """Train (or resume) into ``out``: ``last.pt`` every epoch, ``best.pt``/``best.json`` on the selection
     score, ``metrics.jsonl`` one line per epoch."""
     torch.set_num_threads(config.threads)
     resuming = (out / "last.pt").is_file()
     if resuming:
-        check_same_run(out, config)
+        check_same_run(out, config, [k for k in asdict(config) if k not in RESUMABLE])
     init = Path(config.init) if config.init else None  # "" starts from the OpenCV Zoo teacher
     if init is not None and not init.is_file():
         raise FileNotFoundError(f"--init {init} not found: train the default model first (mien.train."
