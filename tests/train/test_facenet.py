@@ -126,6 +126,44 @@ def test_train_resume_export_and_analyze(tmp_path, tiny_cache, pyfeat_media):
     np.testing.assert_allclose(result.expression_probs.sum(), 1.0, atol=1e-5)
 
 
+def test_sface_backbone_caches_trains_exports_and_analyzes(tmp_path, tiny_cache, pyfeat_media):
+    from mien import Analyzer
+
+    main = trainer_command("facenet-expression")
+    features = tmp_path / "sface"
+    main(["features", "--backbone", "sface", "--faces", str(tiny_cache), "--out", str(features)])
+    assert np.load(features / "rafdb_train.npy", mmap_mode="r").shape == (2, 24, 512, 14, 14)
+    assert not (features / "affectnet4_all.npy").exists()
+    with pytest.raises(ValueError, match="sface backbone, not mobilefacenet-rafdb"):
+        main(["features", "--faces", str(tiny_cache), "--out", str(features)])
+    run = tmp_path / "run"
+    common = ["train", "--faces", str(tiny_cache), "--features", str(features), "--out", str(run),
+              "--batch-size", "16", "--ferplus-per-epoch", "10", "--epochs", "1"]
+    with pytest.raises(ValueError, match="sface backbone, not mobilefacenet-rafdb"):
+        main(common)
+    main([*common, "--backbone", "sface"])
+    onnx_path = tmp_path / "sface.onnx"
+    main(["export", "--run", str(run), "--out", str(onnx_path)])
+    result = Analyzer(expression=str(onnx_path), threads=2).analyze(str(pyfeat_media / "single_face.jpg"))
+    assert len(result) == 1
+    np.testing.assert_allclose(result.expression_probs.sum(), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("backbone", ["mobilefacenet-rafdb", "sface"])
+def test_trunk_then_top_is_the_whole_network(backbone):
+    import torch
+
+    from mien.train.facenet_expression import BACKBONES, Top, Trunk
+
+    spec = BACKBONES[backbone]
+    net = spec.pretrained().eval()
+    x = torch.rand(2, 3, 112, 112) * 2 - 1
+    with torch.no_grad():
+        features = Trunk(net, spec.cut)(x)
+        assert features.shape == (2, spec.channels, 14, 14)
+        torch.testing.assert_close(Top(net, spec.cut).eval()(features), net(x))
+
+
 def test_prelu_in_convolution_form_is_the_same_function():
     import torch
     from torch import nn

@@ -29,6 +29,7 @@ FIELD_HELP: dict[str, str] = {
 TRAINER_FIELD_HELP: dict[str, dict[str, str]] = {
     "facenet-expression": {
         "features": "the cached trunk features (the features step's --out)",
+        "backbone": "the pretrained network: mobilefacenet-rafdb (OpenCV Zoo's RAF-DB model) or sface (face recognition)",
         "logit_adjust": "tau of the logit-adjusted loss (Menon et al. 2021); 0 = plain cross-entropy",
         "label_smoothing": "label smoothing of one-hot targets (RAF-DB, affectnet4; FER+ keeps its votes)",
         "ferplus_weight": "weight of the FER+ faces (vote distributions) in the loss",
@@ -290,6 +291,7 @@ def add_facenet_arguments(parser: argparse.ArgumentParser) -> None:
     features.add_argument("--faces", type=Path, default=Path(TrainConfig.faces), help=FIELD_HELP["faces"])
     features.add_argument("--out", type=Path, default=Path(TrainConfig.features), help="where the features go")
     features.add_argument("--limit", type=int, default=None, help="only the first N faces of each split (smoke tests)")
+    features.add_argument("--backbone", default=TrainConfig.backbone, help=TRAINER_FIELD_HELP["facenet-expression"]["backbone"])
     fit = steps.add_parser("train", help="fine-tune the top on the cached features (resumes in --out)",
                            description="Fine-tune the top on the cached features; run again to resume in --out.")
     fit.add_argument("--out", type=Path, required=True, help="the run folder (checkpoints, metrics.jsonl, best.json)")
@@ -302,7 +304,7 @@ def run_facenet(args: argparse.Namespace) -> None:
     from mien.train import facenet_expression as trainer
 
     if args.step == "features":
-        trainer.build_features(args.faces, args.out, limit=args.limit)
+        trainer.build_features(args.faces, args.out, limit=args.limit, backbone=args.backbone)
     elif args.step == "train":
         print(json.dumps(trainer.train(settings(args, trainer.TrainConfig), args.out)))
     else:

@@ -15,6 +15,7 @@ class TrainConfig:
     """A :mod:`mien.train.facenet_expression` run: the top of the default colour model trained on the cached trunk
     features (``python -m mien.train.facenet_expression train``)."""
 
+    backbone: str = "mobilefacenet-rafdb"  # a name in mien.train.facenet_expression.BACKBONES
     features: str = "data_cache/trunk14"
     faces: str = "data_cache/faces112"
     epochs: int = 10

