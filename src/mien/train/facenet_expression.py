@@ -1,4 +1,8 @@
-"""Colour 112-pixel expression models on a face-pretrained MobileFaceNet, trained on RAF-DB + FER+.
+"""Colour 112-pixel expression models on a face-pretrained backbone, trained on RAF-DB + FER+.
+
+Backbones (:data:`BACKBONES`, ``--backbone``): ``mobilefacenet-rafdb`` (default; OpenCV Zoo's RAF-DB expression
+MobileFaceNet) and ``sface`` (OpenCV Zoo's SFace face-recognition network, :mod:`mien.train.sface`: pretrained
+on faces, never on expression labels). What follows describes the default; SFace is cut after its 9th block.
 
 Two CPU cores cannot fine-tune a 0.22 GMAC network on 40,000 faces per epoch, so training is split where
 the network's cost is: the trunk up to the 14x14 map (stem + 12 bottlenecks, 85% of the MACs) stays frozen
@@ -11,6 +15,8 @@ ONNX file with mien's input convention ((N, 3, 112, 112) RGB in [0, 255]).
     python -m mien.train.facenet_expression features                  # trunk features (once)
     python -m mien.train.facenet_expression train --out runs/mfn      # resumes when run again
     python -m mien.train.facenet_expression export --run runs/mfn --out model.onnx
+    python -m mien.train.facenet_expression features --backbone sface --out data_cache/sface9   # ~15 min
+    python -m mien.train.facenet_expression train --backbone sface --features data_cache/sface9 --out runs/sface
 
 Validation never touches a test split: RAF-DB's official train split is carved (stratified, seed 0) into
 train and validation; FER+ selects on its own valid split. The selection score is the mean of RAF-DB
