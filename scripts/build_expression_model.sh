@@ -4,14 +4,16 @@
 #
 #   bash scripts/build_expression_model.sh facenet_expression runs/mfn_a mfn-raf-ferplus
 #   bash scripts/build_expression_model.sh fast_student runs/fast_a mfn64-raf-ferplus [OUT_DIR]
+#   bash scripts/build_expression_model.sh ensemble runs/ens_a mfn-sface-raf-ferplus
 #
 # TRAINER is the module that trained RUN (python -m mien.train.TRAINER): it exports the run and decides the
-# metadata written into the file. OUT_DIR defaults to the shipped weights folder; the calibration report is
+# metadata written into the file. For `ensemble`, RUN/expression.onnx was already written by
+# `python -m mien.train.ensemble --run A --run B ... --out RUN/expression.onnx` (weights chosen on validation). OUT_DIR defaults to the shipped weights folder; the calibration report is
 # written beside the model. Needs the train extra and the datasets in ../shared/datasets (facenet_expression:
 # also the teacher in ../shared/teachers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-USAGE="usage: build_expression_model.sh facenet_expression|fast_student RUN_DIR NAME [OUT_DIR]"
+USAGE="usage: build_expression_model.sh facenet_expression|fast_student|ensemble RUN_DIR NAME [OUT_DIR]"
 TRAINER=${1:?$USAGE}
 RUN=${2:?$USAGE}
 NAME=${3:?$USAGE}
@@ -31,13 +33,22 @@ case "$TRAINER" in
     SIZE=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1])).get("size", 64))' "$RUN/config.json")
     BACKBONE="mobilefacenet at $SIZE px (initialised from mfn-raf-ferplus, fully fine-tuned)"
     TRAINING="distilled from mfn-raf-ferplus on RAF-DB train (minus a 10% validation split), FER+ train and affectnet4 faces + RAF-DB/FER+ labels; see $NAME.md" ;;
+  ensemble)
+    BACKBONE="ensemble: mean of the probabilities of mfn-raf-ferplus's network and an SFace-based network (see $NAME.md)"
+    TRAINING="RAF-DB basic train (minus a 10% validation split) + FER+ train votes; see $NAME.md" ;;
   *)
     echo "$USAGE" >&2
     exit 2 ;;
 esac
 
-$PY -m "mien.train.$TRAINER" export --run "$RUN" --out "$RUN/expression.onnx" \
-    --meta "mien.backbone=$BACKBONE" --meta "mien.training=$TRAINING"
+if [ "$TRAINER" = ensemble ]; then
+  [ -f "$RUN/expression.onnx" ] || { echo "$RUN/expression.onnx missing: run python -m mien.train.ensemble first" >&2; exit 2; }
+  $PY -c 'import sys; from mien.train.calibrate import write_metadata; write_metadata(*sys.argv[1:2], dict(a.split("=", 1) for a in sys.argv[2:]))' \
+    "$RUN/expression.onnx" "mien.backbone=$BACKBONE" "mien.training=$TRAINING"
+else
+  $PY -m "mien.train.$TRAINER" export --run "$RUN" --out "$RUN/expression.onnx" \
+      --meta "mien.backbone=$BACKBONE" --meta "mien.training=$TRAINING"
+fi
 cp "$RUN/expression.onnx" "$OUT"
 $PY -m mien.train.calibrate "$OUT" --root "$DATA/ferplus" --rafdb "$DATA/rafdb/basic" \
     --background "$DATA/media/pyfeat/free-mountain-vector-01.jpg" --report "$WEIGHTS/$NAME.calibration.json"

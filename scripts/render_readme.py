@@ -117,11 +117,11 @@ def bench_generalisation() -> str:
     sys.path.insert(0, str(REPO / "benchmarks"))
     from bench_generalisation import CELLS, REFERENCE
 
-    from mien.config import DEFAULT_EXPRESSION, FAST_EXPRESSION
+    from mien.config import ACCURATE_EXPRESSION, DEFAULT_EXPRESSION, FAST_EXPRESSION
 
     report = _bench("generalisation")["models"]
     lines = ["| model | " + " | ".join(f"{t} ({m})" for t, m in CELLS) + " |", "|---|" + "---:|" * len(CELLS)]
-    for name in dict.fromkeys((DEFAULT_EXPRESSION, REFERENCE, "mnv2-ferplus", FAST_EXPRESSION)):
+    for name in dict.fromkeys((DEFAULT_EXPRESSION, REFERENCE, "mnv2-ferplus", FAST_EXPRESSION, ACCURATE_EXPRESSION)):
         cells = report.get(name, {}).get("cells", {})
         shown = [f"{cells[k]['accuracy']:.3f} / {cells[k]['uar']:.3f}" if (k := f"{t} | {m}") in cells else "-"
                  for t, m in CELLS]
@@ -144,7 +144,7 @@ def bench_targets13() -> str:
 
 def bench_trade() -> str:
     """What the default gives up in speed, from benchmarks/out/models.json, speed.json and video.json."""
-    from mien.config import DEFAULT_EXPRESSION, FAST_EXPRESSION
+    from mien.config import ACCURATE_EXPRESSION, DEFAULT_EXPRESSION, FAST_EXPRESSION
 
     models = _bench("models")["models"]
     speed, video = _bench("speed"), _bench("video")["throughput"]
@@ -154,7 +154,10 @@ def bench_trade() -> str:
             f"{video['640x360/detect_every_1']['fps']:.0f} frames/s at 640x360. Where speed matters more than faces "
             f"unlike FER2013, the fast variant `--expression {FAST_EXPRESSION}` "
             f"({models[FAST_EXPRESSION]['batch1_median_ms']:.1f} ms) or mien 0.1's `--expression mnv2-ferplus` "
-            f"({models['mnv2-ferplus']['batch1_median_ms']:.1f} ms) trade accuracy back, as the table above shows (`python benchmarks/bench_models.py`, `bench_speed.py`, `bench_video.py`).")
+            f"({models['mnv2-ferplus']['batch1_median_ms']:.1f} ms) trade accuracy back, as the table above shows; "
+            f"the accurate variant `--expression {ACCURATE_EXPRESSION}` "
+            f"({models[ACCURATE_EXPRESSION]['batch1_median_ms']:.1f} ms) trades speed for accuracy "
+            "(`python benchmarks/bench_models.py`, `bench_speed.py`, `bench_video.py`).")
 
 
 def bench_limits() -> str:

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from mien import Analyzer
-from mien.config import FAST_EXPRESSION
+from mien.config import ACCURATE_EXPRESSION, FAST_EXPRESSION
 from mien.schema import AUS, EXPRESSIONS
 
 
@@ -51,6 +51,15 @@ def test_posed_expressions_are_recognised(analyzer, pyfeat_media, name, expected
     assert len(result) == 1
     assert result.expressions == [expected]
     assert result.expression_probs[0, EXPRESSIONS.index(expected)] > 0.5
+
+
+@pytest.mark.parametrize("name,expected", [("0-f15-hao-ph.jpg", "happy"), ("0-f1-su-ph.jpg", "surprise"),
+                                           ("45-m7-di-ph.jpg", "disgust")])
+def test_the_accurate_variant_reads_the_posed_photos_with_every_head(pyfeat_media, name, expected):
+    result = Analyzer(expression=ACCURATE_EXPRESSION, threads=2).analyze(str(pyfeat_media / name))
+    assert len(result) == 1 and result.expressions == [expected]
+    assert result.expression_probs[0, EXPRESSIONS.index(expected)] > 0.5
+    assert np.isfinite(result.au_probs).all() and np.isfinite(result.eye_openness).all()
 
 
 @pytest.mark.parametrize("model", [FAST_EXPRESSION, "mnv2-ferplus-small"])

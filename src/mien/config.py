@@ -22,6 +22,7 @@ DEFAULT_DETECTOR = "retinaface"
 WHOLE_IMAGE = "whole-image"  # the detector name meaning "each input already is one face"
 DEFAULT_EXPRESSION = "mfn-raf-ferplus"  # the registered expression model every front end starts from
 FAST_EXPRESSION = "mfn64-raf-ferplus"  # the registered fast variant (the default distilled to 64 px)
+ACCURATE_EXPRESSION = "mfn-sface-raf-ferplus"  # the registered accurate variant (the default + an SFace network)
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: larger than any camera photo, small enough to decode
 # The files a folder given as input is searched for (and the dataset image folders): what the decoder reads.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".gif", ".jfif"})

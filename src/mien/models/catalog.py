@@ -56,6 +56,20 @@ BUILTIN: tuple[ModelSpec, ...] = (
         options={"model": "mfn64-raf-ferplus.onnx"},
     ),
     ModelSpec(
+        name="mfn-sface-raf-ferplus",
+        task="expression",
+        entry="mien.models.expression:shipped_model",
+        input_size=(112, 112),
+        licence="MIT (weights; inits Apache-2.0); trained on RAF-DB, FER+ and CK+ (research use)",
+        source="mien, mean of mfn-raf-ferplus's network and an SFace-based network, both fine-tuned on RAF-DB + FER+ "
+               "train (model card: models/weights/mfn-sface-raf-ferplus.md)",
+        size_mb=19.1,
+        description="accurate variant, ~2.7x the default's cost: two networks on 112x112 aligned colour faces "
+                    "(RAF-DB-pretrained MobileFaceNet + face-recognition SFace), probabilities averaged; 8 classes + 17 AUs + eyes",
+        labels=EXPRESSIONS,
+        options={"model": "mfn-sface-raf-ferplus.onnx"},
+    ),
+    ModelSpec(
         name="mnv2-ferplus",
         task="expression",
         entry="mien.models.expression:shipped_model",

@@ -28,7 +28,11 @@ def _onnx():
 
 def feature_map_tensor(model) -> str:
     """Name of the 4-D feature map the expression head pools (input of the ReduceMean/GlobalAveragePool
-    whose output feeds the node producing ``logits``)."""
+    whose output feeds the node producing ``logits``), or the one the file names in its ``mien.feature_map``
+    metadata (an ensemble, whose ``logits`` mix several maps)."""
+    named = {p.key: p.value for p in model.metadata_props}.get("mien.feature_map")
+    if named is not None:
+        return named
     producers = {out: node for node in model.graph.node for out in node.output}
     head = producers.get("logits")
     if head is None:

@@ -1,0 +1,141 @@
+"""Two or more trained 112-px expression runs as one model: the weighted mean of their probabilities.
+
+Networks pretrained differently (the RAF-DB expression MobileFaceNet, the SFace face-recognition network)
+make different mistakes, so their mean is more accurate than either; the cost is the sum of theirs. The
+weights are chosen on the validation sets (:func:`choose_weight`), never on a test split.
+
+    python -m mien.train.ensemble --run runs/mfn_a --run runs/sface_a --out model.onnx
+
+The exported file is a mien expression model like any other: input ``face`` (N, 3, 112, 112) RGB in
+[0, 255], output ``logits`` (the log of the mean probability, so mien's softmax gives the mean back). Its
+metadata ``mien.feature_map`` names the first run's pooled feature map, which the AU, eye and
+valence/arousal heads read (:func:`mien.models.heads.feature_map_tensor`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mien.train.face_cache import load_split, rafdb_validation_split
+from mien.train.facenet_expression import (BACKBONES, Top, export_network, load_best, probabilities, run_backbone,
+                                           scores, selection_score)
+
+WEIGHT_GRID = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)  # the first run's share
+
+
+class MeanOfProbabilities(nn.Module):
+    """``log(sum_i w_i softmax(net_i(x)))`` for networks taking (N, 3, 112, 112) in [-1, 1]."""
+
+    def __init__(self, nets: Sequence[nn.Module], weights: Sequence[float]) -> None:
+        super().__init__()
+        if len(nets) != len(weights) or not np.isclose(sum(weights), 1.0) or min(weights) < 0:
+            raise ValueError(f"ensemble weights {list(weights)} must be one per network, >= 0, summing to 1")
+        self.nets = nn.ModuleList(nets)
+        self.register_buffer("weights", torch.tensor(list(weights), dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([torch.softmax(net(x), dim=1) for net in self.nets], dim=0)
+        return torch.log((probs * self.weights[:, None, None]).sum(0).clamp_min(1e-12))
+
+
+def trained_network(run: Path) -> tuple[nn.Module, dict[str, str]]:
+    """A run's best network, its post-hoc logit adjustment folded in, and the metadata that records it."""
+    net = BACKBONES[run_backbone(run)].empty()
+    return net.eval(), load_best(net, run, {})
+
+
+def validation_probabilities(run: Path, features: Path, faces: Path, seed: int = 0) -> dict[str, np.ndarray]:
+    """The run's probabilities on the RAF-DB validation split and FER+ valid, from its cached features."""
+    spec = BACKBONES[run_backbone(run)]
+    net, _ = trained_network(run)
+    top = Top(net, spec.cut).eval()
+    raf = load_split(faces, "rafdb", "train")
+    held = rafdb_validation_split(raf["labels"], seed)
+    fer_keep = load_split(faces, "ferplus", "valid")["labels"] >= 0
+    raf_features = np.load(features / "rafdb_train.npy", mmap_mode="r")
+    fer_features = np.load(features / "ferplus_valid.npy", mmap_mode="r")
+    return {"rafdb_valid": probabilities(top, np.asarray(raf_features[0, held])),
+            "ferplus_valid": probabilities(top, np.asarray(fer_features[0, fer_keep]))}
+
+
+def validation_labels(faces: Path, seed: int = 0) -> dict[str, np.ndarray]:
+    raf = load_split(faces, "rafdb", "train")
+    fer = load_split(faces, "ferplus", "valid")
+    return {"rafdb_valid": raf["labels"][rafdb_validation_split(raf["labels"], seed)],
+            "ferplus_valid": fer["labels"][fer["labels"] >= 0]}
+
+
+def ensemble_metrics(probs: Sequence[dict[str, np.ndarray]], weights: Sequence[float],
+                     labels: dict[str, np.ndarray]) -> dict:
+    """The trainers' validation metrics and selection score of the weighted mean of ``probs``."""
+    metrics = {}
+    for name, truth in labels.items():
+        mean = sum(w * p[name] for w, p in zip(weights, probs))
+        if name.startswith("rafdb"):
+            mean[:, 7] = 0  # RAF-DB has no contempt class
+        metrics[name] = scores(mean.argmax(1), truth)
+    return {"score": selection_score(metrics), **metrics}
+
+
+def choose_weight(probs: Sequence[dict[str, np.ndarray]], labels: dict[str, np.ndarray]) -> dict:
+    """The first of two runs' share in :data:`WEIGHT_GRID` with the best validation score, and every score."""
+    if len(probs) != 2:
+        raise ValueError("choose_weight compares two runs")
+    tried = {str(w): ensemble_metrics(probs, (w, 1 - w), labels) for w in WEIGHT_GRID}
+    best = max(WEIGHT_GRID, key=lambda w: tried[str(w)]["score"])
+    return {"weight": best, "tried": tried}
+
+
+def export_ensemble(runs: Sequence[Path], weights: Sequence[float], out: Path, metadata: dict[str, str]) -> Path:
+    """The runs' weighted mean as one mien ONNX model (see the module docstring)."""
+    import onnx
+
+    nets, notes = zip(*(trained_network(run) for run in runs))
+    taus = [note.get("mien.logit_adjustment_tau", "0") for note in notes]
+    entries = {"mien.ensemble": json.dumps({"runs": [str(r) for r in runs], "weights": list(weights),
+                                            "backbones": [run_backbone(r) for r in runs], "logit_adjustment_tau": taus}),
+               **metadata}
+    export_network(MeanOfProbabilities(nets, weights), out, entries)
+    model = onnx.load(str(out))
+    first_map = next(node.input[0] for node in model.graph.node if node.op_type in ("ReduceMean", "GlobalAveragePool"))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "mien.feature_map", first_map
+    onnx.save(model, str(out))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mien.train.ensemble", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, action="append", required=True, help="a facenet_expression run (twice)")
+    parser.add_argument("--features", type=Path, action="append", required=True,
+                        help="each run's cached trunk features, in --run order")
+    parser.add_argument("--faces", type=Path, default=Path("data_cache/faces112"))
+    parser.add_argument("--out", type=Path, required=True, help="the ONNX file to write")
+    parser.add_argument("--report", type=Path, help="where the validation scores of every weight go (JSON)")
+    parser.add_argument("--meta", action="append", default=[], help="extra metadata KEY=VALUE (repeatable)")
+    args = parser.parse_args(argv)
+    if len(args.run) != 2 or len(args.features) != 2:
+        parser.error("give exactly two --run and two --features")
+    torch.set_num_threads(2)
+    labels = validation_labels(args.faces)
+    probs = [validation_probabilities(run, features, args.faces) for run, features in zip(args.run, args.features)]
+    choice = choose_weight(probs, labels)
+    weight = choice["weight"]
+    print(json.dumps({"weight": weight, **choice["tried"][str(weight)]}))
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        runs = {"runs": [str(r) for r in args.run], "features": [str(f) for f in args.features]}
+        args.report.write_text(json.dumps({**runs, **choice}, indent=1))
+    metadata = dict(item.split("=", 1) for item in args.meta)
+    export_ensemble(args.run, (weight, 1 - weight), args.out, metadata)
+
+
+if __name__ == "__main__":
+    main()
