@@ -21,11 +21,11 @@ sys.path.insert(0, str(REPO / "scripts"))
 from model_card import au_section  # noqa: E402
 
 
-def generalisation_table(report: dict, name: str) -> str:
+def generalisation_table(report: dict, name: str, others: tuple[str, ...] = ()) -> str:
     from bench_generalisation import CELLS  # benchmarks/ is on the path (see main)
 
     rows = []
-    for model in (name, "opencv-zoo-rafdb (reference)", "mnv2-ferplus"):
+    for model in (name, *others, "opencv-zoo-rafdb (reference)", "mnv2-ferplus"):
         entry = report["models"].get(model)
         if not entry:
             continue

@@ -136,10 +136,10 @@ def bench_targets13() -> str:
     sys.path.insert(0, str(REPO / "benchmarks"))
     from bench_generalisation import targets_table
 
-    from mien.config import DEFAULT_EXPRESSION, FAST_EXPRESSION
+    from mien.config import ACCURATE_EXPRESSION, DEFAULT_EXPRESSION, FAST_EXPRESSION
 
     return "\n".join(targets_table(_bench("generalisation"), _bench("models"), _bench("speed"), _bench("video"),
-                                   DEFAULT_EXPRESSION, FAST_EXPRESSION))
+                                   DEFAULT_EXPRESSION, FAST_EXPRESSION, ACCURATE_EXPRESSION))
 
 
 def bench_trade() -> str:

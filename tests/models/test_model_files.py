@@ -109,3 +109,18 @@ def test_a_model_onnxruntime_cannot_load_is_a_clear_error_naming_the_file(tmp_pa
                  "-o", str(tmp_path / "rows.csv")])
     error = capsys.readouterr().err
     assert code == 2 and str(path) in error and "internal error" not in error and "Traceback" not in error
+
+
+# --------------------------------------------------------------------------- shipped files
+def test_every_shipped_expression_model_has_its_card_and_fits_the_size_limit():
+    from mien.models.expression import WEIGHTS_DIR
+    from mien.registry import list_models
+
+    for spec in list_models("expression"):
+        if spec.entry != "mien.models.expression:shipped_model":
+            continue
+        onnx_path = WEIGHTS_DIR / spec.options["model"]
+        assert onnx_path.stat().st_size < 20 * 1024 * 1024, f"{onnx_path.name} is over 20 MB"
+        card = onnx_path.with_suffix(".md")
+        assert card.is_file(), f"{spec.name} has no model card ({card.name})"
+        assert f"`{spec.name}`" in card.read_text().splitlines()[0]

@@ -127,7 +127,10 @@ def test_train_resume_export_and_analyze(tmp_path, tiny_cache, pyfeat_media):
 
 
 def test_sface_backbone_caches_trains_exports_and_analyzes(tmp_path, tiny_cache, pyfeat_media):
+    import onnx
+
     from mien import Analyzer
+    from mien.models.heads import feature_map_tensor
 
     main = trainer_command("facenet-expression")
     features = tmp_path / "sface"
@@ -145,6 +148,22 @@ def test_sface_backbone_caches_trains_exports_and_analyzes(tmp_path, tiny_cache,
     onnx_path = tmp_path / "sface.onnx"
     main(["export", "--run", str(run), "--out", str(onnx_path)])
     result = Analyzer(expression=str(onnx_path), threads=2).analyze(str(pyfeat_media / "single_face.jpg"))
+    assert len(result) == 1
+    np.testing.assert_allclose(result.expression_probs.sum(), 1.0, atol=1e-5)
+
+    # the SFace run mixed with a MobileFaceNet run: one file whose heads read the first run's features
+    mfn_features, mfn_run = tmp_path / "trunk", tmp_path / "mfn"
+    main(["features", "--faces", str(tiny_cache), "--out", str(mfn_features)])
+    main(["train", "--faces", str(tiny_cache), "--features", str(mfn_features), "--out", str(mfn_run),
+          "--batch-size", "16", "--ferplus-per-epoch", "10", "--epochs", "1"])
+    mixed, report = tmp_path / "mixed.onnx", tmp_path / "ens" / "weights.json"
+    trainer_command("ensemble")(["--run", str(mfn_run), "--features", str(mfn_features), "--run", str(run),
+                                 "--features", str(features), "--faces", str(tiny_cache), "--out", str(mixed),
+                                 "--report", str(report)])
+    choice = json.loads(report.read_text())
+    assert choice["weight"] in [float(w) for w in choice["tried"]] and choice["runs"] == [str(mfn_run), str(run)]
+    assert feature_map_tensor(onnx.load(str(mixed))).startswith("/net/nets.0/")  # the MobileFaceNet's map
+    result = Analyzer(expression=str(mixed), threads=2).analyze(str(pyfeat_media / "single_face.jpg"))
     assert len(result) == 1
     np.testing.assert_allclose(result.expression_probs.sum(), 1.0, atol=1e-5)
 
@@ -243,15 +262,17 @@ def test_student_at_112_px_is_the_default_network_fine_tuned_whole():
             StudentConfig(size=size)
 
 
-@pytest.mark.parametrize("module, trainer, flags", [
-    ("facenet_expression", "facenet-expression", ["--ferplus-per-epoch", "--logit-adjust", "--limit"]),
-    ("fast_student", "fast-student", ["--kd-weight", "--augment-share", "--size"]),
+@pytest.mark.parametrize("module, command, flags", [
+    ("facenet_expression", "facenet-expression train", ["--ferplus-per-epoch", "--logit-adjust", "--limit"]),
+    ("fast_student", "fast-student train", ["--kd-weight", "--augment-share", "--size"]),
+    ("ensemble", "ensemble", ["--run", "--features", "--report"]),
 ])
-def test_python_m_help_is_the_mien_train_command_line(module, trainer, flags):
-    """``python -m mien.train.X train ...`` parses as ``mien train X train ...`` (the commands of the model cards)."""
+def test_python_m_help_is_the_mien_train_command_line(module, command, flags):
+    """``python -m mien.train.X ...`` parses as ``mien train X ...`` (the commands of the model cards)."""
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", f"mien.train.{module}", "train", "--help"], capture_output=True,
+    step = command.split()[1:]
+    out = subprocess.run([sys.executable, "-m", f"mien.train.{module}", *step, "--help"], capture_output=True,
                          text=True, check=True).stdout
-    assert out.startswith(f"usage: mien train {trainer} train") and all(flag in out for flag in flags)
+    assert out.startswith(f"usage: mien train {command}") and all(flag in out for flag in flags)

@@ -395,7 +395,28 @@ _DESCRIPTIONS = {
                           "train the top, export (mien.train.facenet_expression).",
     "fast-student": "The default model distilled into a smaller-input student (the 64 px fast variant): "
                     "teacher targets, train, export (mien.train.fast_student).",
+    "ensemble": "Two facenet-expression runs as one model, the mean of their probabilities: the first run's share "
+                "is chosen on the validation data, then the model is exported (mien.train.ensemble).",
 }
+def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mien train ensemble`` (= ``python -m mien.train.ensemble``)."""
+    parser.add_argument("--run", type=Path, action="append", required=True,
+                        help="a facenet-expression run folder (give two)")
+    parser.add_argument("--features", type=Path, action="append", required=True,
+                        help="each run's cached trunk features, in --run order")
+    parser.add_argument("--faces", type=Path, default=Path("data_cache/faces112"), help=FIELD_HELP["faces"])
+    parser.add_argument("--out", type=Path, required=True, help="the ONNX file to write")
+    parser.add_argument("--report", type=Path, help="where the validation score of every share tried goes (JSON)")
+    parser.add_argument("--meta", action="append", default=[], help="extra metadata KEY=VALUE (repeatable)")
+
+
+def run_ensemble(args: argparse.Namespace) -> None:
+    """:func:`mien.train.ensemble.build`."""
+    from mien.train.ensemble import build
+
+    print(json.dumps(build(args.run, args.features, args.faces, args.out, args.report, _metadata(args.meta))))
+
+
 # trainer -> (one-line help, adds its arguments, runs a parsed command line)
 _TRAINERS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], None]]] = {
     "expression": ("an expression model on FER+, FER2013 or CK+", add_expression_arguments, run_expression),
@@ -407,6 +428,8 @@ _TRAINERS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Calla
                            add_facenet_arguments, run_facenet),
     "fast-student": ("the fast variant, distilled (= python -m mien.train.fast_student)",
                      add_fast_student_arguments, run_fast_student),
+    "ensemble": ("two facenet-expression runs as one model (= python -m mien.train.ensemble)",
+                 add_ensemble_arguments, run_ensemble),
 }
 TRAINERS = tuple(_TRAINERS)
 

@@ -4,7 +4,8 @@ Networks pretrained differently (the RAF-DB expression MobileFaceNet, the SFace 
 make different mistakes, so their mean is more accurate than either; the cost is the sum of theirs. The
 weights are chosen on the validation sets (:func:`choose_weight`), never on a test split.
 
-    python -m mien.train.ensemble --run runs/mfn_a --run runs/sface_a --out model.onnx
+    python -m mien.train.ensemble --run runs/mfn_a --features data_cache/trunk14 \
+        --run runs/sface_a --features data_cache/sface9 --out model.onnx      # = mien train ensemble ...
 
 The exported file is a mien expression model like any other: input ``face`` (N, 3, 112, 112) RGB in
 [0, 255], output ``logits`` (the log of the mean probability, so mien's softmax gives the mean back). Its
@@ -14,7 +15,6 @@ valence/arousal heads read (:func:`mien.models.heads.feature_map_tensor`).
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -111,31 +111,28 @@ def export_ensemble(runs: Sequence[Path], weights: Sequence[float], out: Path, m
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mien.train.ensemble", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", type=Path, action="append", required=True, help="a facenet_expression run (twice)")
-    parser.add_argument("--features", type=Path, action="append", required=True,
-                        help="each run's cached trunk features, in --run order")
-    parser.add_argument("--faces", type=Path, default=Path("data_cache/faces112"))
-    parser.add_argument("--out", type=Path, required=True, help="the ONNX file to write")
-    parser.add_argument("--report", type=Path, help="where the validation scores of every weight go (JSON)")
-    parser.add_argument("--meta", action="append", default=[], help="extra metadata KEY=VALUE (repeatable)")
-    args = parser.parse_args(argv)
-    if len(args.run) != 2 or len(args.features) != 2:
-        parser.error("give exactly two --run and two --features")
+def build(runs: Sequence[Path], features: Sequence[Path], faces: Path, out: Path, report: Path | None = None,
+          metadata: dict[str, str] | None = None) -> dict:
+    """Choose the first run's share on validation (:func:`choose_weight`), write the mixed model to ``out``
+    and the score of every share tried to ``report``; returns the chosen share's validation metrics."""
+    if len(runs) != 2 or len(features) != 2:
+        raise ValueError("an ensemble is built from exactly two runs, each with its cached features")
     torch.set_num_threads(2)
-    labels = validation_labels(args.faces)
-    probs = [validation_probabilities(run, features, args.faces) for run, features in zip(args.run, args.features)]
+    labels = validation_labels(faces)
+    probs = [validation_probabilities(run, feature_dir, faces) for run, feature_dir in zip(runs, features)]
     choice = choose_weight(probs, labels)
     weight = choice["weight"]
-    print(json.dumps({"weight": weight, **choice["tried"][str(weight)]}))
-    if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        runs = {"runs": [str(r) for r in args.run], "features": [str(f) for f in args.features]}
-        args.report.write_text(json.dumps({**runs, **choice}, indent=1))
-    metadata = dict(item.split("=", 1) for item in args.meta)
-    export_ensemble(args.run, (weight, 1 - weight), args.out, metadata)
+    if report:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        sources = {"runs": [str(r) for r in runs], "features": [str(f) for f in features]}
+        report.write_text(json.dumps({**sources, **choice}, indent=1))
+    export_ensemble(runs, (weight, 1 - weight), out, metadata or {})
+    return {"weight": weight, **choice["tried"][str(weight)]}
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m mien.train.ensemble ...: the same as mien train ensemble ...
+    import runpy
+    import sys
+
+    sys.argv[1:1] = ["train", "ensemble"]  # the command line lives in mien.cli (named, not imported, here)
+    runpy.run_module("mien.cli", run_name="__main__", alter_sys=True)
