@@ -276,3 +276,9 @@ def test_python_m_help_is_the_mien_train_command_line(module, command, flags):
     out = subprocess.run([sys.executable, "-m", f"mien.train.{module}", *step, "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert out.startswith(f"usage: mien train {command}") and all(flag in out for flag in flags)
+
+
+def test_an_unknown_backbone_names_the_choices(tmp_path, tiny_cache):
+    main = trainer_command("facenet-expression")
+    with pytest.raises(ValueError, match="unknown backbone 'resnet'.*mobilefacenet-rafdb, sface"):
+        main(["features", "--backbone", "resnet", "--faces", str(tiny_cache), "--out", str(tmp_path / "f")])

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from mien.train.face_cache import load_split, rafdb_validation_split
-from mien.train.facenet_expression import (BACKBONES, Top, export_network, load_best, probabilities, run_backbone,
+from mien.train.facenet_expression import (Top, backbone_spec, export_network, load_best, probabilities, run_backbone,
                                            scores, selection_score)
 
 WEIGHT_GRID = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)  # the first run's share
@@ -47,13 +47,13 @@ class MeanOfProbabilities(nn.Module):
 
 def trained_network(run: Path) -> tuple[nn.Module, dict[str, str]]:
     """A run's best network, its post-hoc logit adjustment folded in, and the metadata that records it."""
-    net = BACKBONES[run_backbone(run)].empty()
+    net = backbone_spec(run_backbone(run)).empty()
     return net.eval(), load_best(net, run, {})
 
 
 def validation_probabilities(run: Path, features: Path, faces: Path, seed: int = 0) -> dict[str, np.ndarray]:
     """The run's probabilities on the RAF-DB validation split and FER+ valid, from its cached features."""
-    spec = BACKBONES[run_backbone(run)]
+    spec = backbone_spec(run_backbone(run))
     net, _ = trained_network(run)
     top = Top(net, spec.cut).eval()
     raf = load_split(faces, "rafdb", "train")

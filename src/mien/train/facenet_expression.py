@@ -147,6 +147,13 @@ BACKBONES: dict[str, Backbone] = {
 DEFAULT_BACKBONE = "mobilefacenet-rafdb"
 
 
+def backbone_spec(name: str) -> Backbone:
+    """The registered backbone ``name``; a clear error naming the choices otherwise."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}: choose one of {', '.join(BACKBONES)}")
+    return BACKBONES[name]
+
+
 def backbone_of(features: Path) -> str:
     """The backbone whose trunk made the cached ``features`` (folders from before the choice: the default)."""
     path = features / "backbone.json"
@@ -219,7 +226,7 @@ def build_features(faces: Path, out: Path, seed: int = 0, limit: int | None = No
     of shape (views, N, C, 14, 14) float16 per split and ``backbone.json``. Existing files are kept, so an
     interrupted run resumes."""
     torch.set_num_threads(2)
-    spec = BACKBONES[backbone]
+    spec = backbone_spec(backbone)
     out.mkdir(parents=True, exist_ok=True)
     if any(out.glob("*.npy")) and backbone_of(out) != backbone:
         raise ValueError(f"{out} holds features of the {backbone_of(out)} backbone, not {backbone}: use another --out")
@@ -375,7 +382,7 @@ def train(config: TrainConfig, out: Path) -> dict:
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     out.mkdir(parents=True, exist_ok=True)
-    backbone = BACKBONES[config.backbone]
+    backbone = backbone_spec(config.backbone)
     if backbone_of(Path(config.features)) != config.backbone:
         raise ValueError(f"{config.features} holds features of the {backbone_of(Path(config.features))} backbone, "
                          f"not {config.backbone}: pass the matching --features or --backbone")
@@ -514,7 +521,7 @@ def run_backbone(run: Path) -> str:
 def export(run: Path, out: Path, metadata: dict[str, str]) -> Path:
     """``run/best.pt`` as a mien ONNX model (see :func:`export_network`), with the post-hoc logit adjustment
     chosen on validation folded in (:func:`load_best`)."""
-    net = BACKBONES[run_backbone(run)].empty()
+    net = backbone_spec(run_backbone(run)).empty()
     return export_network(net, out, load_best(net, run, metadata))
 
 
