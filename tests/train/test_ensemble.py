@@ -1,5 +1,7 @@
 """Two trained runs as one model: the weighted mean of their probabilities (needs PyTorch)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -56,7 +58,8 @@ def test_heads_read_the_feature_map_an_ensemble_names():
 
     from mien.models.heads import feature_map_tensor
 
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["logits"])], "g",
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["first_map"]),
+                               helper.make_node("Identity", ["first_map"], ["logits"])], "g",
                               [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 8])],
                               [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 8])])
     model = helper.make_model(graph)
@@ -65,3 +68,19 @@ def test_heads_read_the_feature_map_an_ensemble_names():
     entry = model.metadata_props.add()
     entry.key, entry.value = "mien.feature_map", "first_map"
     assert feature_map_tensor(model) == "first_map"
+    entry.value = "stale_name"
+    with pytest.raises(ValueError, match="'stale_name', which no node computes"):
+        feature_map_tensor(model)
+
+
+def test_runs_carved_with_other_seeds_are_refused(tmp_path):
+    from mien.train.ensemble import validation_seed
+
+    for name, config in (("a", {"seed": 0}), ("b", {"seed": 1}), ("c", {}), ("d", {"seed": 0, "limit": 40})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps(config))
+    assert validation_seed([tmp_path / "a", tmp_path / "c"]) == 0  # an older run without a seed used 0
+    with pytest.raises(ValueError, match="same full validation split"):
+        validation_seed([tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(ValueError, match="same full validation split"):
+        validation_seed([tmp_path / "d", tmp_path / "d"])

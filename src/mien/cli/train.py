@@ -391,8 +391,9 @@ _DESCRIPTIONS = {
           "DISFA/BP4D) (mien.train.au).",
     "va": "A valence/arousal head on the frozen features, from AffectNet or AFEW-VA (mien.train.va; no PyTorch).",
     "eyes": "Eye openness head distilled from dlib's 68-point eye aspect ratio on FER+ faces (mien.train.eyes).",
-    "facenet-expression": "The default colour model (112 px MobileFaceNet): cache the frozen trunk's features, "
-                          "train the top, export (mien.train.facenet_expression).",
+    "facenet-expression": "The default colour model (112 px MobileFaceNet; --backbone sface: on the SFace "
+                          "network): cache the frozen trunk's features, train the top, export "
+                          "(mien.train.facenet_expression).",
     "fast-student": "The default model distilled into a smaller-input student (the 64 px fast variant): "
                     "teacher targets, train, export (mien.train.fast_student).",
     "ensemble": "Two facenet-expression runs as one model, the mean of their probabilities: the first run's share "

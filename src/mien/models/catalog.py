@@ -64,7 +64,7 @@ BUILTIN: tuple[ModelSpec, ...] = (
         source="mien, mean of mfn-raf-ferplus's network and an SFace-based network, both fine-tuned on RAF-DB + FER+ "
                "train (model card: models/weights/mfn-sface-raf-ferplus.md)",
         size_mb=19.1,
-        description="accurate variant, ~2.7x the default's cost: two networks on 112x112 aligned colour faces "
+        description="accurate variant, slower than the default: two networks on 112x112 aligned colour faces "
                     "(RAF-DB-pretrained MobileFaceNet + face-recognition SFace), probabilities averaged; 8 classes + 17 AUs + eyes",
         labels=EXPRESSIONS,
         options={"model": "mfn-sface-raf-ferplus.onnx"},

@@ -32,6 +32,8 @@ def feature_map_tensor(model) -> str:
     metadata (an ensemble, whose ``logits`` mix several maps)."""
     named = {p.key: p.value for p in model.metadata_props}.get("mien.feature_map")
     if named is not None:
+        if not any(named in node.output for node in model.graph.node):
+            raise ValueError(f"the model's mien.feature_map names {named!r}, which no node computes")
         return named
     producers = {out: node for node in model.graph.node for out in node.output}
     head = producers.get("logits")

@@ -1,4 +1,4 @@
-"""Two or more trained 112-px expression runs as one model: the weighted mean of their probabilities.
+"""Two trained 112-px expression runs as one model: the weighted mean of their probabilities.
 
 Networks pretrained differently (the RAF-DB expression MobileFaceNet, the SFace face-recognition network)
 make different mistakes, so their mean is more accurate than either; the cost is the sum of theirs. The
@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from mien.schema import EXPRESSIONS
 from mien.train.face_cache import load_split, rafdb_validation_split
-from mien.train.facenet_expression import (Top, backbone_spec, export_network, load_best, probabilities, run_backbone,
+from mien.train.facenet_expression import (Top, backbone_of, backbone_spec, export_network, load_best, probabilities, run_backbone,
                                            scores, selection_score)
 
 WEIGHT_GRID = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)  # the first run's share
@@ -51,8 +52,22 @@ def trained_network(run: Path) -> tuple[nn.Module, dict[str, str]]:
     return net.eval(), load_best(net, run, {})
 
 
+def validation_seed(runs: Sequence[Path]) -> int:
+    """The seed that carved the runs' RAF-DB validation split; runs carved differently (another seed, or a
+    ``limit``) are refused, since each would then have trained on part of the other's validation faces."""
+    configs = [json.loads((run / "config.json").read_text()) for run in runs]
+    carvings = {(c.get("seed", 0), c.get("limit")) for c in configs}
+    if len(carvings) != 1 or next(iter(carvings))[1] is not None:
+        raise ValueError(f"the runs {[str(r) for r in runs]} did not carve the same full validation split "
+                         f"(seed, limit: {sorted(carvings, key=str)}); train them with one --seed and no --limit")
+    return next(iter(carvings))[0]
+
+
 def validation_probabilities(run: Path, features: Path, faces: Path, seed: int = 0) -> dict[str, np.ndarray]:
     """The run's probabilities on the RAF-DB validation split and FER+ valid, from its cached features."""
+    if backbone_of(features) != run_backbone(run):
+        raise ValueError(f"{features} holds {backbone_of(features)} features, but {run} was trained on "
+                         f"{run_backbone(run)}: give each --run its own --features")
     spec = backbone_spec(run_backbone(run))
     net, _ = trained_network(run)
     top = Top(net, spec.cut).eval()
@@ -79,7 +94,7 @@ def ensemble_metrics(probs: Sequence[dict[str, np.ndarray]], weights: Sequence[f
     for name, truth in labels.items():
         mean = sum(w * p[name] for w, p in zip(weights, probs))
         if name.startswith("rafdb"):
-            mean[:, 7] = 0  # RAF-DB has no contempt class
+            mean[:, EXPRESSIONS.index("contempt")] = 0  # RAF-DB has no contempt class
         metrics[name] = scores(mean.argmax(1), truth)
     return {"score": selection_score(metrics), **metrics}
 
@@ -97,18 +112,30 @@ def export_ensemble(runs: Sequence[Path], weights: Sequence[float], out: Path, m
     """The runs' weighted mean as one mien ONNX model (see the module docstring)."""
     import onnx
 
+    from mien.train.calibrate import write_metadata
+
     nets, notes = zip(*(trained_network(run) for run in runs))
     taus = [note.get("mien.logit_adjustment_tau", "0") for note in notes]
     entries = {"mien.ensemble": json.dumps({"runs": [str(r) for r in runs], "weights": list(weights),
                                             "backbones": [run_backbone(r) for r in runs], "logit_adjustment_tau": taus}),
                **metadata}
     export_network(MeanOfProbabilities(nets, weights), out, entries)
-    model = onnx.load(str(out))
-    first_map = next(node.input[0] for node in model.graph.node if node.op_type in ("ReduceMean", "GlobalAveragePool"))
-    entry = model.metadata_props.add()
-    entry.key, entry.value = "mien.feature_map", first_map
-    onnx.save(model, str(out))
+    write_metadata(out, {"mien.feature_map": first_network_map(onnx.load(str(out)))})
     return out
+
+
+def first_network_map(model) -> str:
+    """The feature map the first network's classifier pools (the heads read it): the input of the pooling node
+    inside ``nets.0`` whose output feeds that network's classifier."""
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    for node in model.graph.node:
+        if node.op_type in ("ReduceMean", "GlobalAveragePool") and node.name.startswith("/net/nets.0/"):
+            if any("/nets.0/classifier" in c.name for c in consumers.get(node.output[0], [])):
+                return node.input[0]
+    raise ValueError("the exported ensemble has no pooled feature map feeding its first network's classifier")
 
 
 def build(runs: Sequence[Path], features: Sequence[Path], faces: Path, out: Path, report: Path | None = None,
@@ -118,8 +145,9 @@ def build(runs: Sequence[Path], features: Sequence[Path], faces: Path, out: Path
     if len(runs) != 2 or len(features) != 2:
         raise ValueError("an ensemble is built from exactly two runs, each with its cached features")
     torch.set_num_threads(2)
-    labels = validation_labels(faces)
-    probs = [validation_probabilities(run, feature_dir, faces) for run, feature_dir in zip(runs, features)]
+    seed = validation_seed(runs)
+    labels = validation_labels(faces, seed)
+    probs = [validation_probabilities(run, feature_dir, faces, seed) for run, feature_dir in zip(runs, features)]
     choice = choose_weight(probs, labels)
     weight = choice["weight"]
     if report:

@@ -160,6 +160,18 @@ def backbone_of(features: Path) -> str:
     return json.loads(path.read_text())["backbone"] if path.is_file() else DEFAULT_BACKBONE
 
 
+def check_features(features: Path, name: str) -> None:
+    """Refuse cached ``features`` made by another backbone than ``name``, or cut at another depth."""
+    if backbone_of(features) != name:
+        raise ValueError(f"{features} holds features of the {backbone_of(features)} backbone, not {name}: pass the "
+                         "matching --features or --backbone")
+    path = features / "backbone.json"
+    cut = json.loads(path.read_text()).get("cut") if path.is_file() else TRUNK_BLOCKS
+    if cut != backbone_spec(name).cut:
+        raise ValueError(f"{features} was cut after block {cut}, {name} is now cut after block "
+                         f"{backbone_spec(name).cut}: rebuild the features into another --out")
+
+
 # ------------------------------------------------------------------------------------------ features
 def augmented_view(crop: np.ndarray, rng: np.random.Generator, gray_share: float) -> np.ndarray:
     """One photometric/geometric/resolution/occlusion-augmented mirror of an aligned (S, S, 3) crop."""
@@ -217,7 +229,7 @@ def trunk_features(trunk, crops: np.ndarray, batch_size: int = 64) -> np.ndarray
         else:
             y = trunk.run(["y"], {"x": x})[0]
         chunks.append(y.astype(np.float16))
-    return np.concatenate(chunks)
+    return np.concatenate(chunks) if chunks else np.empty((0, 0, 14, 14), np.float16)
 
 
 def build_features(faces: Path, out: Path, seed: int = 0, limit: int | None = None,
@@ -228,8 +240,8 @@ def build_features(faces: Path, out: Path, seed: int = 0, limit: int | None = No
     torch.set_num_threads(2)
     spec = backbone_spec(backbone)
     out.mkdir(parents=True, exist_ok=True)
-    if any(out.glob("*.npy")) and backbone_of(out) != backbone:
-        raise ValueError(f"{out} holds features of the {backbone_of(out)} backbone, not {backbone}: use another --out")
+    if any(out.glob("*.npy")):
+        check_features(out, backbone)
     (out / "backbone.json").write_text(json.dumps({"backbone": backbone, "cut": spec.cut}))
     session = trunk_session(Trunk(spec.pretrained(), spec.cut))
     rng = np.random.default_rng(seed)
@@ -302,7 +314,7 @@ def smoothed(targets: np.ndarray, amount: float) -> np.ndarray:
 
 
 def load_pools(config: TrainConfig) -> tuple[Pool, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """The training pool and the validation sets {name: (features (N, 128, 14, 14), labels)}."""
+    """The training pool and the validation sets {name: (features (N, C, 14, 14), labels)}."""
     features, faces = Path(config.features), Path(config.faces)
     raf = load_split(faces, "rafdb", "train")
     raf_views = np.load(features / "rafdb_train.npy", mmap_mode="r")[:, :config.limit]
@@ -383,9 +395,7 @@ def train(config: TrainConfig, out: Path) -> dict:
     torch.manual_seed(config.seed)
     out.mkdir(parents=True, exist_ok=True)
     backbone = backbone_spec(config.backbone)
-    if backbone_of(Path(config.features)) != config.backbone:
-        raise ValueError(f"{config.features} holds features of the {backbone_of(Path(config.features))} backbone, "
-                         f"not {config.backbone}: pass the matching --features or --backbone")
+    check_features(Path(config.features), config.backbone)
     net = backbone.pretrained()
     top = Top(net, backbone.cut)
     optimiser = torch.optim.AdamW(top.parameters(), lr=config.lr, weight_decay=config.weight_decay)
