@@ -29,9 +29,12 @@ def test_every_trainer_and_step_is_mounted():
     train = _choices(build_parser())["train"]
     trainers = _choices(train)
     assert tuple(trainers) == TRAINERS == ("expression", "micro", "au", "va", "eyes", "facenet-expression",
-                                           "fast-student")
+                                           "fast-student", "ensemble")
     assert list(_choices(trainers["facenet-expression"])) == ["features", "train", "export"]
     assert list(_choices(trainers["fast-student"])) == ["teacher", "train", "export"]
+    args = parse(["train", "ensemble", "--run", "a", "--features", "fa", "--run", "b", "--features", "fb",
+                  "--out", "m.onnx"])
+    assert [str(r) for r in args.run] == ["a", "b"] and [str(f) for f in args.features] == ["fa", "fb"]
 
 
 @pytest.mark.parametrize("config, argv", [
