@@ -284,6 +284,11 @@ def targets_table(report: dict, models: dict, speed: dict, video: dict, default:
             value = acc(accurate, key)
             rows.append((f"accurate variant `{accurate}` ({shown(ms, '{:.1f} ms')}): {label}", shown(value),
                          f">= {goal:.2f}", verdict(None if value is None else value >= goal)))
+        cells = report["models"][accurate].get("cells", {})
+        if "RAF-DB test | detect" in cells:
+            worst = min(cells["RAF-DB test | detect"]["per_class"].items(), key=lambda item: item[1]["recall"])
+            rows.append(("accurate variant: RAF-DB test, lowest class recall", f"{worst[1]['recall']:.2f} ({worst[0]})",
+                         ">= 0.60", verdict(worst[1]["recall"] >= 0.60)))
         theirs = acc(model_reference(), "RAF-DB test | detect")
         mine = acc(accurate, "RAF-DB test | detect")
         if mine is not None and theirs is not None:
