@@ -201,12 +201,19 @@ def test_prelu_in_convolution_form_is_the_same_function():
 def test_fast_student_distils_resumes_exports_and_analyzes(tmp_path, tiny_cache, pyfeat_media):
     """The 64-px fast variant's trainer on a few real faces: teacher targets, one epoch, resume, export."""
     from mien import Analyzer
+    from mien.models.expression import WEIGHTS_DIR
 
     main = trainer_command("fast-student")
 
     teacher = tmp_path / "teacher"
     main(["teacher", "--faces", str(tiny_cache), "--out", str(teacher)])
     assert np.load(teacher / "rafdb_train.npy").shape == (24, len(EXPRESSIONS))
+    accurate = tmp_path / "accurate_teacher"  # another teacher file: the accurate variant (an ensemble)
+    main(["teacher", "--faces", str(tiny_cache), "--out", str(accurate), "--model",
+          str(WEIGHTS_DIR / "mfn-sface-raf-ferplus.onnx")])
+    mixed = np.load(accurate / "rafdb_train.npy")
+    np.testing.assert_allclose(np.exp(mixed).sum(1), 1.0, atol=1e-4)  # its logits are log mean probabilities
+    assert not np.allclose(mixed, np.load(teacher / "rafdb_train.npy"))
     run = tmp_path / "run"
     common = ["train", "--faces", str(tiny_cache), "--teacher", str(teacher), "--out", str(run), "--init", "",
               "--batch-size", "8", "--ferplus-per-epoch", "8", "--affectnet-per-epoch", "0"]

@@ -320,6 +320,8 @@ def add_fast_student_arguments(parser: argparse.ArgumentParser) -> None:
                                description="The default model's logits on every cached face (once).")
     teacher.add_argument("--faces", type=Path, default=Path(StudentConfig.faces), help=FIELD_HELP["faces"])
     teacher.add_argument("--out", type=Path, default=Path(StudentConfig.teacher), help="where the logits go")
+    teacher.add_argument("--model", type=Path, default=None,
+                         help="the teacher ONNX file (default: the shipped default model; e.g. the accurate variant's file)")
     fit = steps.add_parser("train", help="distil into a student (64 px: the fast variant; 112: the whole default "
                                          "network) (resumes in --out)",
                            description="Distil the default model into a student; run again to resume in --out.")
@@ -333,7 +335,7 @@ def run_fast_student(args: argparse.Namespace) -> None:
     from mien.train import fast_student as trainer
 
     if args.step == "teacher":
-        trainer.teacher_logits(args.faces, args.out)
+        trainer.teacher_logits(args.faces, args.out, *([args.model] if args.model else []))
     elif args.step == "train":
         print(json.dumps(trainer.train(settings(args, trainer.StudentConfig), args.out)))
     else:

@@ -55,8 +55,9 @@ def downsized(crops: np.ndarray, size: int = SIZE) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------ teacher
 def teacher_logits(faces: Path, out: Path, model: Path = TEACHER_MODEL, batch_size: int = 64) -> None:
-    """The shipped default model's logits (its post-hoc adjustment included) on every cached face,
-    ``out/{dataset}_{split}.npy`` (N, 8) float32; a split already written is skipped."""
+    """A teacher's logits on every cached face, ``out/{dataset}_{split}.npy`` (N, 8) float32; a split already
+    written is skipped. ``model``: a mien ONNX file (default: the shipped default model, its post-hoc adjustment
+    included; an ensemble's logits are its log mean probabilities)."""
     import onnxruntime as ort
 
     out.mkdir(parents=True, exist_ok=True)
