@@ -32,6 +32,9 @@ TRIALS = {
                 "accuracy -4.4); one half of ens_a"),
     "ens_a": ("ensemble", "mean of the probabilities of mfn_a and sface_a, mfn_a's share chosen on validation from "
               "0, 0.2, ..., 1", "shipped: mfn-sface-raf-ferplus (accurate variant, slower than the default)"),
+    "full112_ens": ("fast_student", "as full112, distilled from the accurate variant mfn-sface-raf-ferplus (KD weight "
+                    "0.7, lr 0.0002, 3 epochs; interrupted after epoch 0 and resumed)", "not shipped: lower score "
+                    "(FER+ validation +2.0 points, RAF-DB mean class accuracy falls)"),
     "fast_a": ("fast_student", "64-px student distilled from mfn-raf-ferplus (KD weight 0.7), every layer fine-tuned",
                "shipped: mfn64-raf-ferplus (fast variant)"),
 }

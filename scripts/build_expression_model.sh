@@ -31,8 +31,9 @@ case "$TRAINER" in
     TRAINING="RAF-DB basic train (minus a 10% validation split) + FER+ train votes; see $NAME.md" ;;
   fast_student)
     SIZE=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1])).get("size", 64))' "$RUN/config.json")
+    TEACHER=$($PY -c 'import json, sys; from mien.train.fast_student import teacher_name; print(teacher_name(json.load(open(sys.argv[1]))["teacher"]))' "$RUN/config.json")
     BACKBONE="mobilefacenet at $SIZE px (initialised from mfn-raf-ferplus, fully fine-tuned)"
-    TRAINING="distilled from mfn-raf-ferplus on RAF-DB train (minus a 10% validation split), FER+ train and affectnet4 faces + RAF-DB/FER+ labels; see $NAME.md" ;;
+    TRAINING="distilled from $TEACHER on RAF-DB train (minus a 10% validation split), FER+ train and affectnet4 faces + RAF-DB/FER+ labels; see $NAME.md" ;;
   ensemble)
     BACKBONE="ensemble: mean of the probabilities of mfn-raf-ferplus's network and an SFace-based network (see $NAME.md)"
     TRAINING="RAF-DB basic train (minus a 10% validation split) + FER+ train votes; see $NAME.md" ;;

@@ -1,5 +1,6 @@
-"""Write the card of the fast 64-px colour expression model from its run and the benchmark results
-(no hand-typed numbers).
+"""Write the card of a distilled colour expression model (``mien.train.fast_student``: the fast 64-px variant,
+or the default network fine-tuned whole at 112 px) from its run and the benchmark results (no hand-typed
+numbers).
 
     python scripts/model_card_fast.py --name mfn64-fast --run runs/fast_a \
         --onnx src/mien/models/weights/mfn64-fast.onnx \
@@ -18,8 +19,40 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
 from model_card import au_section  # noqa: E402
+
+from mien.train.fast_student import teacher_name  # noqa: E402
 from model_card_facenet import (_meta, calibration_text, card_parser, generalisation_table, per_class,  # noqa: E402
                                  posthoc_rows, read_run)
+
+
+def _summary(name: str, size: int, teacher: str, labels: str) -> str:
+    role = ("mien's fast colour expression model" if size < 112 else "A colour expression model")
+    return (f"{role}: 8 expressions ({labels}) from **{size}x{size}** colour faces, plus the action-unit and "
+            f"eye-openness heads in the same forward pass. It is `{teacher}` distilled into a MobileFaceNet at "
+            f"{size} px" + (" (a third of the default's compute)." if size < 112 else
+                           ", the default's network and cost."))
+
+
+def _network(size: int) -> str:
+    gmac = 0.22 * (size / 112) ** 2
+    if size == 112:
+        return (f"- **MobileFaceNet** (Chen et al. 2018; 1.2 M parameters) at {size}x{size} input: {gmac:.2f} GMAC.")
+    side = size // 16
+    return (f"- **MobileFaceNet** (Chen et al. 2018; 1.2 M parameters) at {size}x{size} input: {gmac:.2f} GMAC. Its "
+            f"last feature map\n  is {side}x{side}, so the global depthwise convolution's 7x7 kernel is resampled to "
+            f"{side}x{side} (area averaging, scaled so a\n  constant map gives the same output).")
+
+
+def _training_faces(size: int) -> str:
+    if size == 112:
+        return "Training faces are the cached 112-px aligned crops (`mien.train.face_cache`)."
+    return f"Training faces are the cached 112-px aligned crops shrunk to {size} px by area averaging."
+
+
+def _size_limitation(size: int, teacher: str) -> str:
+    if size < 112:
+        return f"- {size} px loses fine detail (subtle brows and lids): it trails the 112-px default on every test set above."
+    return f"- It trails its teacher `{teacher}`, which costs about three times as much, on the test sets above."
 
 
 def main() -> None:
@@ -31,29 +64,27 @@ def main() -> None:
     by_epoch = ", ".join(f"{e['rafdb_valid']['accuracy']:.3f}/{e['ferplus_valid']['accuracy']:.3f}" for e in epochs)
     labels = ", ".join(json.loads(_meta(args.onnx)["mien.labels"]))
     options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in config.items() if k != "threads")
+    size = config.get("size", 64)
+    teacher = teacher_name(config["teacher"])
     text = f"""# Model card: `{args.name}`
 
-mien's fast colour expression model: 8 expressions ({labels}) from **64x64** colour faces, plus the
-action-unit and eye-openness heads in the same forward pass. It is the default model (`mfn-raf-ferplus`,
-112 px) distilled into the same network at a third of the compute.
+{_summary(args.name, size, teacher, labels)}
 
 ## Network and initialisation
 
-- **MobileFaceNet** (Chen et al. 2018; 1.2 M parameters) at 64x64 input: 0.07 GMAC. Its last feature map
-  is 4x4, so the global depthwise convolution's 7x7 kernel is resampled to 4x4 (area averaging, scaled so a
-  constant map gives the same output).
-- **Initialised from** the default model `mfn-raf-ferplus` (itself from OpenCV Zoo's RAF-DB MobileFaceNet,
-  Apache-2.0), then **every layer fine-tuned** at 64 px (`mien.train.fast_student`).
+{_network(size)}
+- **Initialised from** `{Path(config['init']).parent.name}`, the network of `mfn-raf-ferplus` (itself from OpenCV Zoo's
+  RAF-DB MobileFaceNet, Apache-2.0), then **every layer fine-tuned** at {size} px (`mien.train.fast_student`).
 
 ## Input
 
-64x64 RGB in [0, 255], aligned by a similarity transform from mien's 5 landmarks onto the ArcFace template
-(the same template as the default model, at 64 px; mien's aligner antialiases when it shrinks a face).
-Training faces are the cached 112-px aligned crops shrunk to 64 px by area averaging.
+{size}x{size} RGB in [0, 255], aligned by a similarity transform from mien's 5 landmarks onto the ArcFace template
+(the template of every mien colour model, at {size} px; mien's aligner antialiases when it shrinks a face).
+{_training_faces(size)}
 
 ## Training data and licences
 
-- **Targets**: the default model's probabilities on the 112-px original of every face (knowledge
+- **Targets**: the probabilities of `{teacher}` on the 112-px original of every face (knowledge
   distillation, temperature {config['kd_t']}, weight {config['kd_weight']}) plus the face's own label (weight
   {1 - config['kd_weight']:.1f}): RAF-DB one-hot with label smoothing {config['label_smoothing']}, FER+ vote
   distributions. affectnet4 faces (noisy folder labels) are used through the teacher's targets only.
@@ -97,7 +128,7 @@ CK+ zero-shot (framed): {per_class(report, args.name, 'CK+ zero-shot | framed')}
 {calibration_text(calibration, args)}{au_section(args)}
 ## Limitations
 
-- 64 px loses fine detail (subtle brows and lids): it trails the 112-px default on every test set above.
+{_size_limitation(size, teacher)}
 - Contempt is learned from FER+ only; full profiles are out of reach, as for every model measured.
 """
     args.out.write_text(text)

@@ -202,6 +202,7 @@ def test_fast_student_distils_resumes_exports_and_analyzes(tmp_path, tiny_cache,
     """The 64-px fast variant's trainer on a few real faces: teacher targets, one epoch, resume, export."""
     from mien import Analyzer
     from mien.models.expression import WEIGHTS_DIR
+    from mien.train.fast_student import teacher_name
 
     main = trainer_command("fast-student")
 
@@ -214,6 +215,10 @@ def test_fast_student_distils_resumes_exports_and_analyzes(tmp_path, tiny_cache,
     mixed = np.load(accurate / "rafdb_train.npy")
     np.testing.assert_allclose(np.exp(mixed).sum(1), 1.0, atol=1e-4)  # its logits are log mean probabilities
     assert not np.allclose(mixed, np.load(teacher / "rafdb_train.npy"))
+    assert (teacher_name(teacher), teacher_name(accurate)) == ("mfn-raf-ferplus", "mfn-sface-raf-ferplus")
+    with pytest.raises(ValueError, match="holds the logits of teacher 'mfn-raf-ferplus'"):  # never two teachers in one
+        main(["teacher", "--faces", str(tiny_cache), "--out", str(teacher), "--model",
+              str(WEIGHTS_DIR / "mfn-sface-raf-ferplus.onnx")])
     run = tmp_path / "run"
     common = ["train", "--faces", str(tiny_cache), "--teacher", str(teacher), "--out", str(run), "--init", "",
               "--batch-size", "8", "--ferplus-per-epoch", "8", "--affectnet-per-epoch", "0"]

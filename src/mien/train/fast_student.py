@@ -62,6 +62,7 @@ def teacher_logits(faces: Path, out: Path, model: Path = TEACHER_MODEL, batch_si
     import onnxruntime as ort
 
     out.mkdir(parents=True, exist_ok=True)
+    record_teacher(out, model)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
@@ -74,6 +75,29 @@ def teacher_logits(faces: Path, out: Path, model: Path = TEACHER_MODEL, batch_si
                   for s in range(0, len(crops), batch_size)]
         np.save(target, np.concatenate(logits).astype(np.float32))
         print(f"{target}: {len(crops)} faces", flush=True)
+
+
+def record_teacher(out: Path, model: Path) -> None:
+    """Write ``out/teacher.json`` naming the teacher model (its file stem); refuse a folder that already holds
+    another teacher's logits, so that two teachers are never mixed in one set of targets."""
+    path = out / "teacher.json"
+    name = Path(model).stem
+    if path.is_file():
+        recorded = json.loads(path.read_text())["model"]
+        if recorded != name:
+            raise ValueError(f"{out} holds the logits of teacher {recorded!r}, not {name!r}: choose another --out")
+    elif any(out.glob("*.npy")):
+        raise ValueError(f"{out} holds logits of an unrecorded teacher: choose another --out")
+    else:
+        path.write_text(json.dumps({"model": name}))
+
+
+def teacher_name(teacher: Path) -> str:
+    """The model whose logits are in the ``teacher`` folder (see :func:`record_teacher`)."""
+    path = Path(teacher) / "teacher.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: rerun the teacher step into a new folder")
+    return json.loads(path.read_text())["model"]
 
 
 # ------------------------------------------------------------------------------------------ network
