@@ -61,7 +61,7 @@ def stage_times(images: list[np.ndarray], threads: int, rounds: int) -> dict:
 def cli_throughput(folder: Path, count: int, threads: int) -> dict:
     output = folder.parent / "out.csv"
     command = [sys.executable, "-m", "mien.cli", "analyze", str(folder), "--output", str(output),
-               "--threads", str(threads), "--quiet"]
+               "--threads", str(threads), "--quiet", "--overwrite"]
     started = time.perf_counter()
     subprocess.run(command, check=True)
     seconds = time.perf_counter() - started

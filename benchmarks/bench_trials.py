@@ -37,6 +37,9 @@ TRIALS = {
                     "(FER+ validation +2.0 points, RAF-DB mean class accuracy falls)"),
     "fast_a": ("fast_student", "64-px student distilled from mfn-raf-ferplus (KD weight 0.7), every layer fine-tuned",
                "shipped: mfn64-raf-ferplus (fast variant)"),
+    "fast_ens": ("fast_student", "as fast_a, distilled from the accurate variant mfn-sface-raf-ferplus",
+                 "not shipped: tied with fast_a (+0.002, two RAF-DB validation faces; FER+ validation +0.6 points, "
+                 "RAF-DB mean class accuracy -0.3)"),
 }
 
 

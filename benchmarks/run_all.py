@@ -20,6 +20,7 @@ from bench_generalisation import generalisation_section, targets_table
 from bench_micro import micro_section
 from bench_models import models_section
 from bench_trials import trials_section
+from bench_tta import tta_section
 from common import KEEP_FLAG, KEPT_PREVIOUS, OUT, REPO
 from geometry_sections import au_mesh_section, geometry_section
 
@@ -29,6 +30,7 @@ from mien.io.writers import write_atomic
 SCRIPTS = [["bench_detection.py"], ["bench_accuracy.py"],
            ["bench_accuracy.py", "--expression", "mnv2-ferplus-small", "--save-as", "accuracy_small"],
            ["bench_speed.py"], ["bench_models.py"], ["bench_generalisation.py"], ["bench_trials.py"],
+           ["bench_tta.py", KEEP_FLAG],
            ["bench_cross.py", KEEP_FLAG],
            ["bench_ablation.py", KEEP_FLAG], ["bench_video.py"],
            ["bench_serve.py"], ["bench_batch.py"], ["bench_au.py"], ["bench_micro.py"], ["bench_geometry.py"],
@@ -188,6 +190,7 @@ def render() -> str:
         *targets_table(load("generalisation"), models, speed, video, DEFAULT_EXPRESSION, FAST_EXPRESSION, ACCURATE_EXPRESSION),
         "",
         *trials_section(load("expression_trials")),
+        *tta_section(load("tta")),
         *serve_section(load("serve")),
         *batch_section(load("batch")),
         *(au_section(load("au")) if (OUT / "au.json").exists() else []),

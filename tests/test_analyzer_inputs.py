@@ -87,3 +87,12 @@ def test_integer_arrays_and_truncated_pil_images(analyzer, bad_inputs, pyfeat_me
     truncated = Image.open(bad_inputs["truncated"])  # lazily opened: fails only when decoded
     result = analyzer.analyze(truncated)
     assert len(result) == 0 and "truncated" in result.errors[0]
+
+
+def test_a_pattern_matching_nothing_and_a_nul_name_are_rows_not_silence(analyzer, pyfeat_media, tmp_path):
+    pattern = str(tmp_path / "*.xyz")
+    result = analyzer.analyze([str(pyfeat_media / "single_face.jpg"), "bad\0.jpg", pattern])
+    errors = dict(zip(result.to_pandas()["input"], result.to_pandas()["error"]))
+    assert errors[pattern] == f"{pattern}: no file matches this pattern"
+    assert errors["bad\0.jpg"].endswith("the name holds a NUL byte, which no file name can")
+    assert len(result) == 1  # the photo's face

@@ -12,6 +12,8 @@ together in one batched call.
 from __future__ import annotations
 
 import dataclasses
+import glob
+import os
 import time
 import warnings
 from collections import defaultdict
@@ -275,7 +277,10 @@ class Analyzer:
         single = _is_single_input(inputs)
         for index, item in enumerate([inputs] if single else inputs):
             if isinstance(item, (str, Path)):
-                yield from ((path, path) for path in expand_inputs([item]))
+                found = expand_inputs([item])
+                if not found and glob.has_magic(os.fspath(item)) and not os.path.lexists(item):
+                    found = [os.fspath(item)]  # a pattern matching nothing: its row says so
+                yield from ((path, path) for path in found)
             elif isinstance(item, (bytes, bytearray)):
                 yield item, "<bytes>" if single else f"<bytes:{index}>"
             else:

@@ -2,7 +2,8 @@
 
 Temporary files are created exclusively and never through a symbolic link (``O_EXCL | O_NOFOLLOW``): a
 pre-existing ``<name>.part`` link is removed, not followed; other temporary files get random names
-(:func:`exclusive_temp`). :func:`write_atomic` replaces a whole file at once. The table formats
+(:func:`exclusive_temp`). A ``<name>.part`` being written is held under an advisory lock (:func:`hold_lock`),
+so a second run writing the same table is refused instead of taking the first run's file away. :func:`write_atomic` replaces a whole file at once. The table formats
 (:mod:`mien.tables`), the model tools (:func:`mien.models.heads.save_model`) and the applications share these;
 :mod:`mien.io.writers` re-exports them.
 """
@@ -14,6 +15,11 @@ import secrets
 import stat
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the checks below then never refuse
+    fcntl = None
+
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # 0 where the platform has no such flag
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | getattr(os, "O_BINARY", 0)
 
@@ -24,11 +30,43 @@ def part_path(path: Path) -> Path:
     return path.with_name(path.name + ".part")
 
 
+class FileInUseError(FileExistsError):
+    """Another process is writing this file (it holds the file's advisory lock)."""
+
+
+def hold_lock(descriptor: int, path: Path) -> None:
+    """Take the advisory lock of the open file ``descriptor`` (released when it is closed); refuse with
+    :class:`FileInUseError` naming ``path`` when another process holds it."""
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise FileInUseError(f"{path}: another mien run is writing it; wait for that run to end, or choose "
+                             "another output") from None
+
+
+def check_not_in_use(path: Path) -> None:
+    """Refuse (:class:`FileInUseError`) when ``path`` is a regular file another process holds locked."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return
+        descriptor = os.open(path, os.O_RDONLY | NOFOLLOW)
+    except (FileNotFoundError, PermissionError):
+        return
+    try:
+        hold_lock(descriptor, path)
+    finally:
+        os.close(descriptor)
+
+
 def create_exclusive(path: Path, replace_stale: bool = False) -> int:
     """Create ``path`` as a new file and return its descriptor: never an existing file, never through a
     symbolic link (``O_EXCL | O_NOFOLLOW``). With ``replace_stale`` an entry already there (a killed run's
-    leftover, or a link someone planted) is removed first; if another appears meanwhile, this fails."""
+    leftover, or a link someone planted) is removed first, unless a live run holds it locked
+    (:class:`FileInUseError`); if another appears meanwhile, this fails."""
     if replace_stale:
+        check_not_in_use(path)
         try:
             if not stat.S_ISDIR(os.lstat(path).st_mode):
                 os.unlink(path)

@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from mien.files import NOFOLLOW, create_exclusive, part_path
+from mien.files import NOFOLLOW, check_not_in_use, create_exclusive, hold_lock, part_path
 from mien.schema import COLUMN_TYPES
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
@@ -224,10 +224,16 @@ class TableWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         continuing = append and self.path.exists()
         if continuing:
+            check_not_in_use(self.part)
             os.replace(self.path, self.part)  # renames whatever entry was there; a link is replaced, not followed
             descriptor = os.open(self.part, os.O_WRONLY | os.O_APPEND | NOFOLLOW)
         else:
             descriptor = create_exclusive(self.part, replace_stale=True)
+        try:
+            hold_lock(descriptor, self.part)  # until closed: a second writer of this table is refused
+        except BaseException:
+            os.close(descriptor)
+            raise
         if self.format == "parquet":
             self._buffer: list[dict[str, Any]] = []
             self._parquet = None

@@ -72,7 +72,7 @@ def test_video_overlay_onto_its_input_is_refused(tmp_path, capsys):
     assert main(["video", str(clip), "-o", str(tmp_path / "r.csv"), "--overlay", str(clip), "-q"]) == 2
     assert "overlays never replace inputs" in capsys.readouterr().err
     assert main(["live", "--source", str(clip), "--overlay", str(clip), "--display", "no", "-q"]) == 2
-    assert "overlays never replace inputs" in capsys.readouterr().err
+    assert f"--overlay {clip} is the input {clip}: mien never writes over an input" in capsys.readouterr().err
     assert clip.read_bytes() == before
 
 
@@ -263,3 +263,109 @@ def test_server_csv_downloads_guard_formulas(tmp_path):
     assert reply.status_code == 200, reply.text
     rows = list(csv.reader(io.StringIO(reply.text)))
     assert rows[1][0] == "'" + name  # a spreadsheet shows the name instead of running it
+
+
+# ---------------------------------------------------------------------------------------- 5: output files
+def test_an_output_that_names_an_input_is_refused_and_the_input_kept(tmp_path, pyfeat_media, capsys):
+    photo = tmp_path / "me.jpg"
+    write_jpeg(photo)
+    before = photo.read_bytes()
+    assert main(["analyze", str(photo), "--format", "csv", "-o", str(photo), "--overwrite", "-q"]) == 2
+    assert f"--output {photo} is the input {photo}: mien never writes over an input" in capsys.readouterr().err
+    openface = tmp_path / "openface.csv"
+    openface.write_bytes((pyfeat_media / "OpenFace_Test.csv").read_bytes())
+    assert main(["convert", str(openface), "-o", str(openface), "--overwrite"]) == 2
+    assert photo.read_bytes() == before and openface.read_bytes() == (pyfeat_media / "OpenFace_Test.csv").read_bytes()
+
+
+def test_an_existing_output_is_kept_unless_overwrite_is_given(tmp_path, capsys):
+    photo, table = tmp_path / "a.jpg", tmp_path / "mine.csv"
+    write_jpeg(photo)
+    table.write_text("precious\n")
+    assert main(["analyze", str(photo), "-o", str(table), "-q"]) == 2
+    assert "exists: mien does not replace a file unless told to; add --overwrite" in capsys.readouterr().err
+    assert table.read_text() == "precious\n"
+    assert main(["analyze", str(photo), "-o", str(table), "--overwrite", "-q"]) == 0
+    assert table.read_text().startswith("input,")
+
+
+def test_an_interrupted_overwrite_keeps_the_old_file_and_resume_continues(tmp_path, monkeypatch, capsys):
+    import mien.workflows.images as images
+
+    photos = [tmp_path / f"{k}.jpg" for k in range(3)]
+    for k, photo in enumerate(photos):
+        write_jpeg(photo, 50 + 50 * k)
+    table = tmp_path / "rows.csv"
+    table.write_text("old,complete\n")
+    real_run = images.run_images
+
+    def stopped_after_one(analyzer, paths, write_rows, overlay=None, progress=None, report=None):
+        real_run(analyzer, paths[:1], write_rows, overlay, progress, report)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(images, "run_images", stopped_after_one)
+    assert main(["analyze", *map(str, photos), "-o", str(table), "--overwrite", "-q"]) == 130
+    assert "the previous" in capsys.readouterr().err
+    assert table.read_text() == "old,complete\n"  # the user's file is whole
+    part = tmp_path / "rows.csv.part"
+    assert str(photos[0]) in part.read_text()
+    monkeypatch.setattr(images, "run_images", real_run)
+    assert main(["analyze", *map(str, photos), "-o", str(table), "--resume", "-q"]) == 0
+    done = pd.read_csv(table)
+    assert sorted(done["input"]) == sorted(map(str, photos)) and not part.exists()
+
+
+def test_a_second_writer_of_the_same_table_is_refused(tmp_path):
+    from mien.files import FileInUseError
+    from mien.io.writers import TableWriter, prepare_resume
+
+    target = tmp_path / "rows.csv"
+    with TableWriter(target, ["input", "frame"]) as first:
+        first.write([{"input": "a.jpg", "frame": 0}])
+        with pytest.raises(FileInUseError, match="another mien run is writing it"):
+            TableWriter(target, ["input", "frame"])
+        with pytest.raises(FileInUseError):
+            prepare_resume(target)  # a live run's rows are never taken over either
+    assert pd.read_csv(target)["input"].tolist() == ["a.jpg"]  # the first run finished whole
+    with TableWriter(target, ["input", "frame"]) as second:  # its lock ended with it
+        second.write([])
+
+
+def test_video_outputs_are_checked_before_any_frame_is_analysed(tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    write_video(clip)
+    same = tmp_path / "same.csv"
+    assert main(["video", str(clip), "-o", str(same), "--summary", str(same), "-q"]) == 2
+    assert "is the same file as --output" in capsys.readouterr().err
+    assert main(["video", str(clip), "-o", str(tmp_path / "r.csv"), "--summary", str(tmp_path / "s.txt"), "-q"]) == 2
+    assert "cannot tell the output format from '.txt'" in capsys.readouterr().err
+    (tmp_path / "r_summary.csv").write_text("mine\n")  # the default summary name is the user's file
+    assert main(["video", str(clip), "-o", str(tmp_path / "r.csv"), "-q"]) == 2
+    assert "--summary" in capsys.readouterr().err
+    assert not list(tmp_path.glob("r.csv*")) and (tmp_path / "r_summary.csv").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("content,reason", [
+    ('{"a": 1}\n', "line 1 is not a row with 'input' and 'frame'"),
+    ("[1, 2]\n", "line 1 is not a row with 'input' and 'frame'"),
+])
+def test_resume_refuses_json_lines_mien_did_not_write(tmp_path, capsys, content, reason):
+    photo, table = tmp_path / "a.jpg", tmp_path / "theirs.jsonl"
+    write_jpeg(photo)
+    table.write_text(content)
+    assert main(["analyze", str(photo), "-o", str(table), "--resume", "-q"]) == 2
+    assert f"{table}: {reason}" in capsys.readouterr().err
+    assert table.read_text() == content
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"input,frame\nx.jpg,abc\n", "row 1 has frame 'abc', not a whole number"),
+    (b"input,frame\n\xff\xfe.jpg,0\n", "not UTF-8 text"),
+])
+def test_resume_names_the_table_it_cannot_read(tmp_path, capsys, content, reason):
+    photo, table = tmp_path / "a.jpg", tmp_path / "rows.csv"
+    write_jpeg(photo)
+    table.write_bytes(content)
+    assert main(["analyze", str(photo), "-o", str(table), "--resume", "-q"]) == 2
+    assert f"{table}: {reason}" in capsys.readouterr().err
+    assert table.read_bytes() == content

@@ -54,10 +54,12 @@ def test_bad_videos_give_error_rows_and_the_batch_goes_on(tmp_path, pyfeat_media
     assert (rows[rows["input"] == str(pyfeat_media / "single_face.mp4")]["success"] == 1).sum() == 18
 
 
-def test_unwritable_output_exits_3(tmp_path, pyfeat_media):
+def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, pyfeat_media, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    assert main(["video", str(pyfeat_media / "single_face.mp4"), "-o", str(blocker / "rows.csv"), "-q"]) == 3
+    assert main(["video", str(pyfeat_media / "single_face.mp4"), "-o", str(blocker / "rows.csv"), "-q"]) == 2
+    assert f"{blocker} is a file, not a folder" in capsys.readouterr().err
+    assert blocker.read_text() == "x" and not (tmp_path / "a_file_summary.csv").exists()
 
 
 def test_interrupted_run_keeps_rows_and_resume_equals_a_clean_run(analyzer, tmp_path, pyfeat_media):

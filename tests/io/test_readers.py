@@ -60,3 +60,12 @@ def test_affectiva_values(pyfeat_media):
     row = mien.read_foreign(pyfeat_media / "sample_affectiva-api-app_output.json").iloc[0]
     assert row["input"] == "JinHyunCheong.jpg" and row["expression"] == "happy"
     assert row["expr_happy"] == pytest.approx(0.9993057) and row["smile"] == 100
+
+
+@pytest.mark.parametrize("name", ["OpenFace_Test.csv", "Feat_Test.csv"])
+def test_a_file_cut_short_is_refused_not_read_as_empty_values(tmp_path, pyfeat_media, name):
+    text = (pyfeat_media / name).read_text()
+    cut = tmp_path / name
+    cut.write_text(text[:len(text.split("\n")[0]) + 200])  # the header and the start of the first row
+    with pytest.raises(ValueError, match=r"line 2 has \d+ of the header's \d+ fields \(a truncated file\?\)"):
+        mien.io.readers.read(cut)

@@ -101,3 +101,21 @@ def test_a_folder_tree_1100_levels_deep_is_walked(tmp_path):
         while deepest != str(tmp_path):
             os.rmdir(deepest)
             deepest = os.path.dirname(deepest)
+
+
+def test_a_pattern_matching_nothing_stays_an_input_whose_row_says_so(tmp_path):
+    from mien.io.sources import expand_inputs, file_problem
+
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    pattern = str(tmp_path / "*.xyz")
+    assert expand_inputs([pattern, str(tmp_path / "a.jpg")]) == [pattern, str(tmp_path / "a.jpg")]
+    assert expand_inputs([pattern]) == []  # alone: no input found (the front ends say so)
+    assert file_problem(pattern) == "no file matches this pattern"
+
+
+def test_a_name_with_a_nul_byte_is_one_failed_input_not_an_exception(tmp_path):
+    from mien.io.sources import expand_inputs, file_problem, path_kind
+
+    assert path_kind("bad\0.jpg") == "unreadable"
+    assert expand_inputs(["bad\0.jpg"]) == ["bad\0.jpg"]
+    assert file_problem("bad\0.jpg") == "the name holds a NUL byte, which no file name can"

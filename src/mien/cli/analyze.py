@@ -7,9 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from mien.cli.common import (EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE, Rows, UsageError,
-                             add_analyzer_options, add_video_options, analyzer_config, build_analyzer,
-                             check_overlay_target, interrupted, progress_bar, shows_progress, video_options)
+from mien.cli.common import (EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE, Rows, UsageError, add_analyzer_options,
+                             add_overwrite_option, add_video_options, analyzer_config, build_analyzer,
+                             check_output_targets, check_overlay_target, interrupted, progress_bar, shows_progress,
+                             video_options)
 
 
 def _add_table_options(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +19,7 @@ def _add_table_options(parser: argparse.ArgumentParser) -> None:
     add("--format", choices=["csv", "jsonl", "json", "parquet"], help="output format if not given by the suffix")
     add("--schema", choices=["mien", "openface", "pyfeat"], default="mien", help="column names")
     add("--resume", action="store_true", help="continue an interrupted --output (CSV/JSON lines): skip inputs already in it")
+    add_overwrite_option(parser)
     add("--overlay", type=Path, metavar="DIR",
         help="write each image with boxes and labels drawn into DIR, as NAME.overlay.jpg "
              "(DIR must hold no input and lie outside the folders analysed)")
@@ -68,6 +70,7 @@ def run_analyze(args: argparse.Namespace, paths: list[str]) -> int:
         raise UsageError("--resume needs --output")
     if args.resume and args.schema != "mien":
         raise UsageError("--resume needs the default column names (--schema mien)")
+    check_output_targets({"--output": args.output}, paths, args.overwrite, continued=["--output"] if args.resume else [])
     if args.overlay is not None:
         check_overlay_target(args.overlay, paths, args.paths)
     todo, done_before = (resume_todo(paths, args.output, args.format, args.csv_formula_guard) if args.resume
@@ -77,13 +80,16 @@ def run_analyze(args: argparse.Namespace, paths: list[str]) -> int:
                 formula_guard=args.csv_formula_guard)
     progress = progress_bar(len(todo), args.quiet)
     report = ImagesReport()
+    completed = False
     try:
         run_images(analyzer, todo, rows.write, args.overlay, progress, report)
+        completed = True
     except KeyboardInterrupt:
         progress.close()
+        rows.close(completed=False)
         return interrupted(rows, f"{report.done} of {len(todo)} inputs")
     finally:
-        rows.close()
+        rows.close(completed)
     progress.close()
     if not args.quiet:
         skipped = f", {len(done_before)} already done" if done_before else ""
@@ -118,6 +124,7 @@ def run_video_verb(args: argparse.Namespace) -> int:
 
 
 def run_video(args: argparse.Namespace, paths: list[str]) -> int:
+    from mien.io.writers import format_for
     from mien.workflows.video import VideoOutputs, plan_resume, run_videos, video_columns
 
     if not paths:
@@ -127,11 +134,15 @@ def run_video(args: argparse.Namespace, paths: list[str]) -> int:
         raise UsageError("--no-crops writes no pixel of the input: drop --overlay (or drop --no-crops)")
     if args.resume and (not args.output or args.overlay):
         raise UsageError("--resume needs --output, and cannot continue an --overlay video (run without it)")
+    summary = args.summary or (args.output.with_name(f"{args.output.stem}_summary.csv") if args.output else None)
+    check_output_targets({"--output": args.output, "--summary": summary}, paths, args.overwrite,
+                         continued=["--output", "--summary"] if args.resume else [])
+    if summary is not None:
+        format_for(summary)  # a summary name without a table suffix is refused before any video is analysed
     if args.overlay is not None:
         check_overlay_target(args.overlay, paths, args.paths)
     options = video_options(args)
     plan = plan_resume(args.output, args.format, args.schema, args.csv_formula_guard) if args.resume else None
-    summary = args.summary or (args.output.with_name(f"{args.output.stem}_summary.csv") if args.output else None)
     analyzer = build_analyzer(analyzer_config(args))
     rows = Rows(args.output, args.format, args.schema, video_columns(analyzer), append=args.resume,
                 formula_guard=args.csv_formula_guard)
@@ -141,13 +152,16 @@ def run_video(args: argparse.Namespace, paths: list[str]) -> int:
                            anonymize=args.anonymize)
     total = frame_estimate(paths, options) if shows_progress(args.quiet) else 0
     progress = progress_bar(total, args.quiet, unit="frame")
+    completed = False
     try:
         report = run_videos(analyzer, paths, options, outputs, plan, progress)
+        completed = True
     except KeyboardInterrupt:
         progress.close()
+        rows.close(completed=False)
         return interrupted(rows, "every frame analysed so far")
     finally:
-        rows.close()
+        rows.close(completed)
     progress.close()
     for message in report.failed.values():
         print(f"error: {message}", file=sys.stderr)

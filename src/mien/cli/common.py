@@ -155,6 +155,40 @@ def build_analyzer(config: "AnalyzerConfig"):
         raise UsageError(f"--detector/--expression: {message}") from None
 
 
+def add_overwrite_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace output files that already exist (default: refuse them)")
+
+
+def check_output_targets(targets: dict[str, Path | None], inputs: Sequence[str] = (), overwrite: bool = False,
+                         continued: Sequence[str] = ()) -> None:
+    """Refuse, before any work, output files that cannot or must not be written: one that is an input, two
+    outputs that are the same file, a folder, a path under a file, and a file that already exists unless
+    ``overwrite`` (or its flag is in ``continued``: the table ``--resume`` continues). ``targets``: flag ->
+    path (None: not written)."""
+    sources = {os.path.realpath(path): path for path in inputs}
+    seen: dict[str, str] = {}
+    for flag, path in targets.items():
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        if real in sources:
+            raise UsageError(f"{flag} {path} is the input {sources[real]}: mien never writes over an input")
+        if real in seen:
+            raise UsageError(f"{flag} {path} is the same file as {seen[real]}: give each output its own name")
+        seen[real] = f"{flag} {path}"
+        if os.path.isdir(path):
+            raise UsageError(f"{flag} {path} is a folder: give a file name")
+        parent = Path(path).parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UsageError(f"{flag} {path}: {parent} is a file, not a folder")
+        if os.path.lexists(path) and not overwrite and flag not in continued:
+            raise UsageError(f"{flag} {path} exists: mien does not replace a file unless told to; add --overwrite"
+                             + (" (or --resume to continue it)" if flag == "--output" else ""))
+
+
 class Rows:
     """Where a verb's rows go: a file (atomic, resumable) or stdout. ``close`` commits what was written."""
 
@@ -165,6 +199,9 @@ class Rows:
         self.format = format_for(output, fmt) if output else (fmt or "csv")
         if not output and self.format in ("json", "parquet"):
             raise UsageError(f"{self.format} output needs --output FILE (stdout takes csv or jsonl)")
+        self.replaces = bool(output) and not append and os.path.lexists(output)  # --overwrite of an existing file
+        self.kept_part = False
+        self._closed = False
         self.file = (TableWriter(output, columns, self.format, schema, append=append, formula_guard=formula_guard)
                      if output else None)
         self._stdout = None if self.file else RowFormatter(columns, self.format, schema, formula_guard)
@@ -182,14 +219,21 @@ class Rows:
             sys.stdout.write(self._stdout.rows_text(records)[0])
             sys.stdout.flush()
 
-    def close(self) -> None:
-        if self.file:
-            self.file.close(commit=True)  # every row written is whole: keep them, whatever happened
+    def close(self, completed: bool = True) -> None:
+        """Commit the file: always after a complete run; after an interrupted or failed one too (every row
+        written is whole), except when it would replace an existing file, which is then kept as it was while
+        the rows stay in ``<output>.part`` for ``--resume``."""
+        if self.file and not self._closed:
+            self._closed = True
+            self.kept_part = self.replaces and not completed
+            self.file.close(commit=not self.kept_part)
 
 
 def interrupted(rows: Rows, what: str) -> int:
     hint = "; rerun with --resume to continue" if rows.resumable else ""
-    print(f"\ninterrupted: {what} written{hint}", file=sys.stderr)
+    where = (f" to {rows.file.part} (the previous {rows.file.path} is kept until the run completes)"
+             if rows.kept_part else "")
+    print(f"\ninterrupted: {what} written{where}{hint}", file=sys.stderr)
     return EXIT_INTERRUPTED
 
 

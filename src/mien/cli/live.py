@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from mien.cli.common import (EXIT_INPUT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Rows, UsageError, add_analyzer_options,
-                             add_video_options, analyzer_config, build_analyzer, check_overlay_target,
-                             video_options)
+                             add_overwrite_option, add_video_options, analyzer_config, build_analyzer,
+                             check_output_targets, check_overlay_target, video_options)
 
 
 def add_parsers(verbs) -> None:
@@ -21,6 +21,7 @@ def add_parsers(verbs) -> None:
     live.add_argument("--anonymize", choices=["blur", "pixelate", "box"], help="obscure faces in the window and overlay")
     live.add_argument("--max-frames", type=int, help="stop after N frames")
     live.add_argument("--quiet", "-q", action="store_true", help="no closing summary (frames, faces, frames per second)")
+    add_overwrite_option(live)
     add_analyzer_options(live, exclude=("pages", "batch_size"))
     add_video_options(live, include=("detect_every", "smooth", "max_missed"))
 
@@ -34,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
     display = args.display == "yes" or (args.display == "auto" and has_display())
     if not display and not args.output and not args.overlay:
         raise UsageError("no display here: give --output and/or --overlay to keep the results")
-    if args.overlay is not None and os.path.isfile(args.source):  # a video file played as a live source
-        check_overlay_target(args.overlay, [args.source], [])
+    source_file = [args.source] if os.path.isfile(args.source) else []  # a video file played as a live source
+    check_output_targets({"--output": args.output, "--overlay": args.overlay}, source_file, args.overwrite)
+    if args.overlay is not None and source_file:
+        check_overlay_target(args.overlay, source_file, [])
     analyzer = build_analyzer(analyzer_config(args))
     options = video_options(args)
     rows = Rows(args.output, None, "mien", video_columns(analyzer)) if args.output else None

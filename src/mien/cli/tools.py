@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mien.cli.common import EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE
+from mien.cli.common import EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE, add_overwrite_option, check_output_targets
 
 
 def add_parsers(verbs) -> None:
@@ -15,6 +15,7 @@ def add_parsers(verbs) -> None:
     convert.add_argument("--output", "-o", type=Path, required=True, help=".csv, .jsonl, .json or .parquet")
     convert.add_argument("--from", dest="source_format", choices=["openface", "pyfeat", "imotions", "affectiva"],
                          help="the tool that wrote it (default: recognised from the content)")
+    add_overwrite_option(convert)
 
     me_sheet = verbs.add_parser("me-sheet", help="read a micro-expression coding sheet (CASME II, SAMM, SMIC, "
                                 "CAS(ME)^2/^3, SAMM Long Videos) into a table; check its frame folders")
@@ -23,6 +24,7 @@ def add_parsers(verbs) -> None:
     me_sheet.add_argument("--frames", type=Path, metavar="ROOT",
                           help="dataset folder: add each sample's frame count and onset/apex/offset files")
     me_sheet.add_argument("--layout", choices=["rawpic", "selectedpic", "cropped"], help="CAS(ME)^2 frame layout")
+    add_overwrite_option(me_sheet)
 
 
 
@@ -32,7 +34,10 @@ def add_models_parser(verbs) -> None:
 
 def run_convert(args: argparse.Namespace) -> int:
     from mien.io.readers import read, write_converted
+    from mien.io.writers import format_for
 
+    check_output_targets({"--output": args.output}, [str(args.path)], args.overwrite)
+    format_for(args.output)  # a name without a table suffix is refused before the input is read
     table = read(args.path, args.source_format)
     write_converted(table, args.output)
     print(f"{args.path} ({table.attrs['source_tool']}): {len(table)} rows -> {args.output}", file=sys.stderr)
@@ -48,6 +53,7 @@ def run_me_sheet(args: argparse.Namespace) -> int:
     from mien.datasets import me_layouts, me_sheets
     from mien.io.writers import TableWriter, format_for
 
+    check_output_targets({"--output": args.output}, [str(args.sheet)], args.overwrite)
     if format_for(args.output) == "parquet":  # the writer's Parquet types are those of mien's own columns
         print("mien me-sheet: write .csv, .jsonl or .json (read it into pandas with me_sheets.to_frame)",
               file=sys.stderr)

@@ -119,9 +119,22 @@ def _expressions(table, scores: dict[str, str], scale: float = 1.0, transform=No
     return new
 
 
+def _check_whole_rows(path: Path) -> None:
+    """Refuse a CSV table with a row shorter than its header (a file cut short would otherwise become a row of
+    empty values)."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        for number, row in enumerate(reader, 2):
+            if row and len(row) < len(header):
+                raise ValueError(f"{path}: line {number} has {len(row)} of the header's {len(header)} fields "
+                                 "(a truncated file?)")
+
+
 def _read_openface(path: Path):
     import pandas as pd
 
+    _check_whole_rows(path)
     table = pd.read_csv(path, skipinitialspace=True)
     table.columns = [c.strip() for c in table.columns]
     table = table.rename(columns={"confidence": "face_score"})
@@ -135,6 +148,7 @@ def _read_openface(path: Path):
 def _read_pyfeat(path: Path):
     import pandas as pd
 
+    _check_whole_rows(path)
     table = pd.read_csv(path)
     table = table.drop(columns=[c for c in table.columns if c.startswith("Unnamed")])
     table = table.rename(columns={"FaceRectX": "face_x", "FaceRectY": "face_y", "FaceRectWidth": "face_width",

@@ -20,18 +20,26 @@ def expand_inputs(items: list[str | Path], extensions: frozenset[str] = IMAGE_EX
     """Expand folders (recursively, files with ``extensions``, sorted) and glob patterns.
 
     Plain file paths are kept whatever their extension, and paths that do not exist or cannot be checked
-    are kept too, so that each becomes an error row naming it rather than vanishing silently.
+    are kept too, so that each becomes an error row naming it rather than vanishing silently; so is a
+    pattern that matches nothing, unless nothing else was found either (then the result is empty, and the
+    front ends say that no input was found).
     """
     expanded: list[str] = []
+    unmatched: list[str] = []
     for item in items:
         text = os.fspath(item)
         kind = path_kind(text)
         if kind == "folder":
             expanded.extend(walk_folder(text, extensions))
         elif kind == "missing" and glob.has_magic(text):
-            expanded.extend(sorted(m for m in glob.glob(text, recursive=True) if path_kind(m) == "file"))
+            matches = sorted(m for m in glob.glob(text, recursive=True) if path_kind(m) == "file")
+            expanded.extend(matches or [text])  # a pattern matching nothing stays, so its row says so
+            if not matches:
+                unmatched.append(text)
         else:
             expanded.append(os.path.normpath(text))  # "./a.jpg" and "a.jpg" are one input
+    if len(unmatched) == len(expanded):
+        return []
     return list(dict.fromkeys(expanded))  # drop repeats, keep order
 
 
@@ -42,7 +50,7 @@ def path_kind(path: str) -> str:
         mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
         return "missing"
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the name
         return "unreadable"
     return "folder" if stat.S_ISDIR(mode) else "file"
 
@@ -94,9 +102,13 @@ def _is_candidate(entry: os.DirEntry, path: str) -> bool:
 def file_problem(path: str | Path, what: str = "image") -> str | None:
     """Why ``path`` cannot be read as a ``what`` file (missing, a broken link, no permission, a folder,
     empty), or None if it looks readable."""
+    if "\0" in os.fspath(path):
+        return "the name holds a NUL byte, which no file name can"
     try:
         info = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
+        if glob.has_magic(os.fspath(path)) and not os.path.lexists(path):
+            return "no file matches this pattern"
         return "broken symbolic link (its target does not exist)" if os.path.islink(path) else "file not found"
     except OSError as error:  # no permission on a folder above it, a symbolic-link loop
         return f"cannot access it ({error.strerror or error})"

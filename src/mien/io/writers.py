@@ -27,7 +27,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from mien.files import create_exclusive, exclusive_temp, part_path, write_atomic
+from mien.files import check_not_in_use, create_exclusive, exclusive_temp, part_path, write_atomic
 from mien.tables import (FORMATS, FORMULA_STARTS, SCHEMA_RENAMES, SCHEMA_VALUES, RowFormatter, TableWriter,
                          arrow_schema, escape_text, format_for, guard_formula, read_name, records_to_pandas,
                          renamed_columns, stored_name, unescape_text, unguard_formula, write_table)
@@ -59,6 +59,7 @@ def csv_records(text: str) -> list[str]:
 def _take_over_leftover(path: Path) -> None:
     """A killed run's ``<name>.part`` becomes ``<name>`` (only a regular file: a link is never taken)."""
     part = part_path(path)
+    check_not_in_use(part)  # a live run's table is never taken
     try:
         if stat.S_ISREG(os.lstat(part).st_mode):
             os.replace(part, path)
@@ -87,9 +88,20 @@ def _read_rows(path: Path, fmt: str, text: str,
         rows = [json.loads(line) for line in lines]
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON lines ({error}); cannot resume") from None
-    for row in rows:
-        row["input"] = read_name(str(row.get("input", "")))
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or not {"input", "frame"} <= set(row):
+            raise ValueError(f"{path}: line {number} is not a row with 'input' and 'frame'; cannot resume a table "
+                             "mien did not write")
+        row["input"] = read_name(str(row["input"]))
     return [], lines, rows
+
+
+def _frame_number(path: Path, row: dict[str, Any], number: int) -> int:
+    value = row.get("frame")
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: row {number} has frame {value!r}, not a whole number; cannot resume") from None
 
 
 def prepare_resume(path: str | Path, fmt: str | None = None, formula_guard: bool = True) -> dict[str, int]:
@@ -107,8 +119,12 @@ def prepare_resume(path: str | Path, fmt: str | None = None, formula_guard: bool
     _take_over_leftover(path)
     if not path.exists():
         return {}
-    header, body, rows = _read_rows(path, fmt, path.read_text(encoding="utf-8"), formula_guard)
-    keys = [(r["input"], int(r.get("frame") or 0)) for r in rows]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); cannot resume a table mien did not write") from None
+    header, body, rows = _read_rows(path, fmt, text, formula_guard)
+    keys = [(r["input"], _frame_number(path, r, number)) for number, r in enumerate(rows, 1)]
     if keys:
         last = keys[-1]
         while keys and keys[-1] == last:
