@@ -117,6 +117,25 @@ def test_train_resume_export_and_analyze(tmp_path, tiny_cache, pyfeat_media):
     with pytest.raises(ValueError, match="other settings"):
         main([*common[:-2], "--ferplus-per-epoch", "11", "--epochs", "3"])
 
+    teacher = tmp_path / "teacher"  # distillation: each face's target mixed with a teacher's probabilities
+    trainer_command("fast-student")(["teacher", "--faces", str(tiny_cache), "--out", str(teacher)])
+    from mien.train.configs import TrainConfig
+    from mien.train.face_cache import load_split, rafdb_validation_split
+    from mien.train.facenet_expression import load_pools, smoothed
+
+    logits = np.load(teacher / "rafdb_train.npy")
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    raf = load_split(tiny_cache, "rafdb", "train", ("labels", "targets"))
+    held = rafdb_validation_split(raf["labels"])
+    pool, _ = load_pools(TrainConfig(features=str(features), faces=str(tiny_cache), teacher=str(teacher), kd_weight=0.25))
+    expected = 0.75 * smoothed(raf["targets"][~held], 0.1) + 0.25 * probs[~held]
+    np.testing.assert_allclose(pool.targets[:(~held).sum()], expected, atol=1e-6)
+    distilled = tmp_path / "distilled"
+    main(["train", "--faces", str(tiny_cache), "--features", str(features), "--out", str(distilled), "--batch-size", "16",
+          "--ferplus-per-epoch", "10", "--epochs", "1", "--teacher", str(teacher)])
+    assert json.loads((distilled / "config.json").read_text())["teacher"] == str(teacher)
+
     onnx_path = tmp_path / "tiny.onnx"
     main(["export", "--run", str(run), "--out", str(onnx_path), "--meta", "mien.note=smoke"])
     analyzer = Analyzer(expression=str(onnx_path), threads=2)

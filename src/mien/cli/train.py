@@ -33,7 +33,9 @@ TRAINER_FIELD_HELP: dict[str, dict[str, str]] = {
         "logit_adjust": "tau of the logit-adjusted loss (Menon et al. 2021); 0 = plain cross-entropy",
         "label_smoothing": "label smoothing of one-hot targets (RAF-DB, affectnet4; FER+ keeps its votes)",
         "ferplus_weight": "weight of the FER+ faces (vote distributions) in the loss",
-        "affectnet_weight": "weight of the noisy affectnet4 folder labels; 0 leaves affectnet4 out",
+        "affectnet_weight": "weight of affectnet4's faces (their noisy folder labels, or the teacher's targets); 0 leaves them out",
+        "teacher": "distil from this teacher folder (fast-student teacher --model FILE --out DIR); '' = none",
+        "kd_weight": "with --teacher: the teacher's share of each face's target",
         "limit": "use only the first N faces of each cached split (smoke tests)",
     },
     "fast-student": {

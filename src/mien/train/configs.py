@@ -28,6 +28,8 @@ class TrainConfig:
     ferplus_per_epoch: int = 12000  # FER+ faces drawn afresh each epoch (all RAF-DB faces are used every epoch)
     affectnet_weight: float = 0.0  # noisy folder labels: 0 leaves affectnet4 out
     affectnet_per_epoch: int = 6000
+    teacher: str = ""  # a fast-student teacher folder (logits per cached face); "" = no distillation
+    kd_weight: float = 0.5  # with a teacher: its probabilities' share of each face's target
     seed: int = 0
     threads: int = 2
     limit: int | None = None

@@ -269,7 +269,8 @@ def build_features(faces: Path, out: Path, seed: int = 0, limit: int | None = No
 
 # ------------------------------------------------------------------------------------------ training
 RUN_DEFINING = ("backbone", "features", "faces", "batch_size", "lr", "weight_decay", "logit_adjust", "label_smoothing",
-                "ferplus_weight", "ferplus_per_epoch", "affectnet_weight", "affectnet_per_epoch", "seed", "limit")
+                "ferplus_weight", "ferplus_per_epoch", "affectnet_weight", "affectnet_per_epoch", "teacher",
+                "kd_weight", "seed", "limit")
 
 
 def check_same_run(out: Path, config, defining: Iterable[str]) -> None:
@@ -310,26 +311,51 @@ def smoothed(targets: np.ndarray, amount: float) -> np.ndarray:
     return targets * (1 - amount) + amount / targets.shape[1]
 
 
+def teacher_probabilities(config: TrainConfig, split: str) -> np.ndarray | None:
+    """The teacher's probabilities on the cached faces of ``split`` (``rafdb_train``, ...), None without a
+    teacher. The teacher folder is made by ``python -m mien.train.fast_student teacher --model FILE``; its
+    logits are those of the model's original crop, also used as the target of the augmented views."""
+    if not config.teacher:
+        return None
+    logits = torch.from_numpy(np.load(Path(config.teacher) / f"{split}.npy")[:config.limit])
+    return torch.softmax(logits.float(), dim=1).numpy()
+
+
+def with_teacher(targets: np.ndarray, teacher: np.ndarray | None, kd_weight: float) -> np.ndarray:
+    """The faces' own targets mixed with the teacher's probabilities (``kd_weight`` of the teacher's)."""
+    return targets if teacher is None else (1 - kd_weight) * targets + kd_weight * teacher
+
+
 def load_pools(config: TrainConfig) -> tuple[Pool, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """The training pool and the validation sets {name: (features (N, C, 14, 14), labels)}."""
+    """The training pool and the validation sets {name: (features (N, C, 14, 14), labels)}. With a teacher,
+    every target is mixed with its probabilities, and affectnet4's faces (at ``affectnet_weight``) take the
+    teacher's probabilities instead of their noisy folder labels."""
     features, faces = Path(config.features), Path(config.faces)
     raf = load_split(faces, "rafdb", "train", ("labels", "targets"))
     raf_views = np.load(features / "rafdb_train.npy", mmap_mode="r")[:, :config.limit]
     raf_labels = raf["labels"][:config.limit]
     held = rafdb_validation_split(raf_labels, config.seed)
-    sources = [(np.asarray(raf_views[:, ~held]), smoothed(raf["targets"][:config.limit][~held], config.label_smoothing),
+    raf_teacher = teacher_probabilities(config, "rafdb_train")
+    raf_targets = smoothed(raf["targets"][:config.limit][~held], config.label_smoothing)
+    sources = [(np.asarray(raf_views[:, ~held]),
+                with_teacher(raf_targets, None if raf_teacher is None else raf_teacher[~held], config.kd_weight),
                 1.0, None)]
     fer = load_split(faces, "ferplus", "train", ("labels", "targets"))
     fer_keep = fer["labels"][:config.limit] >= 0
     if config.ferplus_weight > 0:
         fer_views = np.load(features / "ferplus_train.npy", mmap_mode="r")[:, :config.limit]
-        sources.append((np.asarray(fer_views[:, fer_keep]), fer["targets"][:config.limit][fer_keep], config.ferplus_weight,
+        fer_teacher = teacher_probabilities(config, "ferplus_train")
+        fer_targets = with_teacher(fer["targets"][:config.limit][fer_keep],
+                                   None if fer_teacher is None else fer_teacher[fer_keep], config.kd_weight)
+        sources.append((np.asarray(fer_views[:, fer_keep]), fer_targets, config.ferplus_weight,
                         config.ferplus_per_epoch))
     if config.affectnet_weight > 0:
-        aff = load_split(faces, "affectnet4", "all", ("targets",))
+        aff_teacher = teacher_probabilities(config, "affectnet4_all")
         aff_views = np.load(features / "affectnet4_all.npy", mmap_mode="r")[:, :config.limit]
-        sources.append((np.asarray(aff_views), smoothed(aff["targets"][:config.limit], config.label_smoothing),
-                        config.affectnet_weight, config.affectnet_per_epoch))
+        aff_targets = (aff_teacher if aff_teacher is not None else
+                       smoothed(load_split(faces, "affectnet4", "all", ("targets",))["targets"][:config.limit],
+                                config.label_smoothing))
+        sources.append((np.asarray(aff_views), aff_targets, config.affectnet_weight, config.affectnet_per_epoch))
     pool = Pool([s[0] for s in sources], np.concatenate([s[1] for s in sources]).astype(np.float32),
                 np.concatenate([np.full(s[0].shape[1], s[2], np.float32) for s in sources]),
                 [(k, i) for k, s in enumerate(sources) for i in range(s[0].shape[1])], [s[3] for s in sources])
