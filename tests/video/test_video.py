@@ -95,6 +95,14 @@ def test_sampling_options(pyfeat_media):
     assert [f.index for f in read_video(clip, Sampling(start=1.0, end=1.2))] == [30, 31, 32, 33, 34, 35]
 
 
+def test_a_start_after_the_end_is_an_error_frame_not_silence(pyfeat_media):
+    clip = str(pyfeat_media / "single_face.mp4")  # 72 frames at 30 fps: 2.4 s
+    frames = list(read_video(clip, Sampling(start=100.0)))
+    assert len(frames) == 1 and frames[0].image is None
+    assert frames[0].error == f"{clip}: no frame at or after the start (100 s): the video lasts 2.40 s"
+    assert [f.error for f in read_video(clip, Sampling(start=2.3))] == ["", "", ""]  # the last frames, no error
+
+
 def test_variable_frame_rate_timestamps_come_from_the_stream(tmp_path):
     import av
 

@@ -188,6 +188,7 @@ def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | No
         origin = sampling.start if grid_origin is None else grid_origin
         next_time = first_sample_time(origin, sampling.start, sampling.fps)
         timestamp, bad_packets, refused, failure = (sampling.start if seeking else 0.0), 0, 0, None
+        yielded = 0
         for decoded in _decode_tolerantly(container, stream):
             if isinstance(decoded, Exception) and _refused_size(decoded):
                 refused += 1  # FFmpeg refused to allocate it: nothing was decoded
@@ -219,6 +220,7 @@ def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | No
             elif index % sampling.every:
                 continue
             image = _rotate(decoded.to_ndarray(format="rgb24"), _rotation(decoded))
+            yielded += 1
             yield Frame(name, index, image, timestamp)
         frame_period = 1.0 / rate
         if refused:
@@ -232,6 +234,8 @@ def read_video(path: str | Path, sampling: Sampling = Sampling(), name: str | No
             message = f"decoding stopped at {timestamp:.2f} s of the {duration:.2f} s the header announces (truncated file?)"
         elif bad_packets:
             message = f"{bad_packets} corrupt packet(s) skipped ({_reason(failure)})"
+        elif not yielded and after_frame < 0 and duration and sampling.start >= duration - EPSILON:
+            message = f"no frame at or after the start ({sampling.start:g} s): the video lasts {duration:.2f} s"
         else:
             return
         yield Frame(name, index + 1, None, timestamp, f"{name}: {message}")
