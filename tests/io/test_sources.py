@@ -119,3 +119,12 @@ def test_a_name_with_a_nul_byte_is_one_failed_input_not_an_exception(tmp_path):
     assert path_kind("bad\0.jpg") == "unreadable"
     assert expand_inputs(["bad\0.jpg"]) == ["bad\0.jpg"]
     assert file_problem("bad\0.jpg") == "the name holds a NUL byte, which no file name can"
+
+
+def test_a_device_or_pipe_is_named_as_such_not_as_an_empty_file(tmp_path):
+    from mien.io.sources import file_problem
+
+    pipe = tmp_path / "pipe.jpg"
+    os.mkfifo(pipe)
+    assert file_problem(pipe) == "not a regular file (a device, pipe or socket)"
+    assert file_problem("/dev/zero") == "not a regular file (a device, pipe or socket)"

@@ -119,6 +119,8 @@ def file_problem(path: str | Path, what: str = "image") -> str | None:
         except OSError as error:
             return f"folder cannot be listed ({error.strerror or error}): the files in it were not analysed"
         return f"is a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what}"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a device, pipe or socket)"
     if info.st_size == 0:
         return "empty file (0 bytes)"
     return None

@@ -89,7 +89,7 @@ def frame_size_problem(width: int, height: int, max_pixels: int, what: str) -> s
     """Why frames of ``width`` x ``height`` are refused under ``max_pixels``, or None."""
     if width * height <= max_pixels:
         return None
-    return (f"{what} {width}x{height} = {width * height / 1e6:.0f} megapixels, above the limit of "
+    return (f"{what} {width}x{height} = {width * height / 1e6:.3g} megapixels, above the limit of "
             f"{max_pixels / 1e6:g} megapixels (decompression-bomb guard; raise max_pixels, or --max-pixels, "
             "to allow it)")
 
