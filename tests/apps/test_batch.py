@@ -212,6 +212,14 @@ def test_usage_errors_name_the_problem(tmp_path, corpus, capsys):
     with exclusive(tmp_path / "d"):  # another driver holds the output
         assert main(["batch", str(corpus), "--output", str(tmp_path / "d")]) == 2
     assert "another mien batch is writing there" in capsys.readouterr().err
+    mine = tmp_path / "mine"  # a user's folder: refused, and nothing is written into it, not even the lock
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    assert main(["batch", str(corpus), "--output", str(mine)]) == 2
+    assert "holds no plan.json: not a mien batch output" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert main(["batch", str(corpus), "--output", str(mine / "notes.txt")]) == 2
+    assert "is a file: a batch writes into a folder" in capsys.readouterr().err
 
 
 def test_workers_that_cannot_load_the_models_stop_the_run_with_the_reason(corpus, tmp_path, capsys):

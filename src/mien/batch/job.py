@@ -23,7 +23,7 @@ import numpy as np
 
 from mien.batch.engines import EngineSettings, make_engine
 from mien.batch.manifest import CommitLog, input_status, unit_record, write_status
-from mien.batch.plan import BatchOptions, Plan, Unit, load_or_create_plan
+from mien.batch.plan import BatchOptions, Plan, Unit, check_batch_output, load_or_create_plan
 from mien.batch.tracks import SegmentTracks, reconcile
 from mien.io.writers import write_atomic
 
@@ -105,6 +105,7 @@ def run_batch(inputs: Sequence[str | Path], output: str | Path, options: BatchOp
     output = Path(output)
     started = time.perf_counter()
     check_ready(options)
+    check_batch_output(output)  # before the lock file is created in it
     with exclusive(output):
         return _run_locked(inputs, output, options, settings, progress, started)
 

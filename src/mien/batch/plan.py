@@ -236,6 +236,16 @@ class Plan:
         return cls(options, units)
 
 
+def check_batch_output(output: Path) -> None:
+    """Refuse an ``output`` that is a file, or a folder with other content and no ``plan.json`` (not a mien
+    batch output): mien writes nothing there, not even its lock file."""
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"{output} is a file: a batch writes into a folder")
+    if (output.is_dir() and not (output / "plan.json").exists()
+            and any(p.name != ".lock" for p in output.iterdir())):
+        raise ValueError(f"{output} is not empty and holds no plan.json: not a mien batch output")
+
+
 def load_or_create_plan(output: Path, inputs: Sequence[str | Path], options: BatchOptions) -> Plan:
     """The job's plan: created (and stored atomically) on the first run, reused and extended after."""
     path = output / "plan.json"
@@ -246,8 +256,7 @@ def load_or_create_plan(output: Path, inputs: Sequence[str | Path], options: Bat
             raise ValueError(f"{output} was written with other options ({differences}); rerun with those, "
                              "or give a new --output")
     else:
-        if output.exists() and any(p.name != ".lock" for p in output.iterdir()):
-            raise ValueError(f"{output} is not empty and holds no plan.json: not a mien batch output")
+        check_batch_output(output)
         plan = Plan(options, [])
     if plan.extend(expand_corpus(inputs)) or not path.exists():
         output.mkdir(parents=True, exist_ok=True)
