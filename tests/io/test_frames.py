@@ -83,3 +83,8 @@ def test_a_camera_that_does_not_open_yields_one_error_frame():
 ])
 def test_the_contract_check_finds_broken_sources(bad):
     assert contract_problems(bad)
+
+
+def test_a_missing_video_file_as_a_live_source_is_named_not_called_a_camera(tmp_path):
+    missing = str(tmp_path / "nope.mp4")
+    assert list(live_frames(missing)) == [Frame(missing, 0, None, 0.0, f"{missing}: file not found")]

@@ -104,13 +104,16 @@ def camera_frames(open_capture: Callable[[], Any], name: str, max_frames: int | 
 
 def live_frames(source: str, max_frames: int | None = None) -> Iterator[Frame]:
     """Frames from a webcam index ("0"), a stream URL (rtsp://, http://) or a video file."""
-    from mien.video.reader import read_video
+    from mien.video.reader import VIDEO_EXTENSIONS, read_video
 
     if Path(source).is_file():
         for count, frame in enumerate(read_video(source)):
             if max_frames is not None and count >= max_frames:
                 return
             yield frame
+        return
+    if "://" not in source and Path(source).suffix.lower() in VIDEO_EXTENSIONS:  # a video file's name, not there
+        yield Frame(source, 0, None, 0.0, f"{source}: file not found")
         return
 
     def open_capture():
