@@ -35,6 +35,10 @@ TRIALS = {
     "full112_ens": ("fast_student", "as full112, distilled from the accurate variant mfn-sface-raf-ferplus (KD weight "
                     "0.7, lr 0.0002, 3 epochs; interrupted after epoch 0 and resumed)", "not shipped: lower score "
                     "(FER+ validation +2.0 points, RAF-DB mean class accuracy falls)"),
+    "mfn_kd": ("facenet_expression", "as mfn_a, each target mixed half-and-half with the accurate variant's "
+               "probabilities, + affectnet4 faces with the accurate variant's probabilities as targets (weight 0.5)",
+               "not shipped: tied with mfn_a (+0.0015; accuracy up on both validation sets, RAF-DB mean class "
+               "accuracy -2.0, which balanced test sets would feel)"),
     "fast_a": ("fast_student", "64-px student distilled from mfn-raf-ferplus (KD weight 0.7), every layer fine-tuned",
                "shipped: mfn64-raf-ferplus (fast variant)"),
     "fast_ens": ("fast_student", "as fast_a, distilled from the accurate variant mfn-sface-raf-ferplus",

@@ -29,7 +29,7 @@ def _summary(name: str, size: int, teacher: str, labels: str) -> str:
     role = ("mien's fast colour expression model" if size < 112 else "A colour expression model")
     return (f"{role}: 8 expressions ({labels}) from **{size}x{size}** colour faces, plus the action-unit and "
             f"eye-openness heads in the same forward pass. It is `{teacher}` distilled into a MobileFaceNet at "
-            f"{size} px" + (" (a third of the default's compute)." if size < 112 else
+            f"{size} px" + (f" ({(size / 112) ** 2:.0%} of the 112-px network's compute)." if size < 112 else
                            ", the default's network and cost."))
 
 
@@ -43,6 +43,13 @@ def _network(size: int) -> str:
             f"{side}x{side} (area averaging, scaled so a\n  constant map gives the same output).")
 
 
+def _initialisation(init: str) -> str:
+    if not init:
+        return "OpenCV Zoo's RAF-DB MobileFaceNet (Apache-2.0)"
+    return (f"`{Path(init).parent.name}`, the network of `mfn-raf-ferplus` (itself from OpenCV Zoo's RAF-DB "
+            "MobileFaceNet, Apache-2.0)")
+
+
 def _training_faces(size: int) -> str:
     if size == 112:
         return "Training faces are the cached 112-px aligned crops (`mien.train.face_cache`)."
@@ -52,7 +59,7 @@ def _training_faces(size: int) -> str:
 def _size_limitation(size: int, teacher: str) -> str:
     if size < 112:
         return f"- {size} px loses fine detail (subtle brows and lids): it trails the 112-px default on every test set above."
-    return f"- It trails its teacher `{teacher}`, which costs about three times as much, on the test sets above."
+    return f"- It trails its teacher `{teacher}` on the test sets above."
 
 
 def main() -> None:
@@ -73,8 +80,8 @@ def main() -> None:
 ## Network and initialisation
 
 {_network(size)}
-- **Initialised from** `{Path(config['init']).parent.name}`, the network of `mfn-raf-ferplus` (itself from OpenCV Zoo's
-  RAF-DB MobileFaceNet, Apache-2.0), then **every layer fine-tuned** at {size} px (`mien.train.fast_student`).
+- **Initialised from** {_initialisation(config['init'])}, then **every layer fine-tuned** at {size} px
+  (`mien.train.fast_student`).
 
 ## Input
 

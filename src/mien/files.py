@@ -10,6 +10,7 @@ so a second run writing the same table is refused instead of taking the first ru
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -34,9 +35,14 @@ class FileInUseError(FileExistsError):
     """Another process is writing this file (it holds the file's advisory lock)."""
 
 
+# flock errors of file systems without advisory locks (some network and FUSE mounts): write unlocked there
+_NO_LOCKS = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL}
+
+
 def hold_lock(descriptor: int, path: Path) -> None:
     """Take the advisory lock of the open file ``descriptor`` (released when it is closed); refuse with
-    :class:`FileInUseError` naming ``path`` when another process holds it."""
+    :class:`FileInUseError` naming ``path`` when another process holds it. Where the platform or the file
+    system has no such locks, nothing is locked."""
     if fcntl is None:
         return
     try:
@@ -44,18 +50,52 @@ def hold_lock(descriptor: int, path: Path) -> None:
     except BlockingIOError:
         raise FileInUseError(f"{path}: another mien run is writing it; wait for that run to end, or choose "
                              "another output") from None
+    except OSError as error:
+        if error.errno not in _NO_LOCKS:
+            raise
+
+
+def _open_existing(path: Path) -> int | None:
+    """A read-only descriptor of the regular file ``path`` (never through a link), None if there is none."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        return os.open(path, os.O_RDONLY | NOFOLLOW)
+    except (FileNotFoundError, PermissionError, OSError):
+        return None
 
 
 def check_not_in_use(path: Path) -> None:
     """Refuse (:class:`FileInUseError`) when ``path`` is a regular file another process holds locked."""
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return
-        descriptor = os.open(path, os.O_RDONLY | NOFOLLOW)
-    except (FileNotFoundError, PermissionError):
+    descriptor = _open_existing(path)
+    if descriptor is not None:
+        try:
+            hold_lock(descriptor, path)
+        finally:
+            os.close(descriptor)
+
+
+def remove_stale(path: Path) -> None:
+    """Remove a killed run's leftover (or a planted link) at ``path``, refusing (:class:`FileInUseError`) a
+    file a live run holds locked. The file is removed while this holds its lock, and only if ``path`` still
+    names that file, so a run that has just created its own file there never loses it."""
+    descriptor = _open_existing(path)
+    if descriptor is None:
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                os.unlink(path)  # a link or another non-regular entry: never followed, removed
+        except FileNotFoundError:
+            pass
         return
     try:
         hold_lock(descriptor, path)
+        try:
+            same = os.path.samestat(os.fstat(descriptor), os.lstat(path))
+        except FileNotFoundError:
+            return
+        if not same:
+            raise FileInUseError(f"{path}: another mien run has just started writing it; choose another output")
+        os.unlink(path)
     finally:
         os.close(descriptor)
 
@@ -64,14 +104,9 @@ def create_exclusive(path: Path, replace_stale: bool = False) -> int:
     """Create ``path`` as a new file and return its descriptor: never an existing file, never through a
     symbolic link (``O_EXCL | O_NOFOLLOW``). With ``replace_stale`` an entry already there (a killed run's
     leftover, or a link someone planted) is removed first, unless a live run holds it locked
-    (:class:`FileInUseError`); if another appears meanwhile, this fails."""
+    (:class:`FileInUseError`, see :func:`remove_stale`); if another appears meanwhile, this fails."""
     if replace_stale:
-        check_not_in_use(path)
-        try:
-            if not stat.S_ISDIR(os.lstat(path).st_mode):
-                os.unlink(path)
-        except FileNotFoundError:
-            pass
+        remove_stale(path)
     return os.open(path, _CREATE, 0o666)
 
 

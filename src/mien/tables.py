@@ -230,9 +230,11 @@ class TableWriter:
         else:
             descriptor = create_exclusive(self.part, replace_stale=True)
         try:
-            hold_lock(descriptor, self.part)  # until closed: a second writer of this table is refused
+            hold_lock(descriptor, self.part)  # until closed (after the commit's rename): a second writer is refused
         except BaseException:
             os.close(descriptor)
+            if not continuing:
+                os.unlink(self.part)
             raise
         if self.format == "parquet":
             self._buffer: list[dict[str, Any]] = []
@@ -279,18 +281,20 @@ class TableWriter:
         if self._closed:
             return
         self._closed = True
-        if self.format == "parquet":
-            self._flush_parquet(final=True)
-            self._parquet.close()
-            self._binary.flush()
-            os.fsync(self._binary.fileno())
-            self._binary.close()
-        else:
-            self._handle.write(self._formatter.footer_text())
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
-        if commit:
+        handle = self._binary if self.format == "parquet" else self._handle
+        try:
+            if self.format == "parquet":
+                self._flush_parquet(final=True)
+                self._parquet.close()
+            else:
+                handle.write(self._formatter.footer_text())
+            handle.flush()
+            os.fsync(handle.fileno())
+            if commit and os.name != "nt":  # renamed while open: the lock (it follows the file) covers the rename
+                os.replace(self.part, self.path)
+        finally:
+            handle.close()
+        if commit and os.name == "nt":  # Windows renames no open file (and has no advisory locks here)
             os.replace(self.part, self.path)
 
     def __enter__(self) -> "TableWriter":

@@ -316,7 +316,11 @@ def test_an_interrupted_overwrite_keeps_the_old_file_and_resume_continues(tmp_pa
 
 
 def test_a_second_writer_of_the_same_table_is_refused(tmp_path):
+    import mien.files as files
     from mien.files import FileInUseError
+
+    if files.fcntl is None:
+        pytest.skip("no advisory locks on this platform")
     from mien.io.writers import TableWriter, prepare_resume
 
     target = tmp_path / "rows.csv"
@@ -369,3 +373,30 @@ def test_resume_names_the_table_it_cannot_read(tmp_path, capsys, content, reason
     assert main(["analyze", str(photo), "-o", str(table), "--resume", "-q"]) == 2
     assert f"{table}: {reason}" in capsys.readouterr().err
     assert table.read_bytes() == content
+
+
+def test_video_overwrite_replaces_the_summary_only_when_the_run_completes(tmp_path, monkeypatch, capsys):
+    import mien.workflows.video as video
+
+    clip = tmp_path / "clip.mp4"
+    write_video(clip)
+    rows, summary = tmp_path / "r.csv", tmp_path / "r_summary.csv"
+    rows.write_text("old rows\n")
+    summary.write_text("old summary\n")
+    assert main(["video", str(clip), "-o", str(rows), "--resume", "--overwrite", "-q"]) == 2
+    assert "give one of them" in capsys.readouterr().err
+    real_run = video.run_videos
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(video, "run_videos", interrupted)
+    assert main(["video", str(clip), "-o", str(rows), "--overwrite", "-q"]) == 130
+    assert rows.read_text() == "old rows\n" and summary.read_text() == "old summary\n"
+    monkeypatch.setattr(video, "run_videos", real_run)
+    assert main(["video", str(clip), "-o", str(rows), "--overwrite", "-q"]) == 0
+    assert rows.read_text().startswith("input,") and summary.read_text().startswith("input,")
+    other = tmp_path / "fresh.csv"  # --resume with nothing to resume never replaces a summary that is there
+    (tmp_path / "fresh_summary.csv").write_text("mine\n")
+    assert main(["video", str(clip), "-o", str(other), "--resume", "-q"]) == 2
+    assert (tmp_path / "fresh_summary.csv").read_text() == "mine\n"

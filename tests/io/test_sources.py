@@ -103,14 +103,23 @@ def test_a_folder_tree_1100_levels_deep_is_walked(tmp_path):
             deepest = os.path.dirname(deepest)
 
 
-def test_a_pattern_matching_nothing_stays_an_input_whose_row_says_so(tmp_path):
+def test_a_pattern_matching_nothing_is_left_out_and_reported_to_the_caller(tmp_path):
     from mien.io.sources import expand_inputs, file_problem
 
     (tmp_path / "a.jpg").write_bytes(b"x")
     pattern = str(tmp_path / "*.xyz")
-    assert expand_inputs([pattern, str(tmp_path / "a.jpg")]) == [pattern, str(tmp_path / "a.jpg")]
-    assert expand_inputs([pattern]) == []  # alone: no input found (the front ends say so)
-    assert file_problem(pattern) == "no file matches this pattern"
+    unmatched: list[str] = []
+    assert expand_inputs([pattern, str(tmp_path / "a.jpg")], unmatched=unmatched) == [str(tmp_path / "a.jpg")]
+    assert unmatched == [pattern]
+    assert file_problem(pattern) == "no file matches this pattern"  # the Python API's row for it
+
+
+def test_the_command_line_warns_about_a_pattern_matching_nothing(tmp_path, capsys):
+    write_jpeg(tmp_path / "a.jpg")
+    pattern = str(tmp_path / "*.png")
+    assert main(["analyze", str(tmp_path / "*.jpg"), pattern, "-o", str(tmp_path / "r.csv"), "-q"]) == 0
+    assert f"warning: no file matches {pattern}" in capsys.readouterr().err
+    assert pd.read_csv(tmp_path / "r.csv")["input"].tolist() == [str(tmp_path / "a.jpg")]
 
 
 def test_a_name_with_a_nul_byte_is_one_failed_input_not_an_exception(tmp_path):

@@ -7,6 +7,7 @@ import io
 import json
 
 import pandas as pd
+import pytest
 
 from mien.io.writers import RowFormatter, TableWriter, prepare_resume, read_name
 
@@ -80,3 +81,40 @@ def test_csv_formula_guard_is_on_by_default_and_reversible():
     unguarded = RowFormatter(["input"], "csv", formula_guard=False).rows_text([{"input": "=1+1"}])[0]
     assert unguarded == "=1+1\n"
     assert json.loads(RowFormatter(["input"], "jsonl").rows_text([{"input": "=1+1"}])[0]) == {"input": "=1+1"}
+
+
+def test_a_file_system_without_advisory_locks_still_gets_its_table(tmp_path, monkeypatch):
+    import errno
+
+    import mien.files as files
+    from mien.io.writers import TableWriter
+
+    if files.fcntl is None:
+        pytest.skip("no advisory locks on this platform")
+
+    def unsupported(descriptor, operation):
+        raise OSError(errno.ENOSYS, "flock not supported")
+
+    monkeypatch.setattr(files.fcntl, "flock", unsupported)
+    with TableWriter(tmp_path / "rows.csv", ["input", "frame"]) as writer:
+        writer.write([{"input": "a.jpg", "frame": 0}])
+    assert (tmp_path / "rows.csv").read_text() == "input,frame\na.jpg,0\n"
+    assert not (tmp_path / "rows.csv.part").exists()
+
+
+def test_a_stale_part_is_removed_but_a_locked_one_never(tmp_path):
+    import mien.files as files
+    from mien.files import FileInUseError, remove_stale
+
+    if files.fcntl is None:
+        pytest.skip("no advisory locks on this platform")
+    stale = tmp_path / "t.csv.part"
+    stale.write_text("a killed run's rows")
+    remove_stale(stale)
+    assert not stale.exists()
+    stale.write_text("a live run's rows")
+    with open(stale) as live:
+        files.fcntl.flock(live, files.fcntl.LOCK_EX | files.fcntl.LOCK_NB)
+        with pytest.raises(FileInUseError):
+            remove_stale(stale)
+    assert stale.read_text() == "a live run's rows"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -54,10 +55,19 @@ def add_demo_parser(verbs) -> None:
     demo.add_argument("--threads", type=int, help="CPU threads per model")
 
 
-def run_analyze_verb(args: argparse.Namespace) -> int:
+def expanded_inputs(args: argparse.Namespace, extensions: frozenset[str] | None = None) -> list[str]:
+    """The verb's inputs (:func:`mien.io.sources.expand_inputs`), warning about patterns that match nothing."""
     from mien.io.sources import expand_inputs
 
-    return run_analyze(args, expand_inputs(args.paths))
+    unmatched: list[str] = []
+    paths = expand_inputs(args.paths, *([extensions] if extensions else []), unmatched=unmatched)
+    for pattern in unmatched:
+        print(f"warning: no file matches {pattern}", file=sys.stderr)
+    return paths
+
+
+def run_analyze_verb(args: argparse.Namespace) -> int:
+    return run_analyze(args, expanded_inputs(args))
 
 
 def run_analyze(args: argparse.Namespace, paths: list[str]) -> int:
@@ -68,6 +78,8 @@ def run_analyze(args: argparse.Namespace, paths: list[str]) -> int:
         return EXIT_USAGE
     if args.resume and not args.output:
         raise UsageError("--resume needs --output")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the output and --overwrite replaces it: give one of them")
     if args.resume and args.schema != "mien":
         raise UsageError("--resume needs the default column names (--schema mien)")
     check_output_targets({"--output": args.output}, paths, args.overwrite, continued=["--output"] if args.resume else [])
@@ -117,14 +129,13 @@ def frame_estimate(paths: list[str], options) -> int:
 
 
 def run_video_verb(args: argparse.Namespace) -> int:
-    from mien.io.sources import expand_inputs
     from mien.video.reader import VIDEO_EXTENSIONS
 
-    return run_video(args, expand_inputs(args.paths, VIDEO_EXTENSIONS))
+    return run_video(args, expanded_inputs(args, VIDEO_EXTENSIONS))
 
 
 def run_video(args: argparse.Namespace, paths: list[str]) -> int:
-    from mien.io.writers import format_for
+    from mien.io.writers import format_for, part_path
     from mien.workflows.video import VideoOutputs, plan_resume, run_videos, video_columns
 
     if not paths:
@@ -134,9 +145,15 @@ def run_video(args: argparse.Namespace, paths: list[str]) -> int:
         raise UsageError("--no-crops writes no pixel of the input: drop --overlay (or drop --no-crops)")
     if args.resume and (not args.output or args.overlay):
         raise UsageError("--resume needs --output, and cannot continue an --overlay video (run without it)")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the output and --overwrite replaces it: give one of them")
     summary = args.summary or (args.output.with_name(f"{args.output.stem}_summary.csv") if args.output else None)
+    resuming = args.resume and (args.output.exists() or part_path(args.output).exists())
     check_output_targets({"--output": args.output, "--summary": summary}, paths, args.overwrite,
-                         continued=["--output", "--summary"] if args.resume else [])
+                         continued=["--output", "--summary"] if resuming else ["--output"] if args.resume else [])
+    # an existing summary being replaced is written beside it and renamed only when the run completes
+    replaced_summary = summary if summary is not None and os.path.lexists(summary) and not args.resume else None
+    pending_summary = replaced_summary.with_name(f"{summary.stem}.part{summary.suffix}") if replaced_summary else None
     if summary is not None:
         format_for(summary)  # a summary name without a table suffix is refused before any video is analysed
     if args.overlay is not None:
@@ -148,8 +165,8 @@ def run_video(args: argparse.Namespace, paths: list[str]) -> int:
                 formula_guard=args.csv_formula_guard)
     if plan is not None and rows.file is not None:
         plan.part = rows.file.part  # the rows already written are read back from there while appending
-    outputs = VideoOutputs(rows_callback=rows.write, summary=summary, overlay=args.overlay, plots=args.plots,
-                           anonymize=args.anonymize)
+    outputs = VideoOutputs(rows_callback=rows.write, summary=pending_summary or summary,
+                           overlay=args.overlay, plots=args.plots, anonymize=args.anonymize)
     total = frame_estimate(paths, options) if shows_progress(args.quiet) else 0
     progress = progress_bar(total, args.quiet, unit="frame")
     completed = False
@@ -162,6 +179,8 @@ def run_video(args: argparse.Namespace, paths: list[str]) -> int:
         return interrupted(rows, "every frame analysed so far")
     finally:
         rows.close(completed)
+        if replaced_summary is not None and completed:
+            os.replace(pending_summary, replaced_summary)
     progress.close()
     for message in report.failed.values():
         print(f"error: {message}", file=sys.stderr)
@@ -187,7 +206,7 @@ def run_demo(args: argparse.Namespace) -> int:
     add_parsers(parser.add_subparsers(dest="verb"))
     out = args.out_dir
     analyze_args = parser.parse_args(
-        ["analyze", "--output", str(out / "results.csv"), "--overlay", str(out / "overlay")]
+        ["analyze", "--output", str(out / "results.csv"), "--overlay", str(out / "overlay"), "--overwrite"]
         + (["--threads", str(args.threads)] if args.threads else []) + demo_inputs())
     code = run_analyze(analyze_args, analyze_args.paths)
     import pandas as pd

@@ -231,8 +231,8 @@ class Rows:
 
 def interrupted(rows: Rows, what: str) -> int:
     hint = "; rerun with --resume to continue" if rows.resumable else ""
-    where = (f" to {rows.file.part} (the previous {rows.file.path} is kept until the run completes)"
-             if rows.kept_part else "")
+    where = (f" to {rows.file.part} (the previous {rows.file.path} is kept as it was; --resume replaces it with "
+             "these rows and continues)" if rows.kept_part else "")
     print(f"\ninterrupted: {what} written{where}{hint}", file=sys.stderr)
     return EXIT_INTERRUPTED
 

@@ -43,12 +43,14 @@ def run(args: argparse.Namespace) -> int:
     options = video_options(args)
     rows = Rows(args.output, None, "mien", video_columns(analyzer)) if args.output else None
     overlay = VideoWriter(args.overlay, 25) if args.overlay else None
+    completed = False
     try:
         report = run_live(analyzer, live_frames(args.source, args.max_frames), options, rows, overlay, display,
                           args.anonymize)
+        completed = not report.interrupted
     finally:
         if rows:
-            rows.close()
+            rows.close(completed)
         if overlay:
             overlay.close(commit=overlay.frames > 0)
     for message in report.errors:

@@ -69,8 +69,14 @@ def run_me_sheet(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"mien me-sheet: {error}", file=sys.stderr)
         return EXIT_INPUT_FAILED
-    with TableWriter(args.output, columns) as writer:
+    writer = TableWriter(args.output, columns)
+    try:
         writer.write(records)
+    except BaseException:  # Ctrl-C included: a file already at --output stays as it was
+        writer.close(commit=False)
+        writer.part.unlink(missing_ok=True)  # nothing to resume: the partial table is dropped
+        raise
+    writer.close()
     for warning in skipped:
         print(f"mien me-sheet: {warning.message}", file=sys.stderr)
     found = f", frames found for {len(samples) - len(skipped)}" if args.frames else ""

@@ -26,7 +26,7 @@ import numpy as np
 
 from mien.config import DEFAULT_MAX_PIXELS  # noqa: F401 (re-exported)
 from mien.io.frames import Frame  # defined with the frame-source contract; importable from here too
-from mien.io.sources import IMAGE_EXTENSIONS, file_problem  # noqa: F401 (IMAGE_EXTENSIONS re-exported)
+from mien.io.sources import IMAGE_EXTENSIONS, file_problem, megapixels  # noqa: F401 (IMAGE_EXTENSIONS re-exported)
 
 
 class ImageError(ValueError):
@@ -227,7 +227,7 @@ def _open(source, name: str, max_pixels: int):
         raise ImageError(f"{name}: not a recognised image format (or corrupt header)") from None
     except Image.DecompressionBombError as error:  # far above max_pixels: Pillow's guard fired first
         claimed = re.search(r"\((\d+) pixels\)", str(error))
-        raise ImageError(_too_large(name, f"{int(claimed.group(1)) / 1e6:.3g} megapixels" if claimed else
+        raise ImageError(_too_large(name, f"{megapixels(int(claimed.group(1)))} megapixels" if claimed else
                                     "too many pixels", max_pixels)) from None
     except (OSError, ValueError, EOFError, SyntaxError) as error:
         raise ImageError(f"{name}: cannot open image ({error})") from None
@@ -263,7 +263,7 @@ def size_problem(size: tuple[int, int], name: str, max_pixels: int) -> str | Non
     """Why an image of ``size`` (width, height) is refused, or None."""
     width, height = size
     if width * height > max_pixels:
-        return _too_large(name, f"{width}x{height} = {width * height / 1e6:.3g} megapixels", max_pixels)
+        return _too_large(name, f"{width}x{height} = {megapixels(width * height)} megapixels", max_pixels)
     if width == 0 or height == 0:
         return f"{name}: image has zero size {width}x{height}"
     return None

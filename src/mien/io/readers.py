@@ -214,9 +214,15 @@ def write_converted(table, output: str | Path, fmt: str | None = None) -> None:
     from mien.io.writers import TableWriter
 
     columns = list(table.columns)
-    with TableWriter(output, columns, fmt) as writer:
+    writer = TableWriter(output, columns, fmt)
+    try:
         writer.write({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
                      for row in table.to_dict(orient="records"))
+    except BaseException:  # Ctrl-C included: a file already at ``output`` stays as it was
+        writer.close(commit=False)
+        writer.part.unlink(missing_ok=True)  # nothing to resume: the partial table is dropped
+        raise
+    writer.close()
 
 
 __all__ = ["read", "detect_format", "write_converted", "FORMATS", "EXPRESSIONS", "LANDMARK_COLUMNS"]

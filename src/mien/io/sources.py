@@ -16,16 +16,16 @@ from pathlib import Path
 from mien.config import IMAGE_EXTENSIONS  # (re-exported: the extensions a folder is searched for)
 
 
-def expand_inputs(items: list[str | Path], extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[str]:
+def expand_inputs(items: list[str | Path], extensions: frozenset[str] = IMAGE_EXTENSIONS,
+                  unmatched: list[str] | None = None) -> list[str]:
     """Expand folders (recursively, files with ``extensions``, sorted) and glob patterns.
 
     Plain file paths are kept whatever their extension, and paths that do not exist or cannot be checked
-    are kept too, so that each becomes an error row naming it rather than vanishing silently; so is a
-    pattern that matches nothing, unless nothing else was found either (then the result is empty, and the
-    front ends say that no input was found).
+    are kept too, so that each becomes an error row naming it rather than vanishing silently. A pattern
+    that matches nothing is left out (as a shell does with ``*.jpg *.png`` in a folder without PNGs) and
+    appended to ``unmatched`` when given, for the front end to warn about.
     """
     expanded: list[str] = []
-    unmatched: list[str] = []
     for item in items:
         text = os.fspath(item)
         kind = path_kind(text)
@@ -33,13 +33,11 @@ def expand_inputs(items: list[str | Path], extensions: frozenset[str] = IMAGE_EX
             expanded.extend(walk_folder(text, extensions))
         elif kind == "missing" and glob.has_magic(text):
             matches = sorted(m for m in glob.glob(text, recursive=True) if path_kind(m) == "file")
-            expanded.extend(matches or [text])  # a pattern matching nothing stays, so its row says so
-            if not matches:
+            expanded.extend(matches)
+            if not matches and unmatched is not None:
                 unmatched.append(text)
         else:
             expanded.append(os.path.normpath(text))  # "./a.jpg" and "a.jpg" are one input
-    if len(unmatched) == len(expanded):
-        return []
     return list(dict.fromkeys(expanded))  # drop repeats, keep order
 
 
@@ -124,3 +122,9 @@ def file_problem(path: str | Path, what: str = "image") -> str | None:
     if info.st_size == 0:
         return "empty file (0 bytes)"
     return None
+
+
+def megapixels(pixels: int) -> str:
+    """A pixel count in megapixels for messages: whole numbers from 10 MP, two significant digits below."""
+    value = pixels / 1e6
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"

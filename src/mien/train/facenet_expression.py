@@ -317,8 +317,15 @@ def teacher_probabilities(config: TrainConfig, split: str) -> np.ndarray | None:
     logits are those of the model's original crop, also used as the target of the augmented views."""
     if not config.teacher:
         return None
-    logits = torch.from_numpy(np.load(Path(config.teacher) / f"{split}.npy")[:config.limit])
-    return torch.softmax(logits.float(), dim=1).numpy()
+    if not 0.0 <= config.kd_weight <= 1.0:
+        raise ValueError(f"kd_weight {config.kd_weight} must be between 0 and 1")
+    logits = np.load(Path(config.teacher) / f"{split}.npy")
+    dataset, _, part = split.partition("_")
+    faces = len(load_split(Path(config.faces), dataset, part, ("labels",))["labels"])
+    if logits.shape != (faces, len(EXPRESSIONS)):
+        raise ValueError(f"{config.teacher}/{split}.npy holds {logits.shape} logits for the {faces} faces of "
+                         f"{config.faces}: make the teacher's targets from this face cache")
+    return torch.softmax(torch.from_numpy(logits[:config.limit]).float(), dim=1).numpy()
 
 
 def with_teacher(targets: np.ndarray, teacher: np.ndarray | None, kd_weight: float) -> np.ndarray:

@@ -62,10 +62,11 @@ def teacher_logits(faces: Path, out: Path, model: Path = TEACHER_MODEL, batch_si
     import onnxruntime as ort
 
     out.mkdir(parents=True, exist_ok=True)
-    record_teacher(out, model)
+    check_teacher(out, model)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    (out / "teacher.json").write_text(json.dumps({"model": Path(model).stem}))
     for dataset, split in SPLITS:
         target = out / f"{dataset}_{split}.npy"
         if target.is_file() or not cache_path(faces, dataset, split).is_file():  # done, or a split not cached
@@ -77,19 +78,16 @@ def teacher_logits(faces: Path, out: Path, model: Path = TEACHER_MODEL, batch_si
         print(f"{target}: {len(crops)} faces", flush=True)
 
 
-def record_teacher(out: Path, model: Path) -> None:
-    """Write ``out/teacher.json`` naming the teacher model (its file stem); refuse a folder that already holds
-    another teacher's logits, so that two teachers are never mixed in one set of targets."""
+def check_teacher(out: Path, model: Path) -> None:
+    """Refuse an ``out`` folder that already holds logits of another teacher than ``model`` (named by its file
+    stem in ``out/teacher.json``), so that two teachers are never mixed in one set of targets."""
+    if not any(out.glob("*.npy")):
+        return
     path = out / "teacher.json"
-    name = Path(model).stem
-    if path.is_file():
-        recorded = json.loads(path.read_text())["model"]
-        if recorded != name:
-            raise ValueError(f"{out} holds the logits of teacher {recorded!r}, not {name!r}: choose another --out")
-    elif any(out.glob("*.npy")):
-        raise ValueError(f"{out} holds logits of an unrecorded teacher: choose another --out")
-    else:
-        path.write_text(json.dumps({"model": name}))
+    recorded = json.loads(path.read_text())["model"] if path.is_file() else None
+    if recorded != Path(model).stem:
+        raise ValueError(f"{out} holds the logits of teacher {recorded or 'unrecorded'!r}, not "
+                         f"{Path(model).stem!r}: choose another --out")
 
 
 def teacher_name(teacher: Path) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 
 from mien.config import Sampling
 from mien.io.images import DEFAULT_MAX_PIXELS, Frame
-from mien.io.sources import file_problem
+from mien.io.sources import file_problem, megapixels
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
 
@@ -89,7 +89,7 @@ def frame_size_problem(width: int, height: int, max_pixels: int, what: str) -> s
     """Why frames of ``width`` x ``height`` are refused under ``max_pixels``, or None."""
     if width * height <= max_pixels:
         return None
-    return (f"{what} {width}x{height} = {width * height / 1e6:.3g} megapixels, above the limit of "
+    return (f"{what} {width}x{height} = {megapixels(width * height)} megapixels, above the limit of "
             f"{max_pixels / 1e6:g} megapixels (decompression-bomb guard; raise max_pixels, or --max-pixels, "
             "to allow it)")
 
