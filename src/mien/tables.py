@@ -297,6 +297,12 @@ class TableWriter:
         if commit and os.name == "nt":  # Windows renames no open file (and has no advisory locks here)
             os.replace(self.part, self.path)
 
+    def abandon(self) -> None:
+        """Close without committing and remove ``.part`` (for a table that cannot be resumed): a file already at
+        the final name stays as it was."""
+        self.close(commit=False)
+        self.part.unlink(missing_ok=True)
+
     def __enter__(self) -> "TableWriter":
         return self
 

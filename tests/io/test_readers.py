@@ -69,3 +69,19 @@ def test_a_file_cut_short_is_refused_not_read_as_empty_values(tmp_path, pyfeat_m
     cut.write_text(text[:len(text.split("\n")[0]) + 200])  # the header and the start of the first row
     with pytest.raises(ValueError, match=r"line 2 has \d+ of the header's \d+ fields \(a truncated file\?\)"):
         mien.io.readers.read(cut)
+
+
+def test_an_interrupted_conversion_keeps_the_file_it_would_replace(tmp_path, pyfeat_media, monkeypatch):
+    from mien.io.readers import read, write_converted
+    from mien.io.writers import TableWriter
+
+    target = tmp_path / "out.csv"
+    target.write_text("mine\n")
+
+    def interrupted(self, records):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TableWriter, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_converted(read(pyfeat_media / "OpenFace_Test.csv"), target)
+    assert target.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]

@@ -73,8 +73,7 @@ def run_me_sheet(args: argparse.Namespace) -> int:
     try:
         writer.write(records)
     except BaseException:  # Ctrl-C included: a file already at --output stays as it was
-        writer.close(commit=False)
-        writer.part.unlink(missing_ok=True)  # nothing to resume: the partial table is dropped
+        writer.abandon()  # nothing to resume: the partial table is dropped
         raise
     writer.close()
     for warning in skipped:

@@ -219,8 +219,7 @@ def write_converted(table, output: str | Path, fmt: str | None = None) -> None:
         writer.write({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
                      for row in table.to_dict(orient="records"))
     except BaseException:  # Ctrl-C included: a file already at ``output`` stays as it was
-        writer.close(commit=False)
-        writer.part.unlink(missing_ok=True)  # nothing to resume: the partial table is dropped
+        writer.abandon()  # nothing to resume: the partial table is dropped
         raise
     writer.close()
 
