@@ -102,3 +102,11 @@ def test_already_decoded_frames_keep_their_name_index_and_time():
     assert bad.image is None and bad.error.startswith("cam:") and (bad.index, bad.timestamp) == (3, 0.1)
     (empty,) = iter_frames(Frame("cam", 4, None, 0.2))
     assert empty.image is None and "frame 4 has no image" in empty.error
+
+
+def test_a_float_array_without_a_finite_value_is_named_not_read_as_black():
+    with pytest.raises(ImageError, match="frame.npy: no pixel holds a finite value"):
+        to_rgb_uint8(np.full((8, 8, 3), np.nan), "frame.npy")
+    mixed = np.full((8, 8, 3), 0.5)
+    mixed[0, 0] = np.inf  # a few bad pixels are read as black, the rest as they are
+    assert to_rgb_uint8(mixed, "frame.npy")[1, 1].tolist() == [128, 128, 128]

@@ -91,6 +91,8 @@ def _uint8_mapping(dtype: np.dtype, strips: Callable[[], Iterator[np.ndarray]], 
             return lambda strip: (strip / 257.0).round().astype(np.uint8)
         raise ImageError(f"{name}: integer pixel values {low}..{high} fit neither 8 nor 16 bits")
     if np.issubdtype(dtype, np.floating):
+        if not any(np.isfinite(strip).any() for strip in strips()):
+            raise ImageError(f"{name}: no pixel holds a finite value (all NaN or infinite)")
         peak = max(_finite(strip).max(initial=0.0) for strip in strips())
         scale = 255.0 if peak <= 1.0 else 1.0
         return lambda strip: np.clip(_finite(strip) * scale, 0, 255).round().astype(np.uint8)
