@@ -1,10 +1,10 @@
 """Write the card of a colour 112-px MobileFaceNet expression model from its run and the benchmark results
 (no hand-typed numbers).
 
-    python scripts/model_card_facenet.py --name mfn-raf-ferplus --run runs/mfn_base \
+    python scripts/model_card_facenet.py --name mfn-raf-ferplus --run runs/mfn_a \
         --onnx src/mien/models/weights/mfn-raf-ferplus.onnx \
         --calibration src/mien/models/weights/mfn-raf-ferplus.calibration.json \
-        --au-run runs/au_mfn --eyes-run runs/eyes_mfn --head-base runs/mfn_base/expression.onnx \
+        --au-run runs/au_mfn-raf-ferplus --eyes-run runs/eyes_mfn-raf-ferplus --compare runs/mfn_b \
         --out src/mien/models/weights/mfn-raf-ferplus.md
 """
 
@@ -174,6 +174,8 @@ RAF-DB's manual annotations (gender, race, age) are not available here: no per-d
 - Full profiles are out of reach (every model measured, mien's included, is near chance on them); half
   profiles are weaker than frontal faces.
 - Contempt is learned from FER+ only (a few hundred 48x48 gray faces): treat it as the weakest class.
+- Posed anger with a closed mouth (lowered brows, pressed lips) is often read as sad: the training sets are
+  in the wild, where anger mostly shows an open mouth (CK+ anger recall above).
 - The trunk is frozen at a RAF-DB-trained initialisation: the features are those of in-the-wild celebrity
   and web photos; lab recordings with unusual lighting or head-mounted cameras may differ.
 """
