@@ -26,7 +26,9 @@ ACCURATE_EXPRESSION = "mfn-sface-raf-ferplus"  # the registered accurate variant
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: larger than any camera photo, small enough to decode
 # The files a folder given as input is searched for (and the dataset image folders): what the decoder reads.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".gif", ".jfif"})
-# (.heic/.heif are not listed: Pillow cannot decode them here; named explicitly, one is refused with a message)
+# (.heic/.heif are not listed: Pillow cannot decode them here; named explicitly, one is refused with a message,
+# and a folder walk counts the ones it leaves out so that the front ends can say so)
+UNDECODABLE_IMAGE_EXTENSIONS = frozenset({".heic", ".heif"})
 
 PAGES = ("first", "all")
 LANDMARKS = (None, "mesh", "mesh468", "dlib68")

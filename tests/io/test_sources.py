@@ -137,3 +137,15 @@ def test_a_device_or_pipe_is_named_as_such_not_as_an_empty_file(tmp_path):
     os.mkfifo(pipe)
     assert file_problem(pipe) == "not a regular file (a device, pipe or socket)"
     assert file_problem("/dev/zero") == "not a regular file (a device, pipe or socket)"
+
+
+def test_heic_files_a_folder_walk_leaves_out_are_counted_and_the_cli_says_so(tmp_path, capsys):
+    photos = tmp_path / "phone"
+    photos.mkdir()
+    write_jpeg(photos / "a.jpg")
+    (photos / "IMG_1.HEIC").write_bytes(b"x")
+    undecodable: list[str] = []
+    assert expand_inputs([str(photos)], undecodable=undecodable) == [str(photos / "a.jpg")]
+    assert undecodable == [str(photos / "IMG_1.HEIC")]
+    assert main(["analyze", str(photos), "-o", str(tmp_path / "r.csv"), "-q"]) == 0
+    assert "warning: 1 HEIC/HEIF file(s) left out" in capsys.readouterr().err

@@ -60,9 +60,14 @@ def expanded_inputs(args: argparse.Namespace, extensions: frozenset[str] | None 
     from mien.io.sources import expand_inputs
 
     unmatched: list[str] = []
-    paths = expand_inputs(args.paths, *([extensions] if extensions else []), unmatched=unmatched)
+    undecodable: list[str] = []
+    paths = expand_inputs(args.paths, *([extensions] if extensions else []), unmatched=unmatched,
+                          undecodable=None if extensions else undecodable)
     for pattern in unmatched:
         print(f"warning: no file matches {pattern}", file=sys.stderr)
+    if undecodable:
+        print(f"warning: {len(undecodable)} HEIC/HEIF file(s) left out (e.g. {undecodable[0]}): this installation "
+              "cannot decode them; convert them to JPEG or PNG", file=sys.stderr)
     return paths
 
 

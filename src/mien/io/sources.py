@@ -14,23 +14,25 @@ import stat
 from pathlib import Path
 
 from mien.config import IMAGE_EXTENSIONS  # (re-exported: the extensions a folder is searched for)
+from mien.config import UNDECODABLE_IMAGE_EXTENSIONS
 
 
 def expand_inputs(items: list[str | Path], extensions: frozenset[str] = IMAGE_EXTENSIONS,
-                  unmatched: list[str] | None = None) -> list[str]:
+                  unmatched: list[str] | None = None, undecodable: list[str] | None = None) -> list[str]:
     """Expand folders (recursively, files with ``extensions``, sorted) and glob patterns.
 
     Plain file paths are kept whatever their extension, and paths that do not exist or cannot be checked
     are kept too, so that each becomes an error row naming it rather than vanishing silently. A pattern
     that matches nothing is left out (as a shell does with ``*.jpg *.png`` in a folder without PNGs) and
-    appended to ``unmatched`` when given, for the front end to warn about.
+    appended to ``unmatched`` when given, for the front end to warn about; so are the HEIC/HEIF files a
+    folder walk leaves out (``undecodable``).
     """
     expanded: list[str] = []
     for item in items:
         text = os.fspath(item)
         kind = path_kind(text)
         if kind == "folder":
-            expanded.extend(walk_folder(text, extensions))
+            expanded.extend(walk_folder(text, extensions, undecodable))
         elif kind == "missing" and glob.has_magic(text):
             matches = sorted(m for m in glob.glob(text, recursive=True) if path_kind(m) == "file")
             expanded.extend(matches)
@@ -53,7 +55,7 @@ def path_kind(path: str) -> str:
     return "folder" if stat.S_ISDIR(mode) else "file"
 
 
-def walk_folder(folder: str, extensions: frozenset[str]) -> list[str]:
+def walk_folder(folder: str, extensions: frozenset[str], undecodable: list[str] | None = None) -> list[str]:
     """Files under ``folder`` with one of ``extensions``, in path order, walked without recursion (a tree
     thousands of levels deep is fine); symbolic links to folders are not followed (as ``Path.rglob``).
 
@@ -77,6 +79,8 @@ def walk_folder(folder: str, extensions: frozenset[str]) -> list[str]:
                 stack.append(path)
             elif os.path.splitext(entry.name)[1].lower() in extensions and _is_candidate(entry, path):
                 found.append(path)
+            elif undecodable is not None and os.path.splitext(entry.name)[1].lower() in UNDECODABLE_IMAGE_EXTENSIONS:
+                undecodable.append(path)
     return sorted(found, key=lambda path: path.split(os.sep))
 
 
