@@ -128,6 +128,7 @@ def test_a_name_with_a_nul_byte_is_one_failed_input_not_an_exception(tmp_path):
     assert path_kind("bad\0.jpg") == "unreadable"
     assert expand_inputs(["bad\0.jpg"]) == ["bad\0.jpg"]
     assert file_problem("bad\0.jpg") == "the name holds a NUL byte, which no file name can"
+    assert expand_inputs([""]) == [""] and file_problem("") == "empty file name"  # not the current folder
 
 
 def test_a_device_or_pipe_is_named_as_such_not_as_an_empty_file(tmp_path):

@@ -39,7 +39,7 @@ def expand_inputs(items: list[str | Path], extensions: frozenset[str] = IMAGE_EX
             if not matches and unmatched is not None:
                 unmatched.append(text)
         else:
-            expanded.append(os.path.normpath(text))  # "./a.jpg" and "a.jpg" are one input
+            expanded.append(os.path.normpath(text) if text else text)  # "./a.jpg" and "a.jpg" are one input
     return list(dict.fromkeys(expanded))  # drop repeats, keep order
 
 
@@ -104,6 +104,8 @@ def _is_candidate(entry: os.DirEntry, path: str) -> bool:
 def file_problem(path: str | Path, what: str = "image") -> str | None:
     """Why ``path`` cannot be read as a ``what`` file (missing, a broken link, no permission, a folder,
     empty), or None if it looks readable."""
+    if os.fspath(path) == "":
+        return "empty file name"
     if "\0" in os.fspath(path):
         return "the name holds a NUL byte, which no file name can"
     try:
