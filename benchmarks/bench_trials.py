@@ -39,6 +39,8 @@ TRIALS = {
                "probabilities, + affectnet4 faces with the accurate variant's probabilities as targets (weight 0.5)",
                "not shipped: tied with mfn_a (+0.0015; accuracy up on both validation sets, RAF-DB mean class "
                "accuracy -2.0, which balanced test sets would feel)"),
+    "mfn_kd_b": ("facenet_expression", "as mfn_kd with the teacher's share 0.3 and no affectnet4 faces",
+                 "not shipped: tied with mfn_a (+0.0001)"),
     "fast_a": ("fast_student", "64-px student distilled from mfn-raf-ferplus (KD weight 0.7), every layer fine-tuned",
                "shipped: mfn64-raf-ferplus (fast variant)"),
     "fast_ens": ("fast_student", "as fast_a, distilled from the accurate variant mfn-sface-raf-ferplus",
