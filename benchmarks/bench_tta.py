@@ -13,7 +13,6 @@ of the mirrored face. No test split is read here.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -23,18 +22,6 @@ from mien.config import ACCURATE_EXPRESSION, DEFAULT_EXPRESSION, FAST_EXPRESSION
 
 FACES = REPO / "data_cache" / "faces112"
 MODELS = (DEFAULT_EXPRESSION, FAST_EXPRESSION, ACCURATE_EXPRESSION)
-
-
-def validation_faces(faces: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The (N, 112, 112, 3) uint8 validation crops and their labels, by set name."""
-    from mien.train.face_cache import load_split, rafdb_validation_split
-
-    raf = load_split(faces, "rafdb", "train", keys=("crops", "labels"))
-    held = rafdb_validation_split(raf["labels"])
-    fer = load_split(faces, "ferplus", "valid", keys=("crops", "labels"))
-    keep = fer["labels"] >= 0
-    return ({"rafdb_valid": raf["crops"][held], "ferplus_valid": fer["crops"][keep]},
-            {"rafdb_valid": raf["labels"][held], "ferplus_valid": fer["labels"][keep]})
 
 
 def probabilities(session, crops: np.ndarray, size: int, batch_size: int = 64) -> np.ndarray:
@@ -76,7 +63,11 @@ def main() -> None:
             keep_previous("tta", f"the face cache {FACES.relative_to(REPO)} is not on this machine "
                                  "(python -m mien.train.face_cache)")
         raise SystemExit(f"{FACES} missing: build it with python -m mien.train.face_cache")
-    crops, labels = validation_faces(FACES)
+    from mien.train.fast_student import validation_faces
+
+    validation = validation_faces(FACES, size=112)  # the originals: each model shrinks them to its own size
+    crops = {name: faces for name, (faces, _) in validation.items()}
+    labels = {name: truth for name, (_, truth) in validation.items()}
     models = {}
     for name in MODELS:
         models[name] = measure(name, crops, labels)

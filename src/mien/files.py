@@ -61,7 +61,7 @@ def _open_existing(path: Path) -> int | None:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return None
         return os.open(path, os.O_RDONLY | NOFOLLOW)
-    except (FileNotFoundError, PermissionError, OSError):
+    except OSError:  # missing, no permission, a name the file system refuses
         return None
 
 

@@ -311,6 +311,19 @@ class TableWriter:
         self.close(commit=kind is None or issubclass(kind, KeyboardInterrupt))
 
 
+def write_whole_table(path: str | Path, columns: list[str], records: Iterable[dict[str, Any]],
+                      fmt: str | None = None) -> None:
+    """Write a table that cannot be resumed: committed only when every record is written; after an error or
+    Ctrl-C a file already at ``path`` stays as it was and no ``.part`` is left."""
+    writer = TableWriter(path, columns, fmt)
+    try:
+        writer.write(records)
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.close()
+
+
 def records_to_pandas(records: Iterable[dict[str, Any]], columns: list[str], schema: str = "mien"):
     import pandas as pd
 

@@ -349,25 +349,14 @@ def test_video_outputs_are_checked_before_any_frame_is_analysed(tmp_path, capsys
     assert not list(tmp_path.glob("r.csv*")) and (tmp_path / "r_summary.csv").read_text() == "mine\n"
 
 
-@pytest.mark.parametrize("content,reason", [
-    ('{"a": 1}\n', "line 1 is not a row with 'input' and 'frame'"),
-    ("[1, 2]\n", "line 1 is not a row with 'input' and 'frame'"),
+@pytest.mark.parametrize("name,content,reason", [
+    ("theirs.jsonl", b'{"a": 1}\n', "line 1 is not a row with 'input' and 'frame'"),
+    ("theirs.jsonl", b"[1, 2]\n", "line 1 is not a row with 'input' and 'frame'"),
+    ("rows.csv", b"input,frame\nx.jpg,abc\n", "row 1 has frame 'abc', not a whole number"),
+    ("rows.csv", b"input,frame\n\xff\xfe.jpg,0\n", "not UTF-8 text"),
 ])
-def test_resume_refuses_json_lines_mien_did_not_write(tmp_path, capsys, content, reason):
-    photo, table = tmp_path / "a.jpg", tmp_path / "theirs.jsonl"
-    write_jpeg(photo)
-    table.write_text(content)
-    assert main(["analyze", str(photo), "-o", str(table), "--resume", "-q"]) == 2
-    assert f"{table}: {reason}" in capsys.readouterr().err
-    assert table.read_text() == content
-
-
-@pytest.mark.parametrize("content,reason", [
-    (b"input,frame\nx.jpg,abc\n", "row 1 has frame 'abc', not a whole number"),
-    (b"input,frame\n\xff\xfe.jpg,0\n", "not UTF-8 text"),
-])
-def test_resume_names_the_table_it_cannot_read(tmp_path, capsys, content, reason):
-    photo, table = tmp_path / "a.jpg", tmp_path / "rows.csv"
+def test_resume_refuses_a_table_it_cannot_read_naming_it(tmp_path, capsys, name, content, reason):
+    photo, table = tmp_path / "a.jpg", tmp_path / name
     write_jpeg(photo)
     table.write_bytes(content)
     assert main(["analyze", str(photo), "-o", str(table), "--resume", "-q"]) == 2

@@ -51,7 +51,7 @@ def run_me_sheet(args: argparse.Namespace) -> int:
     import warnings
 
     from mien.datasets import me_layouts, me_sheets
-    from mien.io.writers import TableWriter, format_for
+    from mien.io.writers import format_for, write_whole_table
 
     check_output_targets({"--output": args.output}, [str(args.sheet)], args.overwrite)
     if format_for(args.output) == "parquet":  # the writer's Parquet types are those of mien's own columns
@@ -69,13 +69,7 @@ def run_me_sheet(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"mien me-sheet: {error}", file=sys.stderr)
         return EXIT_INPUT_FAILED
-    writer = TableWriter(args.output, columns)
-    try:
-        writer.write(records)
-    except BaseException:  # Ctrl-C included: a file already at --output stays as it was
-        writer.abandon()  # nothing to resume: the partial table is dropped
-        raise
-    writer.close()
+    write_whole_table(args.output, columns, records)
     for warning in skipped:
         print(f"mien me-sheet: {warning.message}", file=sys.stderr)
     found = f", frames found for {len(samples) - len(skipped)}" if args.frames else ""

@@ -211,17 +211,11 @@ def _read_affectiva(path: Path):
 
 def write_converted(table, output: str | Path, fmt: str | None = None) -> None:
     """Write a table returned by :func:`read` with mien's writers (atomic; CSV, JSON lines, JSON, Parquet)."""
-    from mien.io.writers import TableWriter
+    from mien.io.writers import write_whole_table
 
     columns = list(table.columns)
-    writer = TableWriter(output, columns, fmt)
-    try:
-        writer.write({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-                     for row in table.to_dict(orient="records"))
-    except BaseException:  # Ctrl-C included: a file already at ``output`` stays as it was
-        writer.abandon()  # nothing to resume: the partial table is dropped
-        raise
-    writer.close()
+    write_whole_table(output, columns, ({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+                                        for row in table.to_dict(orient="records")), fmt)
 
 
 __all__ = ["read", "detect_format", "write_converted", "FORMATS", "EXPRESSIONS", "LANDMARK_COLUMNS"]

@@ -30,12 +30,12 @@ from typing import Any
 from mien.files import check_not_in_use, create_exclusive, exclusive_temp, part_path, write_atomic
 from mien.tables import (FORMATS, FORMULA_STARTS, SCHEMA_RENAMES, SCHEMA_VALUES, RowFormatter, TableWriter,
                          arrow_schema, escape_text, format_for, guard_formula, read_name, records_to_pandas,
-                         renamed_columns, stored_name, unescape_text, unguard_formula, write_table)
+                         renamed_columns, stored_name, unescape_text, unguard_formula, write_table, write_whole_table)
 
 __all__ = ["FORMATS", "FORMULA_STARTS", "SCHEMA_RENAMES", "SCHEMA_VALUES", "RowFormatter", "TableWriter",
            "arrow_schema", "create_exclusive", "csv_records", "escape_text", "exclusive_temp", "format_for",
            "guard_formula", "part_path", "prepare_resume", "read_name", "records_to_pandas", "renamed_columns",
-           "stored_name", "unescape_text", "unguard_formula", "write_atomic", "write_table"]
+           "stored_name", "unescape_text", "unguard_formula", "write_atomic", "write_table", "write_whole_table"]
 
 
 def csv_records(text: str) -> list[str]:

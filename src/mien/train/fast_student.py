@@ -150,11 +150,20 @@ def load_sources(config: StudentConfig) -> tuple[list[Source], dict[str, tuple[n
     if config.affectnet_per_epoch > 0:  # distillation targets only: its folder labels are too noisy
         sources.append(Source(load_split(faces, "affectnet4", "all")["crops"], soft("affectnet4_all"), None,
                               config.affectnet_per_epoch))
-    fer_valid = load_split(faces, "ferplus", "valid")
-    valid_keep = fer_valid["labels"] >= 0
-    validation = {"rafdb_valid": (downsized(raf["crops"][held], config.size), raf["labels"][held]),
-                  "ferplus_valid": (downsized(fer_valid["crops"][valid_keep], config.size), fer_valid["labels"][valid_keep])}
-    return sources, validation
+    return sources, validation_faces(faces, config.size, raf)
+
+
+def validation_faces(faces: Path, size: int = SIZE, raf: dict[str, np.ndarray] | None = None
+                     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The validation sets as ``{name: (crops shrunk to size px, labels)}``: RAF-DB validation carved from train
+    (seed 0) and FER+ valid (faces with a label). ``raf``: the RAF-DB train split, if already loaded."""
+    if raf is None:
+        raf = load_split(faces, "rafdb", "train", ("crops", "labels"))
+    held = rafdb_validation_split(raf["labels"])
+    fer = load_split(faces, "ferplus", "valid", ("crops", "labels"))
+    keep = fer["labels"] >= 0
+    return {"rafdb_valid": (downsized(raf["crops"][held], size), raf["labels"][held]),
+            "ferplus_valid": (downsized(fer["crops"][keep], size), fer["labels"][keep])}
 
 
 def epoch_rows(sources: list[Source], rng: np.random.Generator) -> list[tuple[int, int]]:
